@@ -1,0 +1,157 @@
+"""The one front door: every public call is checked and normalised here, once.
+
+Whatever the backend, a call first goes through these checks, so bad input gets
+the same documented error everywhere and no kernel ever sees unchecked input.
+
+The documented errors:
+
+* ``TypeError`` -- logits whose dtype is not float16, float32 or float64 (ints,
+  bool, complex, object, strings, longdouble); dense or sigmoid labels that are
+  not real numbers (bool, complex, object, strings); sparse labels that are not
+  integers.
+* ``ValueError`` -- scalar (rank-0) logits; an ``axis`` outside
+  ``[-ndim, ndim)``; a class axis of length 0; dense labels that do not
+  broadcast to the logits' shape; sigmoid labels whose shape differs from the
+  logits'; sparse labels whose shape is not ``logits.shape[:-1]``; a sparse
+  label outside ``[0, num_classes)``.
+
+The canonical form handed to a backend (see ``Rows``): logits as a C-contiguous
+``(rows, classes)`` array with the class axis last, in the compute dtype
+(float16 is computed in float32, every result is cast back to the logits'
+dtype); dense labels as an array of the same shape and dtype; sparse labels as
+an int64 vector whose every value is in ``[0, classes)``. Inputs are never
+written to: a backend gets either the caller's read-only view or a copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+
+
+def compute_dtype(dtype: np.dtype) -> np.dtype:
+    """The dtype a backend computes in: float16 is promoted to float32."""
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    """A read-only view, so no backend can modify the caller's data."""
+    view = a.view()
+    view.flags.writeable = False
+    return view
+
+
+def check_logits(logits) -> np.ndarray:
+    """Logits as an ndarray of rank >= 1 and a floating dtype."""
+    logits = np.asarray(logits)
+    if logits.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"Expected logits of dtype float16, float32 or float64, got {logits.dtype}"
+        )
+    if logits.ndim == 0:
+        raise ValueError("Expected logits of rank >= 1, got a scalar")
+    return logits
+
+
+def check_axis(axis, ndim: int) -> int:
+    """A non-negative axis in ``[0, ndim)``; bools and non-integers are refused."""
+    if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"Expected an integer axis, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for logits of rank {ndim}")
+    return int(axis) % ndim
+
+
+def _check_real_labels(labels) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "fiu":
+        raise TypeError(f"Expected real (float or integer) labels, got {labels.dtype}")
+    return labels
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Logits reshaped to ``(rows, classes)`` with the class axis last.
+
+    ``restore`` turns a per-row result back into the batch shape, and
+    ``restore_full`` turns a ``(rows, classes)`` result back into the logits'
+    original shape and axis order; both cast to the logits' dtype.
+    """
+
+    logits: np.ndarray
+    shape: tuple  # the logits' shape with the class axis moved last
+    axis: int
+    dtype: np.dtype
+
+    @classmethod
+    def from_logits(cls, logits: np.ndarray, axis: int = -1) -> "Rows":
+        axis = check_axis(axis, logits.ndim)
+        if logits.shape[axis] == 0:
+            raise ValueError(
+                f"Expected at least one class along axis {axis}, got logits of shape {logits.shape}"
+            )
+        moved = np.moveaxis(logits, axis, -1)
+        rows = moved.reshape(-1, moved.shape[-1])
+        rows = np.ascontiguousarray(rows, dtype=compute_dtype(logits.dtype))
+        return cls(_readonly(rows), moved.shape, axis, logits.dtype)
+
+    def to_rows(self, labels: np.ndarray) -> np.ndarray:
+        """Dense labels (already of the logits' shape) in the same canonical form."""
+        moved = np.moveaxis(labels, self.axis, -1).reshape(self.logits.shape)
+        return _readonly(np.ascontiguousarray(moved, dtype=self.logits.dtype))
+
+    def restore(self, per_row: np.ndarray) -> np.ndarray:
+        return np.asarray(per_row).reshape(self.shape[:-1]).astype(self.dtype, copy=False)
+
+    def restore_full(self, full: np.ndarray) -> np.ndarray:
+        out = np.asarray(full).reshape(self.shape)
+        return np.moveaxis(out, -1, self.axis).astype(self.dtype, copy=False)
+
+
+def dense_labels(labels, rows: Rows, logits_shape: tuple) -> np.ndarray:
+    """Dense labels broadcast to the logits' shape, in canonical row form."""
+    labels = _check_real_labels(labels)
+    try:
+        labels = np.broadcast_to(labels, logits_shape)
+    except ValueError:
+        raise ValueError(
+            f"labels of shape {labels.shape} do not broadcast to logits of shape {logits_shape}"
+        ) from None
+    return rows.to_rows(labels)
+
+
+def sparse_labels(labels, rows: Rows) -> np.ndarray:
+    """Integer class indices of shape ``logits.shape[:-1]``, range-checked, as int64."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"Expected integer labels, got {labels.dtype}")
+    batch_shape = rows.shape[:-1]
+    if labels.shape != batch_shape:
+        raise ValueError(
+            f"Expected labels of shape {batch_shape} (logits.shape[:-1]), got {labels.shape}"
+        )
+    num_classes = rows.shape[-1]
+    # Compare in the labels' own dtype, before any cast can wrap a huge value.
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        value = labels.flat[int(np.argmax(bad.ravel()))]
+        raise ValueError(
+            f"Received a label value of {value} which is outside the valid range of [0, {num_classes})"
+        )
+    return _readonly(np.ascontiguousarray(labels.reshape(-1), dtype=np.int64))
+
+
+def sigmoid_inputs(labels, logits) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Elementwise labels and logits flattened to 1-D in the compute dtype."""
+    logits = check_logits(logits)
+    labels = _check_real_labels(labels)
+    if labels.shape != logits.shape:
+        raise ValueError(
+            f"Expected labels of the logits' shape {logits.shape}, got {labels.shape}"
+        )
+    dtype = compute_dtype(logits.dtype)
+    flat = [_readonly(np.ascontiguousarray(a.reshape(-1), dtype=dtype)) for a in (labels, logits)]
+    return flat[0], flat[1], logits.dtype

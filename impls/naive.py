@@ -1,0 +1,63 @@
+"""The textbook formulas in NumPy, unstable on purpose: the baseline.
+
+Each function is the formula as written in a textbook, with no max shift:
+
+* ``softmax(x) = exp(x) / sum(exp(x))``, ``log_softmax(x) = log(softmax(x))``
+* dense loss ``-sum(labels * log(softmax(x)))``, sparse loss ``-log(softmax(x)[label])``
+* sigmoid loss ``-z*log(s) - (1-z)*log(1-s)`` with ``s = 1 / (1 + exp(-x))``
+
+Where it breaks (``tests/test_naive.py`` pins each):
+
+* ``exp`` overflows to ``inf`` once a logit exceeds ``log(finfo.max)``
+  (88.7 in float32, 709.8 in float64; float16 input is computed in float32),
+  and ``inf / inf`` makes the whole row NaN;
+* ``exp`` underflows to 0 below about -87 (float32) / -745 (float64): a row whose
+  logits are all that negative gives ``0 / 0 = NaN``, and a class whose
+  probability underflows has ``log(0) = -inf``, so its loss is ``inf`` where the
+  true loss is finite;
+* the sigmoid loss is ``inf`` or NaN once ``|x|`` is large enough that
+  ``sigmoid(x)`` rounds to 0 or 1 (about 17 in float32, 37 in float64).
+
+Within ``|x| <= 20`` (float32 and float64) the formulas agree with the stable
+backends to the documented tolerance; that is where the tests check them.
+"""
+
+import numpy as np
+
+name = "naive"
+
+
+def softmax(logits):
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def log_softmax(logits):
+    return np.log(softmax(logits))
+
+
+def softmax_cross_entropy_with_logits(labels, logits):
+    return -np.sum(labels * np.log(softmax(logits)), axis=-1)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits):
+    p = np.take_along_axis(softmax(logits), labels[:, None], axis=-1)[:, 0]
+    return -np.log(p)
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits):
+    s = 1 / (1 + np.exp(-logits))
+    return -labels * np.log(s) - (1 - labels) * np.log(1 - s)
+
+
+def softmax_cross_entropy_with_logits_and_grad(labels, logits):
+    p = softmax(logits)
+    return -np.sum(labels * np.log(p), axis=-1), p - labels
+
+
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
+    p = softmax(logits)
+    rows = np.arange(len(labels))
+    grad = p.copy()
+    grad[rows, labels] -= 1
+    return -np.log(p[rows, labels]), grad

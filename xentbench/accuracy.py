@@ -1,0 +1,185 @@
+"""Ground truth, the error measure and the tolerances: written once, used everywhere.
+
+The tests, ``xentbench verify`` and the asv ``track_`` benchmarks all judge a
+result the same way, with the functions of this module.
+
+Ground truth
+    ``truth()`` computes every function in extended precision (``np.longdouble``,
+    80-bit on x86) from the very input the backend saw, independently of any
+    backend, and rounds the result to float64.
+
+Error measure
+    ``Truth.error()`` is the largest ``|got - truth| / scale`` over the result,
+    with ``scale = max(|truth|, M, floor)``: ``M`` is the magnitude of the terms
+    the value is a difference of, and ``floor`` the larger of the dtype's
+    smallest normal number (below it only absolute precision exists) and
+    ``tiny / eps`` of the compute dtype, so that a result flushed to zero
+    below the smallest normal costs at most one ulp (TensorFlow runs with
+    flush-to-zero: its float32 softmax of a row of 128256 classes returns 0
+    where the truth is 1e-40). Relative error alone is
+    meaningless for a value near 0: a float32 loss of 1e-20 computed as 0 is the
+    best float32 can do, yet reads as 100% error. Nor is "a few ulp of the row's
+    log-sum-exp" floor enough: ``loss = lse - x[label]`` is a difference, so
+    even a correctly rounded computation is off by about ``eps * |lse|``, which
+    reads as an error near 1 for a loss of a few ulp. So:
+
+    * sparse loss ``lse - x_l``: ``M = max(|lse|, |x_l|)``; log_softmax
+      ``x_j - lse``: ``M = max(|lse|, |x_j|)``; dense loss
+      ``sum z_j (lse - x_j)``: ``M = sum |z_j| max(|lse|, |x_j|)``;
+    * softmax ``p = exp(x - lse)``: ``M = p * max(1, |x - lse|)``, since the
+      exponential turns the argument's rounding into relative error;
+    * gradient ``p - z``: ``M = max(M_softmax, |z|)``;
+    * sigmoid loss ``max(x, 0) - x*z + log1p(exp(-|x|))``: ``M = max(|x|, |x*z|)``.
+
+    A NaN where the truth is NaN counts as no error, and so does an infinity
+    where the truth rounded to the result's dtype is that infinity (float16
+    overflows at 65504); any other NaN or inf is an infinite error.
+
+Tolerances (``TOLERANCE``), relative errors in that measure, per logits dtype:
+
+* float64: 1e-12, about 4500 ulp: sums of up to 10^5-10^6 exps accumulate
+  rounding (sequential sums grow ~C ulp in the worst case); the extended
+  precision truth is exact to far below that.
+* float32: 2e-5, about 170 ulp: the same argument for float32 rows of up
+  to 128256 classes.
+* float16: 4e-3, about 4 ulp of float16: every backend computes float16 in
+  float32 and rounds once at the end (half an ulp), so the error is that of
+  the rounding plus the float32 computation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TOLERANCE = {
+    np.dtype(np.float16): 4e-3,
+    np.dtype(np.float32): 2e-5,
+    np.dtype(np.float64): 1e-12,
+}
+
+FUNCTIONS = (
+    "softmax",
+    "log_softmax",
+    "softmax_cross_entropy_with_logits",
+    "sparse_softmax_cross_entropy_with_logits",
+    "sigmoid_cross_entropy_with_logits",
+    "softmax_cross_entropy_with_logits_and_grad",
+    "sparse_softmax_cross_entropy_with_logits_and_grad",
+)
+
+#: The functions that take labels, and whether they are class indices.
+SPARSE = {"sparse_softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits_and_grad"}
+DENSE = {"softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad"}
+WITH_AXIS = DENSE | {"softmax", "log_softmax"}
+
+
+def tolerance(dtype) -> float:
+    return TOLERANCE[np.dtype(dtype)]
+
+
+def _rows(logits, axis):
+    """Rows in extended precision with the class axis last, and their log-sum-exp."""
+    x = np.moveaxis(np.asarray(logits), axis, -1).astype(np.longdouble)
+    m = x.max(axis=-1, keepdims=True)
+    finite_m = np.where(np.isfinite(m), m, 0)  # a row of -inf: exp(-inf) = 0, lse = -inf
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        s = np.exp(x - finite_m).sum(axis=-1, keepdims=True)
+        lse = finite_m + np.log(s)
+    return x, lse
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The extended-precision result of one call and the scale of each value."""
+
+    function: str
+    values: tuple  # (result,) or (loss, grad), float64, in the public layout
+    scales: tuple  # same shapes: max(|truth|, M, tiny) of the module docstring
+    dtype: np.dtype  # the logits' dtype, which every backend returns
+
+    def error(self, got, reference=None) -> float:
+        """Largest relative error of ``got`` against the truth or against ``reference``.
+
+        ``reference`` (another backend's result, e.g. TensorFlow's) replaces
+        the truth's values; the scales stay the truth's. For the fused
+        functions the larger of the loss and gradient errors is returned.
+        """
+        got = got if isinstance(got, tuple) else (got,)
+        want = self.values if reference is None else (
+            reference if isinstance(reference, tuple) else (reference,))
+        return max((_relative(g, w, s, self.dtype) for g, w, s in zip(got, want, self.scales)),
+                   default=0.0)
+
+
+def truth(function: str, labels, logits, axis: int = -1) -> Truth:
+    """``function`` computed in extended precision from the inputs a backend saw."""
+    dtype = np.asarray(logits).dtype
+    compute = np.finfo(np.float32 if dtype == np.float16 else dtype)
+    tiny = max(float(np.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        if function == "sigmoid_cross_entropy_with_logits":
+            x = np.asarray(logits).astype(np.longdouble)
+            z = np.asarray(labels).astype(np.longdouble)
+            loss = np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x)))
+            scale = np.maximum(np.abs(x), np.abs(x * z))
+            return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
+        if function in SPARSE:
+            axis = -1
+        x, lse = _rows(logits, axis)
+        logp = x - lse
+        probs = np.exp(logp)
+        prob_scale = probs * np.maximum(1, np.abs(logp))
+        if function in SPARSE:
+            idx = np.asarray(labels)[..., None]
+            x_l = np.take_along_axis(x, idx, axis=-1)[..., 0]
+            loss = lse[..., 0] - x_l
+            loss_scale = np.maximum(np.abs(lse[..., 0]), np.abs(x_l))
+            z = np.zeros_like(x)
+            np.put_along_axis(z, idx, 1, axis=-1)
+        elif function in DENSE:
+            z = np.moveaxis(np.broadcast_to(np.asarray(labels), np.shape(logits)), axis, -1)
+            z = z.astype(np.longdouble)
+            loss = np.sum(z * -logp, axis=-1)
+            loss_scale = np.sum(np.abs(z) * np.maximum(np.abs(lse), np.abs(x)), axis=-1)
+
+    def full(a):  # rows x classes back to the public layout
+        return np.moveaxis(a, -1, axis)
+
+    if function == "softmax":
+        return Truth(function, (_f64(full(probs)),), (_scale(full(probs), full(prob_scale), tiny),), dtype)
+    if function == "log_softmax":
+        scale = np.maximum(np.abs(lse), np.abs(x))
+        return Truth(function, (_f64(full(logp)),), (_scale(full(logp), full(scale), tiny),), dtype)
+    values, scales = (_f64(loss),), (_scale(loss, loss_scale, tiny),)
+    if function.endswith("_and_grad"):
+        grad = probs - z
+        values += (_f64(full(grad)),)
+        scales += (_scale(full(grad), full(np.maximum(prob_scale, np.abs(z))), tiny),)
+    return Truth(function, values, scales, dtype)
+
+
+def _f64(a):
+    return np.asarray(a).astype(np.float64)
+
+
+def _scale(value, magnitude, tiny):
+    with np.errstate(invalid="ignore"):
+        return np.fmax(np.fmax(np.abs(_f64(value)), _f64(magnitude)), tiny)
+
+
+def _relative(got, want, scale, dtype) -> float:
+    got = np.asarray(got, dtype=np.float64)
+    want = np.asarray(want, dtype=np.float64)
+    if got.shape != want.shape:
+        raise ValueError(f"result of shape {got.shape}, expected {want.shape}")
+    if got.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = want.astype(dtype).astype(np.float64)  # what the dtype can hold: inf past its max
+        same = (got == want) | (np.isinf(got) & (got == rounded)) | (np.isnan(got) & np.isnan(want))
+        err = np.abs(got - want) / scale
+    err = np.where(same, 0.0, err)
+    err = np.where(np.isnan(err), np.inf, err)  # NaN or inf where the truth has neither
+    return float(err.max())

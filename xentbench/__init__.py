@@ -1,0 +1,1 @@
+"""xentbench: verify, benchmark, compare and report the ``impls`` loss backends."""

@@ -1,0 +1,31 @@
+"""The ``xentbench`` command: one sub-command per module of this package."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: sub-command -> module of this package; each module has ``add_arguments(parser)``
+#: and ``run(args) -> int`` (the exit code), and its docstring's first line is the help.
+COMMANDS = {
+    "verify": "xentbench.verify",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="xentbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    modules = {}
+    for name, path in COMMANDS.items():
+        module = importlib.import_module(path)
+        modules[name] = module
+        p = sub.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+    args = parser.parse_args(argv)
+    return modules[args.command].run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

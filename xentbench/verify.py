@@ -1,0 +1,141 @@
+"""Cross-check every available backend against TensorFlow and the float64 truth.
+
+Runs each of the seven functions of every backend over a grid of shapes and
+dtypes, measures the largest relative error against the extended-precision
+truth and against TensorFlow (the measure and the tolerances of
+``xentbench.accuracy``), prints one table (backend x function) and exits 1 if
+any backend fails its tolerance or raises, 0 otherwise. A backend that cannot
+import or that raises is reported in its rows; the others still run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+import impls
+from xentbench import accuracy
+
+#: (logits shape, class axis): empty batch, one class, binary, small and large
+#: class counts, and a 3-D batch with the class axis in the middle.
+SHAPES = (((0, 10), -1), ((1, 1), -1), ((7, 2), -1), ((1000, 10), -1),
+          ((100, 1000), -1), ((8, 32000), -1), ((4, 6, 5), 1))
+DTYPES = (np.float16, np.float32, np.float64)
+#: Two input regimes: "moderate" logits, uniform in [-5, 5], where even the
+#: naive formulas are valid (their docstring), and "wide" logits, normal with
+#: std 1000, which only the stable backends are expected to survive.
+REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
+           "wide": lambda rng, shape: rng.standard_normal(shape) * 1000}
+UNSTABLE = {"naive"}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--backend", action="append", choices=impls.names(),
+                        help="check only this backend (repeatable; default: all registered)")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "moderate"):
+    """Seeded logits and the labels ``function`` takes (``None`` where it takes none)."""
+    logits = np.clip(REGIMES[regime](rng, shape), -6e4, 6e4).astype(dtype)  # float16 max: 65504
+    if function in accuracy.SPARSE:
+        axis = -1
+        return rng.integers(0, shape[axis], size=shape[:-1]), logits
+    if function in accuracy.DENSE:
+        raw = rng.random(shape)
+        return (raw / raw.sum(axis=axis, keepdims=True)).astype(dtype), logits
+    if function == "sigmoid_cross_entropy_with_logits":
+        return rng.random(shape).astype(dtype), logits
+    return None, logits
+
+
+def call(backend, function: str, labels, logits, axis: int):
+    fn = getattr(backend, function)
+    if labels is None:
+        return fn(logits, axis=axis)
+    if function in accuracy.DENSE:
+        return fn(labels, logits, axis=axis)
+    return fn(labels, logits)
+
+
+def _progress(done: int, total: int, what: str, start: float) -> None:
+    width = 30
+    filled = width * done // total
+    bar = "#" * filled + "." * (width - filled)
+    sys.stderr.write(f"\r[{bar}] {done}/{total} {time.monotonic() - start:5.0f}s {what:<60.60}")
+    sys.stderr.flush()
+
+
+def check(backends: list[str], seed: int = 0) -> list[dict]:
+    """One row per backend x function: worst errors per dtype, against truth and TF."""
+    loaded, rows = {}, []
+    for name in backends:
+        try:
+            loaded[name] = impls.get(name)
+        except impls.BackendUnavailable as exc:
+            rows += [dict(backend=name, function=f, status=f"unavailable: {exc.__cause__ or exc}")
+                     for f in accuracy.FUNCTIONS]
+    reference = loaded.get("tensorflow")
+    if reference is None:
+        try:
+            reference = impls.get("tensorflow")
+        except impls.BackendUnavailable:
+            reference = None
+    cases = [(f, shape, axis, dtype, regime) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
+             for dtype in DTYPES for regime in REGIMES]
+    start, total = time.monotonic(), len(cases)
+    results = {(name, f): dict(backend=name, function=f, truth={}, tf={}, status="pass")
+               for name in loaded for f in accuracy.FUNCTIONS}
+    for done, (function, shape, axis, dtype, regime) in enumerate(cases, 1):
+        _progress(done, total, f"{function} {np.dtype(dtype).name} {shape} {regime}", start)
+        rng = np.random.default_rng([seed, done])
+        labels, logits = make_inputs(function, shape, axis, dtype, rng, regime)
+        axis = -1 if function not in accuracy.WITH_AXIS else axis
+        want = accuracy.truth(function, labels, logits, axis)
+        tf_result = call(reference, function, labels, logits, axis) if reference else None
+        key = np.dtype(dtype).name
+        for name, backend in loaded.items():
+            row = results[(name, function)]
+            if row["status"].startswith("error") or (regime != "moderate" and name in UNSTABLE):
+                continue
+            try:
+                got = call(backend, function, labels, logits, axis)
+            except Exception as exc:  # a failing backend is reported in its row
+                row["status"] = f"error: {type(exc).__name__}: {exc}"
+                continue
+            row["truth"][key] = max(row["truth"].get(key, 0.0), want.error(got))
+            if tf_result is not None:
+                row["tf"][key] = max(row["tf"].get(key, 0.0), want.error(got, reference=tf_result))
+    sys.stderr.write("\n")
+    for row in results.values():
+        worst = [err / accuracy.tolerance(dt) for part in ("truth", "tf") for dt, err in row[part].items()]
+        if row["status"] == "pass" and any(not w <= 1 for w in worst):
+            row["status"] = "FAIL"
+    return list(results.values()) + rows
+
+
+def format_table(rows: list[dict]) -> str:
+    names = [np.dtype(d).name for d in DTYPES]
+    short = [n.replace("float", "f") for n in names]
+    header = ["backend", "function"] + [f"truth:{n}" for n in short] + [f"TF:{n}" for n in short] + ["result"]
+    lines = [header]
+    for row in rows:
+        errs = [row.get(part, {}).get(n) for part in ("truth", "tf") for n in names]
+        lines.append([row["backend"], row["function"]]
+                     + ["-" if e is None else f"{e:.1e}" for e in errs] + [row["status"]])
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+    tol = ", ".join(f"{n} {accuracy.tolerance(n):.0e}" for n in names)
+    notes = [f"max relative error against the extended-precision truth and against TensorFlow;"
+             f" tolerances (xentbench/accuracy.py): {tol}",
+             f"{', '.join(sorted(UNSTABLE))}: checked on moderate logits only (unstable by design)"]
+    return "\n".join(out + notes)
+
+
+def run(args) -> int:
+    rows = check(args.backend or impls.names(), seed=args.seed)
+    print(format_table(rows))
+    failed = [r for r in rows if r["status"] != "pass" and not r["status"].startswith("unavailable")]
+    return 1 if failed else 0

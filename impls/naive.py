@@ -9,12 +9,15 @@ Each function is the formula as written in a textbook, with no max shift:
 Where it breaks (``tests/test_naive.py`` pins each):
 
 * ``exp`` overflows to ``inf`` once a logit exceeds ``log(finfo.max)``
-  (88.7 in float32, 709.8 in float64; float16 input is computed in float32),
-  and ``inf / inf`` makes the whole row NaN;
-* ``exp`` underflows to 0 below about -87 (float32) / -745 (float64): a row whose
-  logits are all that negative gives ``0 / 0 = NaN``, and a class whose
-  probability underflows has ``log(0) = -inf``, so its loss is ``inf`` where the
-  true loss is finite;
+  (88.7 in float32, 709.8 in float64; float16 input is computed in float32):
+  ``inf / inf`` is NaN at each overflowing logit and ``x / inf`` is 0 at the
+  others, so the row is NaN exactly where the true softmax is largest (and a
+  row whose sum overflows while no single ``exp`` does is all zeros);
+* ``exp`` leaves the normal range below -87.3 (float32) / -708.4 (float64),
+  losing precision in subnormals, and underflows to 0 below -103.9 / -745.1:
+  a row whose logits are all that negative gives ``0 / 0 = NaN``, and a class
+  whose probability underflows has ``log(0) = -inf``, so its loss is ``inf``
+  where the true loss is finite;
 * the sigmoid loss is ``inf`` or NaN once ``|x|`` is large enough that
   ``sigmoid(x)`` rounds to 0 or 1 (about 17 in float32, 37 in float64).
 

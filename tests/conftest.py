@@ -1,0 +1,143 @@
+"""Shared fixtures and helpers of the test suite.
+
+Every expected value comes from outside the code under test: the
+extended-precision truth of ``xentbench.accuracy`` (independent of every
+backend) or numbers pinned by hand. Every tolerance comes from
+``xentbench.accuracy`` too; no test restates one.
+
+Helpers are plain functions (``from conftest import ...``): ``make_inputs``
+builds seeded labels and logits for any function, ``call`` calls any of the
+seven functions the same way, ``check_against_truth`` asserts the one error
+measure against the dtype's tolerance.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+import impls
+from xentbench.accuracy import DENSE, SPARSE, WITH_AXIS, tolerance
+
+# Hypothesis: deterministic by default (same examples every run, nothing written
+# to disk), and few examples, since every example computes an extended-precision
+# truth. The first Numba call compiles, hence no deadline.
+# XENTBENCH_HYPOTHESIS=thorough explores more, with fresh randomness each run.
+settings.register_profile("default", max_examples=25, deadline=None, derandomize=True,
+                          database=None, print_blob=True)
+settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("XENTBENCH_HYPOTHESIS", "default"))
+
+DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+#: The backends meant to be right on every input; ``naive`` is right only where
+#: its docstring says it is valid.
+STABLE = ("numpy", "numba", "tensorflow")
+#: Where ``impls.naive`` is documented to be valid: ``|logits| <= 20`` for the
+#: softmax family, ``|logits| <= 5`` for the sigmoid loss (``1 - s`` cancels).
+NAIVE_LIMIT = 20.0
+NAIVE_SIGMOID_LIMIT = 5.0
+
+
+def naive_limit(function: str) -> float:
+    """The largest ``|logit|`` at which ``naive`` is documented to be valid for ``function``."""
+    return NAIVE_SIGMOID_LIMIT if function == "sigmoid_cross_entropy_with_logits" else NAIVE_LIMIT
+
+
+# --------------------------------------------------------------------------- backends
+
+def backend_or_skip(name: str) -> impls.Backend:
+    """The backend ``name``, or a clean skip saying why it does not import here."""
+    try:
+        return impls.get(name)
+    except impls.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(params=impls.names())
+def backend(request) -> impls.Backend:
+    """Each registered backend in turn (skipped, with the reason, where it cannot import)."""
+    return backend_or_skip(request.param)
+
+
+@pytest.fixture(scope="session")
+def tf_backend() -> impls.Backend:
+    """The TensorFlow reference; the test is skipped where TensorFlow is not installed."""
+    pytest.importorskip("tensorflow", reason="TensorFlow is not installed: no reference to compare with")
+    return backend_or_skip("tensorflow")
+
+
+# --------------------------------------------------------------------------- inputs
+
+def seed_of(*key) -> int:
+    """A stable seed for a test case (``hash()`` of a str changes between runs)."""
+    return zlib.crc32(repr(key).encode())
+
+
+def make_logits(rng: np.random.Generator, shape, dtype, scale: float, limit: float | None = None):
+    """Normal logits of standard deviation ``scale``, clipped to ``limit`` and to the dtype's range."""
+    dtype = np.dtype(dtype)
+    bound = float(np.finfo(dtype).max) / 2 if limit is None else limit
+    x = np.clip(rng.standard_normal(shape) * scale, -bound, bound)
+    return x.astype(dtype)
+
+
+def make_labels(function: str, rng: np.random.Generator, logits: np.ndarray, axis: int = -1):
+    """Labels fitting ``function`` and ``logits``: class indices, soft rows summing to 1, or [0, 1].
+
+    Dense and sigmoid labels are in the logits' dtype, so that the truth and the
+    backends see the same values.
+    """
+    shape = logits.shape
+    if function in SPARSE:
+        return rng.integers(0, shape[-1], size=shape[:-1])
+    if function in DENSE:
+        w = rng.random(shape) ** 4  # skewed, as soft labels tend to be
+        total = w.sum(axis=axis, keepdims=True)
+        return (w / np.where(total == 0, 1, total)).astype(logits.dtype)
+    if function == "sigmoid_cross_entropy_with_logits":
+        return rng.random(shape).astype(logits.dtype)
+    return None
+
+
+def make_inputs(function: str, shape, dtype, scale: float, seed: int, axis: int = -1,
+                limit: float | None = None):
+    """Seeded ``(labels, logits)`` for ``function``; labels are None for softmax/log_softmax."""
+    rng = np.random.default_rng(seed)
+    logits = make_logits(rng, shape, dtype, scale, limit)
+    return make_labels(function, rng, logits, axis), logits
+
+
+def call(b: impls.Backend, function: str, labels, logits, axis: int = -1):
+    """Call ``function`` of backend ``b`` with the arguments it takes."""
+    f = getattr(b, function)
+    if function in ("softmax", "log_softmax"):
+        return f(logits, axis=axis)
+    if function in WITH_AXIS:
+        return f(labels, logits, axis=axis)
+    return f(labels, logits)
+
+
+def as_tuple(result) -> tuple:
+    return result if isinstance(result, tuple) else (result,)
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_against_truth(t, got, reference=None, what: str = "") -> None:
+    """Assert ``got`` is within the tolerance of its dtype, against the truth or ``reference``.
+
+    ``reference`` (TensorFlow's result) replaces the truth's values, the truth's
+    scales stay; see ``xentbench.accuracy``.
+    """
+    for g in as_tuple(got):
+        assert isinstance(g, np.ndarray), f"{what}: result is a {type(g).__name__}, not an ndarray"
+        assert g.dtype == t.dtype, f"{what}: result of dtype {g.dtype}, logits of dtype {t.dtype}"
+    err = t.error(got, reference=reference)
+    against = "the truth" if reference is None else "the reference"
+    assert err <= tolerance(t.dtype), (
+        f"{what}: error {err:.3g} against {against} exceeds the {t.dtype} tolerance {tolerance(t.dtype):g}"
+    )

@@ -1,0 +1,354 @@
+"""Named edge cases: documented examples, extreme and non-finite logits, shapes,
+layouts, result types, and every documented error from every backend."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import impls
+from conftest import (DTYPES, STABLE, as_tuple, call, check_against_truth, make_inputs, naive_limit,
+                      seed_of)
+from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS, tolerance, truth
+
+SIGMOID = "sigmoid_cross_entropy_with_logits"
+SOFTMAX_FAMILY = [f for f in FUNCTIONS if f != SIGMOID]
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=str)
+functions = pytest.mark.parametrize("function", FUNCTIONS)
+#: NumPy warns about the inf and NaN these tests feed in on purpose.
+nonfinite = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def result_shapes(function: str, shape: tuple, axis: int = -1) -> tuple:
+    """The documented shape of each result of ``function`` for logits of ``shape``."""
+    if function in ("softmax", "log_softmax", SIGMOID):
+        return (shape,)
+    loss = shape[:axis % len(shape)] + shape[axis % len(shape) + 1:]
+    return (loss, shape) if function.endswith("_and_grad") else (loss,)
+
+
+def skip_naive_outside_its_domain(backend):
+    if backend.name not in STABLE:
+        pytest.skip(f"{backend.name} is documented to break on these logits (see test_naive.py)")
+
+
+# ----------------------------------------------------------------- pinned examples
+
+# Numbers pinned by hand (the first two from the tf.nn documentation, printed
+# from float32): the truth is checked against them too, so a wrong truth fails.
+PINNED = [
+    pytest.param("softmax_cross_entropy_with_logits", [[1, 0, 0], [0, 0.8, 0.2]],
+                 [[4, 2, 1], [0, 5, 1]], [0.16984604, 0.82474494], id="tf-doc-dense"),
+    pytest.param("sparse_softmax_cross_entropy_with_logits", [0, 3, 1],
+                 [[2, -5, .5, -.1], [0, 0, 1.9, 1.4], [-100, 100, -100, -100]],
+                 [0.29750752, 1.1448325, 0], id="tf-doc-sparse"),
+    pytest.param("softmax", None, [-1, 0, 3, 5],
+                 [0.0021657, 0.00588697, 0.11824302, 0.87370431], id="softmax"),
+]
+pinned = pytest.mark.parametrize("function,labels,logits,want", PINNED)
+
+
+def pin_tolerance(dtype) -> float:
+    """The pins are float32 printouts, good to float32's tolerance and no better."""
+    return max(tolerance(dtype), tolerance(np.float32))
+
+
+def pinned_inputs(function, labels, logits, dtype):
+    logits = np.array(logits, dtype=dtype)
+    if labels is not None:
+        labels = np.array(labels, dtype=np.int64 if function in SPARSE else dtype)
+    return labels, logits
+
+
+@pinned
+@dtypes
+def test_truth_reproduces_the_pinned_examples(function, labels, logits, want, dtype):
+    labels, logits = pinned_inputs(function, labels, logits, dtype)
+    t = truth(function, labels, logits)
+    assert t.error(t.values[0], reference=np.array(want)) <= pin_tolerance(dtype)
+
+
+@pinned
+@dtypes
+def test_pinned_examples(backend, function, labels, logits, want, dtype):
+    if backend.name not in STABLE and np.max(np.abs(logits)) > naive_limit(function):
+        skip_naive_outside_its_domain(backend)
+    labels, logits = pinned_inputs(function, labels, logits, dtype)
+    got = call(backend, function, labels, logits)
+    err = truth(function, labels, logits).error(got, reference=np.array(want))
+    assert err <= pin_tolerance(dtype)
+
+
+# ----------------------------------------------------------------- extreme logits
+
+INF = np.inf
+EXTREME = np.array([
+    [1e4, -1e4, 0, 1],         # one logit dominates
+    [-1e4, -1e4, -1e4, -1e4],  # equal values, far from 0 -> uniform
+    [-INF, 0, 1, -INF],        # -inf entries have probability 0
+    [3, 3, 3, 3],              # equal values -> uniform
+    [1e4, 1e4, -1e4, 0],       # two dominate equally
+])
+EXTREME_SPARSE = np.array([1, 2, 2, 0, 1])  # never a label at a -inf logit: its loss would be inf
+
+
+def extreme_labels(function, dtype):
+    if function in SPARSE:
+        return EXTREME_SPARSE
+    if function in DENSE:  # soft rows summing to 1, no mass on the -inf logits
+        z = np.array([[.1, .2, .3, .4], [.25] * 4, [0, .5, .5, 0], [1, 0, 0, 0], [0, .5, .5, 0]])
+        return z.astype(dtype)
+    if function == SIGMOID:
+        return np.tile([0.0, 1.0, 0.5, 0.25], (len(EXTREME), 1)).astype(dtype)
+    return None
+
+
+@nonfinite
+@functions
+@dtypes
+def test_extreme_logits_agree_with_the_truth(backend, function, dtype):
+    skip_naive_outside_its_domain(backend)
+    logits = EXTREME.astype(dtype)
+    if function == SIGMOID:
+        logits = np.nan_to_num(logits, neginf=-1e4)  # -inf * label 0 is NaN in any formula
+    labels = extreme_labels(function, dtype)
+    got = call(backend, function, labels, logits)
+    check_against_truth(truth(function, labels, logits), got, what=f"{backend.name}.{function}")
+
+
+@nonfinite
+@dtypes
+def test_extreme_softmax_by_hand(backend, dtype):
+    skip_naive_outside_its_domain(backend)
+    p = backend.softmax(EXTREME.astype(dtype))
+    tol = tolerance(dtype)
+    np.testing.assert_allclose(p[0], [1, 0, 0, 0], atol=tol)
+    np.testing.assert_allclose(p[[1, 3]], 0.25, rtol=tol)  # uniform
+    assert p[2, 0] == 0 and p[2, 3] == 0  # -inf -> exactly 0
+    np.testing.assert_allclose(p[4], [.5, .5, 0, 0], atol=tol)
+    np.testing.assert_allclose(
+        backend.sparse_softmax_cross_entropy_with_logits(EXTREME_SPARSE[:1], EXTREME[:1].astype(dtype)),
+        [2e4], rtol=tol)
+
+
+@dtypes
+@pytest.mark.parametrize("classes", [1, 2, 7, 1000])
+def test_a_row_of_equal_values_is_uniform(backend, dtype, classes):
+    for value in (0.0, -7.5, 20.0):
+        logits = np.full((3, classes), value, dtype=dtype)
+        np.testing.assert_allclose(backend.softmax(logits), 1 / classes, rtol=tolerance(dtype))
+        np.testing.assert_allclose(backend.log_softmax(logits), -np.log(classes), rtol=tolerance(dtype))
+
+
+@nonfinite
+def test_a_row_of_minus_inf_is_nan(backend):
+    logits = np.array([[-INF, -INF, -INF], [0, 1, 2]])
+    p = backend.softmax(logits)
+    assert np.isnan(p[0]).all() and np.isfinite(p[1]).all()
+
+
+@nonfinite
+@pytest.mark.parametrize("function", SOFTMAX_FAMILY)
+def test_plus_inf_makes_the_row_nan(backend, function):
+    """As in TensorFlow (the README): ``+inf`` in a row makes that whole row NaN."""
+    skip_naive_outside_its_domain(backend)
+    logits = np.array([[0.5, INF, -1.0], [0.5, 2.0, -1.0]])
+    labels = make_inputs(function, logits.shape, np.float64, 1.0, seed_of("+inf", function))[0]
+    for result in as_tuple(call(backend, function, labels, logits)):
+        assert np.isnan(result[0]).all(), f"{function}: row with +inf gave {result[0]}"
+        assert not np.isnan(result[1]).any()
+
+
+# ----------------------------------------------------------------- NaN, one class, empty
+
+@nonfinite
+@functions
+@dtypes
+def test_nan_gives_nan_for_that_row_only(backend, function, dtype):
+    labels, logits = make_inputs(function, (3, 4), dtype, 3.0, seed_of("nan", function, str(dtype)),
+                                 limit=naive_limit(function))
+    logits[1, 2] = np.nan
+    got = call(backend, function, labels, logits)
+    for result in as_tuple(got):
+        if function == SIGMOID:  # elementwise: only that element
+            assert np.isnan(result[1, 2]) and np.isnan(result).sum() == 1
+        else:
+            assert np.isnan(result[1]).all(), f"{function}: the NaN row gave {result[1]}"
+            assert not np.isnan(result[[0, 2]]).any()
+    check_against_truth(truth(function, labels, logits), got, what=f"{backend.name}.{function}")
+
+
+@pytest.mark.parametrize("function", sorted(DENSE | SPARSE))
+@dtypes
+def test_one_class_gives_loss_zero(backend, function, dtype):
+    values = [-20.0, -1.5, 0.0, 3.25, 20.0] + ([-1e4, 1e4] if backend.name in STABLE else [])
+    logits = np.array(values, dtype=dtype)[:, None]
+    labels = np.zeros(len(values), np.int64) if function in SPARSE else np.ones_like(logits)
+    results = as_tuple(call(backend, function, labels, logits))
+    np.testing.assert_array_equal(results[0], 0)
+    if len(results) == 2:
+        np.testing.assert_array_equal(results[1], 0)  # softmax is 1, minus the label 1
+
+
+@dtypes
+def test_one_class_softmax_is_one(backend, dtype):
+    logits = np.array([[-20.0], [0.0], [20.0]], dtype=dtype)
+    np.testing.assert_array_equal(backend.softmax(logits), 1)
+    np.testing.assert_array_equal(backend.log_softmax(logits), 0)
+
+
+# (0,) has zero classes, an error for the softmax family (test_bad_input), not for the sigmoid loss.
+EMPTY = [pytest.param(f, shape, id=f"{f}-{'x'.join(map(str, shape))}")
+         for f in FUNCTIONS for shape in [(0, 5), (3, 0, 5)] + ([(0,)] if f == SIGMOID else [])]
+
+
+@dtypes
+@pytest.mark.parametrize("function,shape", EMPTY)
+def test_empty_batch_gives_an_empty_result_of_the_right_shape_and_dtype(backend, function, dtype, shape):
+    labels, logits = make_inputs(function, shape, dtype, 1.0, 0)
+    got = as_tuple(call(backend, function, labels, logits))
+    assert [r.shape for r in got] == list(result_shapes(function, shape))
+    assert all(isinstance(r, np.ndarray) and r.dtype == dtype for r in got)
+
+
+# ----------------------------------------------------------------- axes and layouts
+
+@pytest.mark.parametrize("function", sorted(WITH_AXIS))
+@pytest.mark.parametrize("axis", [0, 1, 2, -1, -2, -3])
+@dtypes
+def test_3d_input_along_any_axis(backend, function, axis, dtype):
+    labels, logits = make_inputs(function, (3, 4, 5), dtype, 4.0, seed_of("3d", function, axis, str(dtype)),
+                                 axis=axis, limit=naive_limit(function))
+    got = call(backend, function, labels, logits, axis=axis)
+    assert [r.shape for r in as_tuple(got)] == list(result_shapes(function, logits.shape, axis))
+    check_against_truth(truth(function, labels, logits, axis), got, what=f"{backend.name}.{function}")
+
+
+def strided(kind: str, a: np.ndarray) -> np.ndarray:
+    """A non-C-contiguous array equal to ``a``."""
+    if kind == "transposed":
+        return np.ascontiguousarray(np.swapaxes(a, 0, -1)).swapaxes(0, -1)
+    if kind == "sliced":  # every other element of a twice-as-large array
+        big = np.zeros(tuple(2 * n for n in a.shape), dtype=a.dtype)
+        big[tuple(slice(None, None, 2) for _ in a.shape)] = a
+        return big[tuple(slice(None, None, 2) for _ in a.shape)]
+    if kind == "reversed":
+        rev = np.ascontiguousarray(a[tuple(slice(None, None, -1) for _ in a.shape)])
+        return rev[tuple(slice(None, None, -1) for _ in a.shape)]
+    raise ValueError(kind)
+
+
+@functions
+@dtypes
+@pytest.mark.parametrize("kind", ["transposed", "sliced", "reversed"])
+def test_strided_input_gives_the_same_result_as_contiguous(backend, function, dtype, kind):
+    labels, logits = make_inputs(function, (6, 5), dtype, 4.0, seed_of("strided", function, str(dtype)),
+                                 limit=naive_limit(function))
+    view = strided(kind, logits)
+    assert not view.flags.c_contiguous and np.array_equal(view, logits)
+    label_view = None if labels is None else strided(kind, labels)
+    want = as_tuple(call(backend, function, labels, logits))
+    got = as_tuple(call(backend, function, label_view, view))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+    check_against_truth(truth(function, labels, logits), got, what=f"{backend.name}.{function}")
+
+
+# ----------------------------------------------------------------- results and inputs
+
+@functions
+@dtypes
+@pytest.mark.parametrize("shape", [(5,), (3, 5), (2, 3, 5)], ids=lambda s: "x".join(map(str, s)))
+def test_results_are_ndarrays_of_the_logits_dtype(backend, function, dtype, shape):
+    labels, logits = make_inputs(function, shape, dtype, 1.0, seed_of("types", function, shape))
+    got = as_tuple(call(backend, function, labels, logits))
+    assert all(type(r) is np.ndarray for r in got), [type(r) for r in got]
+    assert all(r.dtype == dtype for r in got)
+    assert [r.shape for r in got] == list(result_shapes(function, shape))
+
+
+def test_list_input_gives_float64(backend):
+    got = backend.softmax_cross_entropy_with_logits([[0.0, 1.0]], [[1.0, 2.0]])
+    assert type(got) is np.ndarray and got.dtype == np.float64
+
+
+@functions
+@dtypes
+def test_inputs_are_not_modified(backend, function, dtype):
+    labels, logits = make_inputs(function, (4, 6), dtype, 3.0, seed_of("inputs", function, str(dtype)),
+                                 limit=naive_limit(function))
+    before = [a.copy() for a in (labels, logits) if a is not None]
+    call(backend, function, labels, logits)
+    for a, b in zip([a for a in (labels, logits) if a is not None], before):
+        np.testing.assert_array_equal(a, b)
+        assert a.flags.writeable
+
+
+# ----------------------------------------------------------------- bad input
+
+def good_labels(function, shape):
+    """Valid labels for logits of ``shape``, so that only the case's defect is wrong."""
+    if function in SPARSE:
+        return np.zeros(shape[:-1], np.int64)
+    return np.zeros(shape, np.float32) if function in DENSE or function == SIGMOID else None
+
+
+def bad_cases():
+    """``(function, id, labels, logits, kwargs, error, message)``: each documented error."""
+    f32 = np.zeros((3, 4), np.float32)
+    for dtype in (np.int64, np.int32, np.bool_, np.complex128, np.longdouble, object, np.str_):
+        logits = np.zeros((3, 4), dtype)
+        name = logits.dtype
+        for f in FUNCTIONS:
+            yield (f, f"logits-{name}", good_labels(f, (3, 4)), logits, {}, TypeError,
+                   f"Expected logits of dtype float16, float32 or float64, got {name}")
+    for f in FUNCTIONS:
+        yield f, "scalar-logits", good_labels(f, ()), np.float32(1), {}, ValueError, \
+            "Expected logits of rank >= 1, got a scalar"
+    for f in SOFTMAX_FAMILY:
+        yield f, "zero-classes", good_labels(f, (3, 0)), np.zeros((3, 0), np.float32), {}, ValueError, \
+            "Expected at least one class along axis 1, got logits of shape (3, 0)"
+    for f in WITH_AXIS:
+        labels = good_labels(f, (3, 4))
+        for axis in (2, -3):
+            yield f, f"axis={axis}", labels, f32, {"axis": axis}, ValueError, \
+                f"axis {axis} is out of bounds for logits of rank 2"
+        for axis in (1.0, True, None):
+            yield f, f"axis={axis!r}", labels, f32, {"axis": axis}, TypeError, \
+                f"Expected an integer axis, got {axis!r}"
+    for f in sorted(DENSE) + [SIGMOID]:
+        for dtype in (np.bool_, np.complex64, object, np.str_):
+            labels = np.zeros((3, 4), dtype)
+            yield f, f"labels-{labels.dtype}", labels, f32, {}, TypeError, \
+                f"Expected real (float or integer) labels, got {labels.dtype}"
+    for f in sorted(DENSE):
+        yield f, "labels-no-broadcast", np.zeros(2, np.float32), f32, {}, ValueError, \
+            "labels of shape (2,) do not broadcast to logits of shape (3, 4)"
+    yield SIGMOID, "labels-shape", np.zeros(4, np.float32), f32, {}, ValueError, \
+        "Expected labels of the logits' shape (3, 4), got (4,)"
+    for f in sorted(SPARSE):
+        for dtype in (np.float64, np.float32, np.bool_):
+            yield f, f"labels-{np.dtype(dtype)}", np.zeros(3, dtype), f32, {}, TypeError, \
+                f"Expected integer labels, got {np.dtype(dtype)}"
+        for shape in ((3, 1), (4,), ()):
+            yield f, f"labels-shape-{shape}", np.zeros(shape, np.int64), f32, {}, ValueError, \
+                f"Expected labels of shape (3,) (logits.shape[:-1]), got {shape}"
+        for labels, value in (([0, 4, 1], "4"), ([0, 1, -1], "-1"), (np.array([0, 2**63, 1], np.uint64), str(2**63))):
+            yield f, f"label-{value}", np.asarray(labels), f32, {}, ValueError, \
+                f"Received a label value of {value} which is outside the valid range of [0, 4)"
+
+
+BAD = [pytest.param(f, labels, logits, kwargs, error, message, id=f"{f}-{case}")
+       for f, case, labels, logits, kwargs, error, message in bad_cases()]
+
+
+@pytest.mark.parametrize("name", impls.available())
+@pytest.mark.parametrize("function,labels,logits,kwargs,error,message", BAD)
+def test_bad_input_gives_the_documented_error(name, function, labels, logits, kwargs, error, message):
+    args = (logits,) if labels is None else (labels, logits)
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        getattr(impls.get(name), function)(*args, **kwargs)
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        getattr(impls, function)(*args, backend=name, **kwargs)

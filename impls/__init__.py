@@ -147,8 +147,13 @@ def get(name: str) -> Backend:
     if name not in _loaded:
         try:
             module = importlib.import_module(_MODULES[name])
-        except ImportError as exc:
-            raise BackendUnavailable(f"backend {name!r} is unavailable: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001
+            # Not only ImportError: a backend whose import fails in any way (a
+            # RuntimeError from a JIT cache with nowhere to write, an OSError
+            # from a broken shared library) is unavailable, and must not take
+            # ``available()`` and every other backend down with it.
+            raise BackendUnavailable(
+                f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
         _loaded[name] = Backend(name, module)
     return _loaded[name]
 

@@ -8,12 +8,21 @@ The documented errors:
 * ``TypeError`` -- logits whose dtype is not float16, float32 or float64 (ints,
   bool, complex, object, strings, longdouble); dense or sigmoid labels that are
   not real numbers (bool, complex, object, strings); sparse labels that are not
-  integers.
-* ``ValueError`` -- scalar (rank-0) logits; an ``axis`` outside
-  ``[-ndim, ndim)``; a class axis of length 0; dense labels that do not
-  broadcast to the logits' shape; sigmoid labels whose shape differs from the
-  logits'; sparse labels whose shape is not ``logits.shape[:-1]``; a sparse
-  label outside ``[0, num_classes)``.
+  integers; an ``axis`` that is not an integer (a bool, ``np.bool_``, float,
+  ``None``, string or array is refused; Python and NumPy integers of any size
+  are accepted).
+* ``ValueError`` -- scalar (rank-0) logits; logits or labels given as a ragged
+  nested sequence; an ``axis`` outside ``[-ndim, ndim)`` (including integers
+  too large for int64, such as ``2**63`` or ``-2**70``); a class axis of
+  length 0 (a batch of length 0 is fine and gives an empty result); dense
+  labels that do not broadcast to the logits' shape; sigmoid labels whose
+  shape differs from the logits'; sparse labels whose shape is not
+  ``logits.shape[:-1]``; a sparse label outside ``[0, num_classes)``, whatever
+  its integer dtype (``-1``, ``num_classes``, ``2**31``, ``2**63 - 1`` all
+  are refused before any cast could wrap them).
+
+Logits in non-native byte order (e.g. ``>f4`` on x86) are accepted and
+converted to the native dtype (a copy); results have the native dtype.
 
 The canonical form handed to a backend (see ``Rows``): logits as a C-contiguous
 ``(rows, classes)`` array with the class axis last, in the compute dtype
@@ -44,9 +53,19 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return view
 
 
+def _asarray(a, what: str) -> np.ndarray:
+    """``np.asarray`` with NumPy's error for a ragged sequence in the front door's words."""
+    try:
+        return np.asarray(a)
+    except ValueError as exc:
+        raise ValueError(f"Expected {what} as a rectangular array, got a ragged sequence ({exc})") from None
+
+
 def check_logits(logits) -> np.ndarray:
-    """Logits as an ndarray of rank >= 1 and a floating dtype."""
-    logits = np.asarray(logits)
+    """Logits as an ndarray of rank >= 1 and a floating dtype in native byte order."""
+    logits = _asarray(logits, "logits")
+    if logits.dtype.kind == "f" and not logits.dtype.isnative:
+        logits = logits.astype(logits.dtype.newbyteorder("="))
     if logits.dtype not in FLOAT_DTYPES:
         raise TypeError(
             f"Expected logits of dtype float16, float32 or float64, got {logits.dtype}"
@@ -66,7 +85,7 @@ def check_axis(axis, ndim: int) -> int:
 
 
 def _check_real_labels(labels) -> np.ndarray:
-    labels = np.asarray(labels)
+    labels = _asarray(labels, "labels")
     if labels.dtype.kind not in "fiu":
         raise TypeError(f"Expected real (float or integer) labels, got {labels.dtype}")
     return labels
@@ -125,7 +144,7 @@ def dense_labels(labels, rows: Rows, logits_shape: tuple) -> np.ndarray:
 
 def sparse_labels(labels, rows: Rows) -> np.ndarray:
     """Integer class indices of shape ``logits.shape[:-1]``, range-checked, as int64."""
-    labels = np.asarray(labels)
+    labels = _asarray(labels, "labels")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"Expected integer labels, got {labels.dtype}")
     batch_shape = rows.shape[:-1]

@@ -70,6 +70,15 @@ def tf_backend() -> impls.Backend:
     return backend_or_skip("tensorflow")
 
 
+def case_id(value) -> str:
+    """Test ids: dtypes by name, shapes as ``7x1000``, everything else as ``str``."""
+    if isinstance(value, (np.dtype, type)):
+        return np.dtype(value).name
+    if isinstance(value, tuple):
+        return "x".join(map(str, value)) or "scalar"
+    return str(value)
+
+
 # --------------------------------------------------------------------------- inputs
 
 def seed_of(*key) -> int:

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 
 import impls
-from conftest import DTYPES, STABLE, backend_or_skip, call, check_against_truth, make_inputs, naive_limit, seed_of
+from conftest import (DTYPES, STABLE, backend_or_skip, call, case_id, check_against_truth, make_inputs,
+                      naive_limit, seed_of)
 from xentbench.accuracy import FUNCTIONS, Truth, truth
 
 SHAPES = [
@@ -80,8 +81,8 @@ BACKEND_REGIMES = [
     for name in impls.names()
     if regime == "valid" or name in STABLE
 ]
-grid = pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=str)
+grid = pytest.mark.parametrize("shape", SHAPES, ids=case_id)
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=case_id)
 functions = pytest.mark.parametrize("function", FUNCTIONS)
 backends = pytest.mark.parametrize("name,regime", BACKEND_REGIMES)
 

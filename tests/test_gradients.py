@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import (DTYPES, backend_or_skip, check_against_truth, make_inputs, naive_limit,
+from conftest import (DTYPES, backend_or_skip, case_id, check_against_truth, make_inputs, naive_limit,
                       seed_of)
 from xentbench.accuracy import truth
 
@@ -66,7 +66,7 @@ def finite_difference(function, labels, logits, axis):
 
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=case_id)
 @cases
 def test_fused_gradient_agrees_with_the_tensorflow_tape(name, dtype, function, shape, axis, tf_backend):
     b = backend_or_skip(name)
@@ -79,7 +79,7 @@ def test_fused_gradient_agrees_with_the_tensorflow_tape(name, dtype, function, s
 
 
 @pytest.mark.parametrize("name", ["numpy", "numba"])
-@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=case_id)
 def test_fused_gradient_is_softmax_minus_labels_like_tensorflow_even_if_labels_do_not_sum_to_one(
         name, dtype, tf_backend):
     """As TF's fused kernel: ``softmax - labels``, not the gradient ``sum(z) * softmax - z``."""

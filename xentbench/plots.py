@@ -1,0 +1,280 @@
+"""The report's figures: matplotlib with the Agg backend, one PNG per call.
+
+Every function takes plain numbers (no asv objects) and a path, writes one
+PNG there and closes its figure. Backends keep one colour and marker
+throughout the report (``style``).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # no screen; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.ticker import LogLocator, NullFormatter, NullLocator  # noqa: E402
+
+_STYLE = {
+    "naive": ("#7f7f7f", "x"),
+    "numpy": ("#1f77b4", "s"),
+    "numba": ("#d62728", "o"),
+    "tensorflow": ("#ff7f0e", "^"),
+    "torch": ("#9467bd", "D"),
+    "jax": ("#2ca02c", "v"),
+}
+_EXTRA = ["#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+DPI = 110
+
+
+def style(backend: str) -> tuple[str, str]:
+    """(colour, marker) of a backend, the same in every figure."""
+    if backend not in _STYLE:
+        _STYLE[backend] = (_EXTRA[len(_STYLE) % len(_EXTRA)], "P")
+    return _STYLE[backend]
+
+
+def ordered(by_backend: dict) -> list:
+    """``(backend, value)`` pairs in the report's backend order (that of ``_STYLE``)."""
+    known = list(_STYLE)
+    return sorted(by_backend.items(), key=lambda kv: (known.index(kv[0]) if kv[0] in known else 99, kv[0]))
+
+
+def _legend(fig, handles: dict) -> None:
+    """One legend under the panels: backends in order, then the other lines."""
+    labels = [k for k in _STYLE if k in handles] + [k for k in handles if k not in _STYLE]
+    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(8, len(labels)),
+               fontsize=9, frameon=False)
+
+
+def _save(fig, path) -> None:
+    """PNG, reduced to a 256-colour palette: a third of the size, the same to the eye."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, dpi=DPI, format="png", facecolor="white")
+    plt.close(fig)
+    buf.seek(0)
+    with Image.open(buf) as image:
+        image.convert("RGB").quantize(colors=256).save(path, format="PNG", optimize=True)
+
+
+def _margins(fig, left, right, top, bottom, wspace=0.2, hspace=0.3) -> None:
+    """Fixed margins in inches (``tight_layout`` costs seconds per figure on log axes)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=left / w, right=1 - right / w, top=1 - top / h, bottom=bottom / h,
+                        wspace=wspace, hspace=hspace)
+
+
+def _log_minor(ax) -> None:
+    """Minor ticks at 2 and 5 only, unlabelled: readable, and cheap to draw."""
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_locator(LogLocator(base=10, subs=(2.0, 5.0)))
+        axis.set_minor_formatter(NullFormatter())
+
+
+def _grid(n: int, max_cols: int = 3):
+    cols = min(n, max_cols)
+    return max(1, math.ceil(n / cols)), max(1, cols)
+
+
+def _fmt_count(v: float) -> str:
+    """Exact: 65536 stays 65536; round thousands shorten (32000 -> 32k)."""
+    v = int(v) if float(v).is_integer() else v
+    if isinstance(v, int) and v >= 10000 and v % 1000 == 0:
+        return f"{v // 1000}k"
+    return f"{v}"
+
+
+def throughput(path, title: str, itemsize: int, panels: dict, limits: dict | None = None,
+               compare: dict | None = None, compare_label: str = "") -> None:
+    """Throughput against classes: one panel per batch size, one line per backend.
+
+    ``panels``: ``{batch: {backend: [(classes, GB/s), ...]}}``; ``limits``:
+    ``{batch: [(classes, GB/s), ...]}``, the roofline, drawn dashed black;
+    ``compare``: like ``panels`` for a second commit, drawn thin and dotted.
+    The right axis reads the same curves in elements/s (GB/s / itemsize).
+    """
+    batches = sorted(panels)
+    rows, cols = _grid(len(batches))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols + 0.6, 3.7 * rows + 0.9),
+                             squeeze=False, sharey=True, sharex=True)
+    handles = {}
+    for index, (ax, batch) in enumerate(zip(axes.flat, batches)):
+        for backend, points in ordered(panels[batch]):
+            points = sorted(p for p in points if p[1] and p[1] > 0)
+            if not points:
+                continue
+            colour, marker = style(backend)
+            x, y = zip(*points)
+            (line,) = ax.plot(x, y, marker=marker, color=colour, lw=1.6, ms=5, label=backend)
+            handles.setdefault(backend, line)
+            if compare and compare.get(batch, {}).get(backend):
+                old = sorted(p for p in compare[batch][backend] if p[1] and p[1] > 0)
+                if old:
+                    ox, oy = zip(*old)
+                    ax.plot(ox, oy, ls=":", color=colour, lw=1.2, alpha=0.8)
+                    if compare_label not in handles:
+                        handles[compare_label] = ax.plot([], [], ls=":", color="grey", lw=1.2)[0]
+        if limits and limits.get(batch):
+            lx, ly = zip(*sorted(limits[batch]))
+            ax.plot(lx, ly, ls="--", color="black", lw=1.2, label="roofline")
+            if "roofline (this machine)" not in handles:
+                handles["roofline (this machine)"] = ax.plot([], [], ls="--", color="black", lw=1.2)[0]
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(f"batch = {batch:,}", fontsize=10)
+        ax.set_xlabel("classes")
+        _log_minor(ax)
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+        ax.xaxis.set_tick_params(labelbottom=True)
+        if index % cols == cols - 1 or index == len(batches) - 1:  # last panel of its row
+            sec = ax.secondary_yaxis("right", functions=(lambda g: g * 1e9 / itemsize,
+                                                         lambda e: e * itemsize / 1e9))
+            sec.yaxis.set_minor_locator(NullLocator())
+            sec.set_ylabel("elements/s")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("GB/s of logits")
+    for ax in list(axes.flat)[len(batches):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.9, top=0.55, bottom=1.05, wspace=0.12, hspace=0.35)
+    _save(fig, path)
+
+
+def heatmaps(path, title: str, grids: list, batches: list, classes: list) -> None:
+    """Speed-up heat maps over batch (rows) x classes (columns).
+
+    ``grids``: ``[(panel title, 2-D array of ratios, NaN where missing), ...]``,
+    laid out in rows of at most three. Colour is log2 of the ratio, centred on
+    1 (blue faster, red slower); each cell is annotated with the ratio.
+    """
+    n = len(grids)
+    rows, cols = _grid(n)
+    cell_w, cell_h = 0.55, 0.36
+    pw, ph = max(1.8, cell_w * len(classes)), max(0.9, cell_h * len(batches))  # panel size, inches
+    gap_w, gap_h = 0.75, 1.05
+    width = 0.75 + cols * pw + (cols - 1) * gap_w + 1.35
+    height = 0.75 + rows * ph + (rows - 1) * gap_h + 0.75
+    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
+    _margins(fig, left=0.75, right=1.35, top=0.75, bottom=0.75, wspace=gap_w / pw, hspace=gap_h / ph)
+    finite = np.concatenate([np.log2(g[np.isfinite(g) & (g > 0)]) for _, g in grids] or [np.zeros(1)])
+    span = max(1.0, float(np.max(np.abs(finite))) if finite.size else 1.0)
+    norm = TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
+    image = None
+    for ax, (name, grid) in zip(axes.flat, grids):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            data = np.where(grid > 0, np.log2(grid), np.nan)
+        image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", norm=norm, aspect="auto")
+        ax.set_facecolor("#eeeeee")
+        for (i, j), v in np.ndenumerate(grid):
+            if np.isfinite(v) and v > 0:
+                text = f"{v:.2g}" if v < 10 else f"{v:.0f}"
+                dark = abs(math.log2(v)) > 0.6 * span
+                ax.text(j, i, text, ha="center", va="center", fontsize=7.5,
+                        color="white" if dark else "black")
+        ax.set_xticks(range(len(classes)), [_fmt_count(c) for c in classes], fontsize=8)
+        ax.set_yticks(range(len(batches)), [_fmt_count(b) for b in batches], fontsize=8)
+        ax.set_xlabel("classes", fontsize=8, labelpad=1)
+        ax.set_ylabel("batch", fontsize=8, labelpad=1)
+        ax.set_title(name, fontsize=9.5)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    if image is not None:
+        cax = fig.add_axes((1 - 1.0 / width, 0.75 / height, 0.15 / width, 1 - 1.3 / height))
+        bar = fig.colorbar(image, cax=cax)
+        ticks = [t for t in range(-int(span), int(span) + 1)]
+        step = max(1, len(ticks) // 8)
+        bar.set_ticks(ticks[::step])
+        bar.set_ticklabels([f"{2.0 ** t:g}x" for t in ticks[::step]])
+        bar.set_label("speed-up (log scale; >1 faster)", fontsize=8)
+    _save(fig, path)
+
+
+def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
+    """Achieved elements/s against the working set, with the machine's limit.
+
+    ``panels``: ``{function: {backend: [(working set bytes, elements/s), ...]}}``;
+    ``limit_curves``: ``{function: [(working set bytes, elements/s), ...]}``.
+    """
+    names = list(panels)
+    rows, cols = _grid(len(names), 4)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.1 * cols, 3.4 * rows + 0.8), squeeze=False,
+                             sharey=True)
+    handles = {}
+    for ax, name in zip(axes.flat, names):
+        for backend, points in ordered(panels[name]):
+            points = [p for p in points if p[1] and p[1] > 0]
+            if not points:
+                continue
+            colour, marker = style(backend)
+            x, y = zip(*points)
+            h = ax.scatter(x, y, s=16, color=colour, marker=marker, alpha=0.8, label=backend)
+            handles.setdefault(backend, h)
+        if limit_curves.get(name):
+            lx, ly = zip(*sorted(limit_curves[name]))
+            (h,) = ax.step(lx, ly, where="post", color="black", ls="--", lw=1.2)
+            handles.setdefault("limit (memory level / exp)", h)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("working set (bytes)", fontsize=8)
+        ax.grid(True, which="major", alpha=0.35)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("logits elements/s")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=1.0, wspace=0.08, hspace=0.45)
+    _save(fig, path)
+
+
+def memory(path, title: str, panels: dict) -> None:
+    """Memory over the baseline against the input's size, log-log, one panel per function.
+
+    ``panels``: ``{title: {backend: [(input bytes, extra bytes), ...]}}``; the
+    dotted lines are extra = 1, 2 and 4 times the input.
+    """
+    names = list(panels)
+    rows, cols = _grid(len(names), 4)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.4, 3.1 * rows + 0.9), squeeze=False,
+                             sharex=True, sharey=True)
+    handles = {}
+    lo, hi = math.inf, 0.0
+    for ax, name in zip(axes.flat, names):
+        for backend, points in ordered(panels[name]):
+            points = sorted(p for p in points if p[1] and p[1] > 0)
+            if not points:
+                continue
+            colour, marker = style(backend)
+            x, y = zip(*points)
+            handles.setdefault(backend, ax.scatter(x, y, color=colour, marker=marker, s=18, alpha=0.85))
+            lo, hi = min(lo, *x), max(hi, *x)
+        ax.set_title(name, fontsize=9)
+        ax.grid(True, which="major", alpha=0.35)
+        ax.xaxis.set_tick_params(labelbottom=True)
+    if hi > 0:
+        for ax in axes.flat:
+            for k, ls in ((1, ":"), (2, "-."), (4, "--")):
+                (line,) = ax.plot([lo, hi], [k * lo, k * hi], color="black", ls=ls, lw=0.8)
+                handles.setdefault(f"{k}x input", line)
+    for ax in axes.flat:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    for ax in axes[-1, :]:
+        ax.set_xlabel("input (logits + labels), bytes", fontsize=8)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("peak - baseline, bytes", fontsize=8)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=1.0, wspace=0.1, hspace=0.45)
+    _save(fig, path)

@@ -1,0 +1,256 @@
+"""The limits of this machine, measured, and the limit that applies to one benchmark.
+
+``measure()`` takes about ten seconds and returns a JSON-able dict:
+
+* ``bandwidth``: read bandwidth in bytes/s, single-thread and all-thread, of a
+  vectorised Numba sum (``parallel=True``, ``fastmath``) over an array that
+  lives in L2 (half the L2 of each thread), in the last-level cache (half of
+  it) and in main memory (1 GiB). Each thread sums its own chunk ``reps``
+  times, so a cache-resident chunk stays with its thread. Best of several runs.
+* ``exp``: exp throughput of one core, elements/s of ``np.exp(x, out=y)`` on
+  an in-cache array (NumPy's float32 and float64 exp are SIMD-vectorised);
+  float16 is computed in float32 by every backend, so it gets the float32 rate.
+* ``machine``: CPU model, cores, caches, memory, library versions, Numba's
+  threading layer and thread count (the layer ``impls.numba_parallel`` selects).
+
+``limit()`` turns that into the bound for one benchmark: the bytes one element
+of logits costs (``TRAFFIC``: every array the function reads or writes, in
+units of the logits' size; labels of the sparse functions are negligible) at
+the bandwidth of the level its working set fits in (L2 summed over the
+threads, else the last-level cache, else memory), and the transcendental
+functions one element costs (``TRANSCENDENTALS``) at the exp rate of one core
+times the cores; the limit is the smaller of the two, in logits elements/s.
+Writes are counted at the read bandwidth, which flatters the machine a little
+(a write-allocate store costs a read and a write), so a fraction of the limit
+is an upper estimate of how close a backend comes.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: Arrays touched per logits element, in units of the logits' itemsize:
+#: logits read, plus labels read (dense), plus outputs written of the logits' size.
+TRAFFIC = {
+    "softmax": 2,  # read x, write p
+    "log_softmax": 2,
+    "softmax_cross_entropy_with_logits": 2,  # read x, read z
+    "sparse_softmax_cross_entropy_with_logits": 1,  # read x (one label per row)
+    "sigmoid_cross_entropy_with_logits": 3,  # read x, read z, write loss
+    "softmax_cross_entropy_with_logits_and_grad": 3,  # read x, z; write grad
+    "sparse_softmax_cross_entropy_with_logits_and_grad": 2,  # read x; write grad
+}
+#: exp-like evaluations per element (sigmoid: exp and log1p).
+TRANSCENDENTALS = {f: 1 for f in TRAFFIC} | {"sigmoid_cross_entropy_with_logits": 2}
+
+LIBRARIES = ("numpy", "numba", "tensorflow-cpu", "tensorflow", "torch", "jax", "jaxlib", "tbb",
+             "asv", "matplotlib")
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def _cache_sizes() -> dict:
+    """Bytes per instance of each data/unified cache level of cpu0, from sysfs."""
+    sizes = {}
+    base = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(base.glob("index*")):
+        kind = _read(index / "type").strip()
+        if kind == "Instruction":
+            continue
+        text = _read(index / "size").strip().upper()
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        try:
+            sizes[f"L{_read(index / 'level').strip()}"] = int(text.rstrip("KMG")) * mult
+        except ValueError:
+            continue
+    return sizes
+
+
+def machine_info() -> dict:
+    """What the report header states about this machine."""
+    cpuinfo = _read("/proc/cpuinfo")
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
+                  if line.startswith("model name")), platform.processor() or "unknown")
+    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
+                  if line.startswith("flags")), [])
+    fields = {}
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    ident = ", ".join(f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if fields.get(k))
+    if ident:
+        model += f" ({ident}{', virtual machine' if 'hypervisor' in flags else ''})"
+    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags]
+    mem = next((int(line.split()[1]) * 1024 for line in _read("/proc/meminfo").splitlines()
+                if line.startswith("MemTotal")), None)
+    versions = {}
+    for lib in LIBRARIES:
+        try:
+            versions[lib] = importlib.metadata.version(lib)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if "tensorflow-cpu" in versions:
+        versions.pop("tensorflow", None)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return dict(hostname=platform.node(), cpu=model, simd=simd, cores=cores,
+                logical_cpus=os.cpu_count(), caches=_cache_sizes(), memory_bytes=mem,
+                os=f"{platform.system()} {platform.release()}",
+                python=platform.python_version(), libraries=versions)
+
+
+def _kernels():
+    from numba import njit, prange
+
+    @njit(fastmath=True)
+    def vector_sum(x):  # this simple form is the one LLVM vectorises
+        s = np.float32(0)
+        for i in range(x.shape[0]):
+            s += x[i]
+        return s
+
+    @njit(parallel=True, fastmath=True)
+    def chunk_sums(a, nchunks, reps):
+        """Each of ``nchunks`` chunks of ``a`` summed ``reps`` times (vectorised)."""
+        size = a.shape[0] // nchunks
+        out = np.zeros(nchunks, dtype=np.float32)
+        for c in prange(nchunks):
+            chunk = a[c * size:(c + 1) * size]
+            s = np.float32(0)
+            for _ in range(reps):
+                s += vector_sum(chunk)
+            out[c] = s
+        return out
+
+    return chunk_sums
+
+
+def _best(fn, repeats: int, min_time: float = 0.0) -> float:
+    best = float("inf")
+    start = time.perf_counter()
+    for i in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+        if min_time and time.perf_counter() - start > min_time and i >= 2:
+            break
+    return best
+
+
+def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
+    """Measure this machine's bandwidths and exp rate (see the module docstring)."""
+    import numba
+
+    import impls.numba_parallel  # noqa: F401  selects the threading layer the benchmarks use
+
+    say = progress or (lambda msg: None)
+    info = machine_info()
+    threads = numba.config.NUMBA_NUM_THREADS
+    caches = info["caches"]
+    l2 = caches.get("L2", 512 << 10)
+    llc = caches.get(max(caches), 32 << 20) if caches else 32 << 20
+    chunk_sums = _kernels()
+    item = np.dtype(np.float32).itemsize
+
+    def rate(nbytes: int, nthreads: int, target_bytes: float) -> float:
+        n = nbytes // item
+        a = np.ones(n, dtype=np.float32)  # touched: pages are resident before timing
+        reps = max(1, int(target_bytes // nbytes))
+        numba.set_num_threads(nthreads)
+        try:
+            chunk_sums(a[: nthreads * 64], nthreads, 1)  # compile
+            seconds = _best(lambda: chunk_sums(a, nthreads, reps), repeats=7)
+        finally:
+            numba.set_num_threads(threads)
+        return n * item * reps / seconds
+
+    bandwidth = {}
+    levels = {"L2": lambda t: (l2 // 2) * t, "LLC": lambda t: llc // 2, "memory": lambda t: memory_bytes}
+    for level, size in levels.items():
+        for label, t in (("single", 1), ("all", threads)):
+            say(f"read bandwidth: {level}, {label}-thread")
+            nbytes = max(size(t) // (t * 64 * item) * (t * 64 * item), t * 64 * item)
+            bandwidth.setdefault(level, {})[label] = rate(nbytes, t, target_bytes=max(nbytes, 1 << 30))
+    exp = {}
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        say(f"exp throughput: {np.dtype(dtype).name}, one core")
+        x = rng.uniform(-10, 0, 1 << 14).astype(dtype)
+        y = np.empty_like(x)
+        reps = 200
+
+        def run(x=x, y=y):
+            for _ in range(reps):
+                np.exp(x, out=y)
+
+        exp[np.dtype(dtype).name] = x.size * reps / _best(run, repeats=15)
+    exp["float16"] = exp["float32"]
+    info.update(numba_threading_layer=numba.threading_layer(), numba_threads=threads)
+    return dict(version=1, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
+                threads=threads, cache_bytes={"L2": l2 * threads, "LLC": llc},
+                bandwidth=bandwidth, exp=exp)
+
+
+def load(path) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    for key in ("bandwidth", "exp", "cache_bytes", "threads", "machine"):
+        if key not in data:
+            raise ValueError(f"{path}: not a roofline file (no {key!r})")
+    return data
+
+
+def save(data: dict, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def level(roof: dict, working_set_bytes: float) -> str:
+    """The memory level a working set of this many bytes is served from."""
+    if working_set_bytes <= roof["cache_bytes"]["L2"]:
+        return "L2"
+    if working_set_bytes <= roof["cache_bytes"]["LLC"]:
+        return "LLC"
+    return "memory"
+
+
+def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> dict:
+    """The bound on logits elements/s for one shape: its value, which limit it is
+    (``"exp"`` or the memory level) and the level the working set fits in."""
+    item = np.dtype(dtype).itemsize
+    traffic = TRAFFIC[function] * item  # bytes per logits element
+    where = level(roof, batch * classes * traffic)
+    bw = roof["bandwidth"][where]["all"]
+    compute = roof["exp"][np.dtype(dtype).name] * roof["threads"] / TRANSCENDENTALS[function]
+    by_memory = bw / traffic
+    if by_memory <= compute:
+        return dict(elements_per_s=by_memory, bound=where, level=where)
+    return dict(elements_per_s=compute, bound="exp", level=where)
+
+
+def main() -> int:  # python -m xentbench.roofline [out.json]
+    data = measure(progress=lambda m: print(m, file=sys.stderr))
+    text = json.dumps(data, indent=1, sort_keys=True)
+    if len(sys.argv) > 1:
+        save(data, sys.argv[1])
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

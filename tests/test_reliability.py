@@ -51,9 +51,9 @@ import impls, numba
 THREADS, ROUNDS, TIMEOUT = 8, int(sys.argv[1]), float(sys.argv[2])
 b = impls.get("numba")
 FUNCTIONS = impls.FUNCTIONS
-#: One input per thread, all different: shapes (few rows of many classes, many
+#: One input per thread, all different: shapes (a row long enough to be cut into pieces, many
 #: rows of few classes, 3-D with the class axis in the middle) and dtypes.
-SHAPES = [((3, 5000), -1), ((2000, 7), -1), ((64, 300), -1), ((1, 20000), -1),
+SHAPES = [((3, 5000), -1), ((2000, 7), -1), ((64, 300), -1), ((1, 70000), -1),
           ((5, 40, 9), 1), ((300, 1), -1), ((0, 10), -1), ((17, 33), -1)]
 DTYPES = [np.float32, np.float64, np.float16, np.float32, np.float64, np.float32, np.float64, np.float32]
 

@@ -349,7 +349,7 @@ def bad_cases():
         for labels in ([0, 4, 1], [0, 1, -1], np.array([0, 2**31, 1], np.int64),
                        np.array([2**63, 0, 1], np.uint64), np.array([0, 1, 4], np.uint8)):
             value = max(labels, key=lambda v: v < 0 or v >= 4)
-            yield f, f"label-{value}", np.asarray(labels), f32, {}, ValueError, \
+            yield f, f"label-{value}-{np.asarray(labels).dtype}", np.asarray(labels), f32, {}, ValueError, \
                 f"Received a label value of {value} which is outside the valid range of [0, 4)"
 
 

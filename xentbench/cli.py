@@ -10,6 +10,7 @@ import sys
 #: and ``run(args) -> int`` (the exit code), and its docstring's first line is the help.
 COMMANDS = {
     "verify": "xentbench.verify",
+    "bench": "xentbench.bench", "compare": "xentbench.compare",
 }
 
 

@@ -1,0 +1,28 @@
+"""Fused loss and gradient (``*_and_grad``), sparse and dense: time and peak memory.
+
+For the peers this is forward plus ``backward()`` (torch) or
+``jax.value_and_grad`` of the summed loss (JAX). Parameters
+``(backend, batch, classes, dtype)``; see ``benchmarks/common.py``.
+"""
+
+from .common import SUITE, Timed
+
+
+class SparseLossGrad(Timed):
+    function = SUITE["SparseLossGrad"]
+
+    def time_forward_backward(self, backend, batch, classes, dtype):
+        self.call(*self.args)
+
+    def peakmem_forward_backward(self, backend, batch, classes, dtype):
+        self.call(*self.args)
+
+
+class DenseLossGrad(Timed):
+    function = SUITE["DenseLossGrad"]
+
+    def time_forward_backward(self, backend, batch, classes, dtype):
+        self.call(*self.args)
+
+    def peakmem_forward_backward(self, backend, batch, classes, dtype):
+        self.call(*self.args)

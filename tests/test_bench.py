@@ -1,0 +1,189 @@
+"""The asv suite and ``xentbench bench``: cheap checks (no benchmark is timed here).
+
+``asv check`` imports the suite and checks every benchmark's signature; the
+rest checks the grid, the inputs, the peer adapters against the truth, and the
+``-b`` regular expressions that ``xentbench bench`` builds from its filters.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from xentbench import accuracy, bench
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def common():
+    """``benchmarks.common`` without importing every backend up front."""
+    saved = os.environ.get("XENTBENCH_PREIMPORT")
+    os.environ["XENTBENCH_PREIMPORT"] = "none"
+    sys.path.insert(0, str(ROOT))
+    try:
+        return importlib.import_module("benchmarks.common")
+    finally:
+        sys.path.remove(str(ROOT))
+        if saved is None:
+            del os.environ["XENTBENCH_PREIMPORT"]
+        else:
+            os.environ["XENTBENCH_PREIMPORT"] = saved
+
+
+def test_asv_check_finds_no_problem():
+    env = dict(os.environ, XENTBENCH_PREIMPORT="none")
+    done = subprocess.run([sys.executable, "-m", "asv", "check", "--python=same"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "No problems found" in done.stdout
+
+
+def test_every_function_has_time_peakmem_and_track(common):
+    suite = importlib.import_module("benchmarks")
+    modules = [importlib.import_module(f"benchmarks.{m}")
+               for m in ("bench_losses", "bench_grads", "bench_activations", "bench_accuracy")]
+    classes = [c for m in modules for c in vars(m).values()
+               if isinstance(c, type) and c.__module__ == m.__name__]
+    assert suite and common.missing_benchmarks(classes) == []
+    without_track = [c for c in classes if not c.__module__.endswith("bench_accuracy")]
+    missing = common.missing_benchmarks(without_track)
+    assert len(missing) == len(accuracy.FUNCTIONS) and all("track_" in m for m in missing)
+
+
+def test_bench_mirrors_the_suite(common):
+    assert bench.CLASSES == common.SUITE
+    assert set(common.SUITE.values()) == set(accuracy.FUNCTIONS)
+    assert bench.BACKENDS_CHOICES == common.BACKENDS
+    assert {c for group in bench.GROUPS.values() for c in group} == set(common.SUITE) | {bench.STARTUP}
+    batches, classes, dtypes = bench.QUICK
+    for b in batches:
+        for c in classes:
+            for d in dtypes:
+                assert common.timing_skip_reason(b, c, d) is None
+                assert common.accuracy_skip_reason(b, c, d) is None
+
+
+def test_grid_covers_image_and_language_model_shapes(common):
+    float32 = [(b, c) for b, c, d in common.grid(common.timing_skip_reason) if d == "float32"]
+    assert len(float32) == 21
+    assert (256, 128256) in float32 and (65536, 1000) in float32 and (1, 2) in float32
+    assert common.timing_skip_reason(4096, 32000, "float32")  # 500 MiB of logits
+    for dtype in ("float64", "float16"):
+        assert len([1 for *_, d in common.grid(common.timing_skip_reason) if d == dtype]) == 5
+    accuracy_grid = common.grid(common.accuracy_skip_reason, common.ACCURACY_BATCHES)
+    assert (32, 128256, "float16") in accuracy_grid and (4096, 32000, "float32") not in accuracy_grid
+
+
+def test_skipped_combinations_raise_not_implemented(common):
+    from benchmarks.bench_losses import SparseLoss
+    from benchmarks.bench_accuracy import Softmax
+
+    with pytest.raises(NotImplementedError, match="256 MiB"):
+        SparseLoss().setup("numpy", 65536, 128256, "float32")
+    with pytest.raises(NotImplementedError):
+        Softmax().setup("numpy", 65536, 10, "float32")
+
+
+def test_inputs_are_fixed_and_realistic(common):
+    labels, logits = common.inputs("sparse_softmax_cross_entropy_with_logits", 256, 1000, "float32")
+    again = common._make_logits(256, 1000, "float32")
+    np.testing.assert_array_equal(logits, again[0])
+    np.testing.assert_array_equal(labels, again[1])
+    assert logits.dtype == np.float32 and labels.dtype == np.int64
+    assert 2 < float(np.std(logits - logits.mean(axis=1, keepdims=True))) < 4
+    bump = logits[np.arange(256), labels] - logits.mean(axis=1)
+    assert 4 < float(bump.mean()) < 6  # the bump at the label
+    dense, _ = common.inputs("softmax_cross_entropy_with_logits", 256, 1000, "float16")
+    assert dense.dtype == np.float16
+    np.testing.assert_allclose(dense.astype(np.float64).sum(axis=1), 1, rtol=1e-2)
+    (only,) = common.inputs("softmax", 32, 10, "float64")
+    assert only.shape == (32, 10) and only.dtype == np.float64
+
+
+@pytest.mark.parametrize("peer", ["torch", "jax"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_peers_compute_the_same_functions(common, peer, dtype):
+    try:
+        backend = common.get_backend(peer)
+    except NotImplementedError as exc:
+        pytest.skip(str(exc))
+    for function in accuracy.FUNCTIONS:
+        args = common.inputs(function, 8, 100, dtype)
+        got = getattr(backend, function)(*args)
+        for part in got if isinstance(got, tuple) else (got,):
+            assert part.dtype == np.dtype(dtype)
+        error = common.truth(function, 8, 100, dtype).error(got)
+        assert error <= accuracy.tolerance(dtype), (peer, function, dtype, error)
+
+
+@pytest.mark.parametrize("label, selection, selected", [
+    ("bench_losses.SparseLoss.time_forward('numba', 32, 1000, 'float32')", {}, True),
+    ("bench_losses.SparseLoss.time_forward('numpy', 32, 1000, 'float32')", {}, False),
+    ("bench_losses.SparseLoss.time_forward('numpy', 32, 1000, 'float32')", {"backend": "numpy"}, True),
+    ("bench_losses.SparseLoss.time_forward('numba', 4096, 32000, 'float32')", {}, False),  # 500 MiB
+    ("bench_losses.SparseLoss.peakmem_forward('numba', 65536, 1000, 'float32')", {}, True),
+    ("bench_losses.SparseLoss.time_forward('numba', 1, 2, 'float64')", {}, False),  # small grid
+    ("bench_grads.SparseLossGrad.peakmem_forward_backward('numba', 1, 2, 'float32')",
+     {"functions": ["sparse"]}, True),
+    ("bench_losses.DenseLoss.time_forward('numba', 1, 2, 'float32')", {"functions": ["sparse"]}, False),
+    ("bench_accuracy.DenseLossGrad.track_error('numba', 32, 10, 'float64')",
+     {"functions": ["softmax_cross_entropy_with_logits_and_grad"], "kinds": ["track"]}, True),
+    ("bench_accuracy.DenseLossGrad.track_error('numba', 4096, 32000, 'float32')", {}, False),
+    ("bench_accuracy.Softmax.track_error('numba', 256, 10, 'float32')", {}, False),
+    ("bench_losses.SparseLoss.time_forward('numba', 32, 1000, 'float32')", {"kinds": ["track"]}, False),
+    ("bench_activations.Softmax.time_forward('numba', 32, 1000, 'float32')", {"quick": True}, True),
+    ("bench_activations.Softmax.time_forward('numba', 4096, 1000, 'float32')", {"quick": True}, False),
+    ("bench_activations.Softmax.time_forward('numba', 32, 1000, 'float16')", {"quick": True}, False),
+    ("bench_activations.LogSoftmax.time_forward('numba', 32, 1000, 'float32')",
+     {"functions": ["softmax"]}, False),
+    ("bench_startup.NumbaFirstCall.track_first_call('softmax', 'cold')", {}, True),
+    ("bench_startup.NumbaFirstCall.track_first_call('softmax', 'cold')", {"backend": "torch"}, False),
+    ("bench_startup.NumbaFirstCall.track_first_call('softmax', 'cold')", {"quick": True}, False),
+    ("bench_startup.NumbaFirstCall.track_first_call('sparse_softmax_cross_entropy_with_logits', 'cold')",
+     {"quick": True}, True),
+])
+def test_filters_select_what_they_say(common, label, selection, selected):
+    import re
+
+    selection = dict({"backend": "numba"}, **selection)
+    regexes = bench.bench_regexes(common, **selection)
+    assert any(re.search(r, label) for r in regexes) == selected
+
+
+def test_selection_is_exactly_the_grid(common):
+    """The -b expressions select every combination setup runs and none it skips."""
+    import itertools
+    import re
+
+    from benchmarks.bench_accuracy import SparseLoss as Accurate
+    from benchmarks.bench_losses import SparseLoss as Timed
+
+    for cls, method in ((Timed, "time_forward"), (Accurate, "track_error")):
+        regexes = bench.bench_regexes(common, "jax", ["SparseLoss"])
+        for params in itertools.product(*cls.params):
+            label = f"bench_x.SparseLoss.{method}({', '.join(repr(p) for p in params)})"
+            label = label.replace("bench_x", "bench_losses" if cls is Timed else "bench_accuracy")
+            chosen = any(re.search(r, label) for r in regexes)
+            skip = (common.timing_skip_reason if cls is Timed else common.accuracy_skip_reason)(*params[1:])
+            assert chosen == (params[0] == "jax" and skip is None), label
+
+
+def test_unknown_function_is_refused(common):
+    with pytest.raises(ValueError, match="unknown function"):
+        bench.bench_regexes(common, "numba", functions=["crossentropy"])
+
+
+def test_bench_dry_run_prints_the_asv_command(capsys):
+    parser = __import__("argparse").ArgumentParser()
+    bench.add_arguments(parser)
+    assert bench.run(parser.parse_args(["--quick", "--backend", "numba", "--dry-run"])) == 0
+    out = capsys.readouterr().out
+    assert "XENTBENCH_PREIMPORT=numba " in out and out.count("asv run") == 1
+    assert "--python=same --set-commit-hash" in out and "--quick" in out

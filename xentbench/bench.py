@@ -1,0 +1,403 @@
+"""Run the asv benchmark suite in this environment and record the results for a commit.
+
+    xentbench bench                       # the whole suite, working tree, recorded as HEAD
+    xentbench bench --commit main~1       # that commit's library code, recorded as that commit
+    xentbench bench --quick --backend numba --function sparse   # a smoke run, not recorded
+
+Runs ``asv run`` on the suite in ``benchmarks/`` (``asv.conf.json``:
+``environment_type: existing``, so nothing is built or installed; the
+benchmarks run in this Python) with ``--set-commit-hash``, so the results land
+in ``.asv/results/<machine>/<hash>-<env>.json`` for ``xentbench compare`` and
+``xentbench report``. Runs ``asv machine --yes`` first if this machine has no
+``~/.asv-machine.json``.
+
+Which code is measured: without ``--commit``, the working tree (the package is
+installed in editable mode), recorded under HEAD, with a warning when
+``impls/`` or ``xentbench/`` differ from HEAD. With ``--commit REV``, the
+library (``impls/`` and ``xentbench/``) of REV is exported with ``git archive``
+to a temporary directory that the suite puts first on ``sys.path``
+(``XENTBENCH_LIBRARY``) and is measured by the benchmark suite of the working
+tree, so that two commits are measured by the same benchmarks (asv compares
+only results of the same benchmark code).
+
+One ``asv run`` per backend, each importing only that backend
+(``XENTBENCH_PREIMPORT``): asv forks every benchmark from one server process,
+and a server holding TensorFlow, PyTorch and JAX at once is slower to fork and
+inflates every peakmem figure by their memory. Inputs and truths are shared
+across the runs (``XENTBENCH_CACHE_DIR``, a temporary directory). Each run
+selects, with asv's ``-b`` regular expressions (matched against
+``name(param, ...)``), exactly the combinations on the suite's grids, so no
+process is spent on a combination its ``setup`` would skip; they are recorded
+as n/a all the same.
+
+Filters: ``--backend`` (repeatable), ``--function`` (an ``impls`` function
+name, a class name such as ``SparseLossGrad``, or a group: ``sparse``,
+``dense``, ``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``),
+``--kind`` (time, peakmem, track), or ``--bench REGEX`` passed to asv as is.
+``--quick`` runs asv's ``--quick`` (one call per combination) over a small
+slice (batch 32, classes 10 and 1000, float32; the Numba first call of the
+sparse loss) and does not record unless ``--record``. asv's progress is
+streamed, its tables without the rows of skipped combinations, with the
+elapsed time after each benchmark; a summary per benchmark follows. Exit
+status: 0, 1 if any combination failed, 2 if nothing could run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from xentbench import asvresults
+
+#: benchmark class -> the impls function it measures: ``SUITE`` of benchmarks/common.py,
+#: mirrored here (a test checks) so that readers of results need not import the suite
+CLASSES = {
+    "SparseLoss": "sparse_softmax_cross_entropy_with_logits",
+    "DenseLoss": "softmax_cross_entropy_with_logits",
+    "SigmoidLoss": "sigmoid_cross_entropy_with_logits",
+    "SparseLossGrad": "sparse_softmax_cross_entropy_with_logits_and_grad",
+    "DenseLossGrad": "softmax_cross_entropy_with_logits_and_grad",
+    "Softmax": "softmax",
+    "LogSoftmax": "log_softmax",
+}
+#: the class of the Numba first-call latency benchmark (bench_startup), params (function, cache)
+STARTUP = "NumbaFirstCall"
+#: --function groups -> benchmark classes (the classes are ``SUITE`` of benchmarks/common.py)
+GROUPS = {
+    "sparse": ["SparseLoss", "SparseLossGrad"],
+    "dense": ["DenseLoss", "DenseLossGrad"],
+    "sigmoid": ["SigmoidLoss"],
+    "softmax": ["Softmax"],
+    "log_softmax": ["LogSoftmax"],
+    "grad": ["SparseLossGrad", "DenseLossGrad"],
+    "startup": [STARTUP],
+}
+KINDS = ("time", "peakmem", "track")
+#: every backend parameter of the suite (``BACKENDS`` of benchmarks/common.py, checked by a test)
+BACKENDS_CHOICES = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
+#: the --quick slice: batch 32, classes 10 and 1000, float32, on every grid of the suite;
+#: the Numba first call of the sparse loss
+QUICK = ((32,), (10, 1000), ("float32",))
+QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
+LIBRARY = ("impls", "xentbench")
+
+
+def load_suite(root: Path):
+    """``benchmarks.common`` of the checkout at ``root``, without importing any backend."""
+    saved = os.environ.get("XENTBENCH_PREIMPORT")
+    os.environ["XENTBENCH_PREIMPORT"] = "none"
+    sys.path.insert(0, str(root))
+    try:
+        return importlib.import_module("benchmarks.common")
+    finally:
+        sys.path.remove(str(root))
+        if saved is None:
+            del os.environ["XENTBENCH_PREIMPORT"]
+        else:
+            os.environ["XENTBENCH_PREIMPORT"] = saved
+
+
+def classes_for(name: str, suite) -> list[str]:
+    """The benchmark classes that ``--function name`` selects."""
+    key = name.strip().lower()
+    if key in GROUPS:
+        return list(GROUPS[key])
+    for cls, function in suite.SUITE.items():
+        if key in (cls.lower(), function):
+            return [cls]
+    if key == STARTUP.lower():
+        return [STARTUP]
+    choices = sorted(GROUPS) + sorted(suite.SUITE) + sorted(suite.SUITE.values())
+    raise ValueError(f"unknown function {name!r}; expected one of: {', '.join(choices)}")
+
+
+def _alt(values) -> str:
+    return "(?:" + "|".join(re.escape(str(v)) for v in values) + ")"
+
+
+def _combos(combos, quick: bool) -> str:
+    """asv's spelling of ``(batch, classes, dtype)`` combinations, as one alternation."""
+    if quick:
+        combos = [(b, c, d) for b, c, d in combos if b in QUICK[0] and c in QUICK[1] and d in QUICK[2]]
+    return _alt(f"{b}, {c}, {d!r}" for b, c, d in combos)
+
+
+def bench_regexes(suite, backend: str, functions=None, kinds=None, quick: bool = False) -> list[str]:
+    """asv ``-b`` regular expressions selecting exactly the combinations of ``backend`` that run.
+
+    asv matches them against ``name(param, ...)``. Only the combinations on the
+    suite's grids are selected, so asv spends no process on a combination that
+    its ``setup`` would skip (they are recorded as n/a all the same).
+    """
+    classes = sorted({c for f in functions for c in classes_for(f, suite)}) if functions \
+        else sorted(suite.SUITE) + [STARTUP]
+    kinds = list(kinds) if kinds else list(KINDS)
+    grid_classes = [c for c in classes if c in suite.SUITE]
+    timed = [k for k in kinds if k != "track"]
+    regexes = []
+    if grid_classes and timed:
+        combos = _combos(suite.grid(suite.timing_skip_reason), quick)
+        regexes.append(rf"^bench_(?!accuracy|startup)\w+\.{_alt(grid_classes)}\.{_alt(timed)}_\w+"
+                       rf"\({re.escape(repr(backend))}, {combos}\)$")
+    if grid_classes and "track" in kinds:
+        combos = _combos(suite.grid(suite.accuracy_skip_reason, suite.ACCURACY_BATCHES), quick)
+        regexes.append(rf"^bench_accuracy\.{_alt(grid_classes)}\.track_\w+"
+                       rf"\({re.escape(repr(backend))}, {combos}\)$")
+    if STARTUP in classes and "track" in kinds and backend == "numba":
+        functions = _alt(repr(f) for f in QUICK_STARTUP) if quick else "'[^']*'"
+        regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, '[^']*'\)$")
+    return regexes
+
+
+def find_root() -> Path:
+    """The directory of ``asv.conf.json``: here or above, else the checkout of this package."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        if (folder / "asv.conf.json").exists():
+            return folder
+    package_root = Path(__file__).resolve().parents[1]
+    if (package_root / "asv.conf.json").exists():
+        return package_root
+    raise FileNotFoundError("no asv.conf.json here or above; run from the xentbench checkout")
+
+
+def _git(root: Path, *args) -> str:
+    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def export_library(root: Path, commit: str, dest: Path) -> None:
+    """``impls/`` and ``xentbench/`` of ``commit``, written under ``dest``."""
+    archive = subprocess.run(["git", "archive", "--format=tar", commit, *LIBRARY], cwd=root,
+                             capture_output=True)
+    if archive.returncode != 0:
+        raise RuntimeError(f"git archive {commit}: {archive.stderr.decode().strip()}")
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def _asv(*args) -> list[str]:
+    return [sys.executable, "-m", "asv", *args]
+
+
+def ensure_machine(root: Path, env: dict) -> None:
+    if not Path(os.path.expanduser("~/.asv-machine.json")).exists():
+        print("xentbench bench: no ~/.asv-machine.json, running `asv machine --yes`", flush=True)
+        subprocess.run(_asv("machine", "--yes"), cwd=root, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+_HEADER = re.compile(r"··· (?!Setting up)(\S*\.\S+)\s+(\w+)\s*$")
+
+
+def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started: float | None = None) -> int:
+    """Run asv and echo its output, without the table rows of skipped combinations when
+    ``compact``, and with the elapsed time after each benchmark's line."""
+    started = time.monotonic() if started is None else started
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    for line in proc.stdout:
+        if compact and line.rstrip().endswith(" n/a"):
+            continue
+        sys.stdout.write(line)
+        header = _HEADER.search(line)
+        if header:
+            sys.stdout.write(f"[{time.monotonic() - started:6.0f} s elapsed] {header.group(1)}: "
+                             f"{header.group(2)}\n")
+        sys.stdout.flush()
+    return proc.wait()
+
+
+def summary(rf: asvresults.ResultFile, regexes=()) -> tuple[list[str], int]:
+    """One line per benchmark selected by ``regexes`` (asv's ``-b``), and how many combinations failed."""
+    lines, failed = [], 0
+    selected = [r for r in rf if not regexes or any(re.search(x, r.label) for x in regexes)]
+    for name in sorted({r.benchmark for r in selected}):
+        statuses = [r.status for r in selected if r.benchmark == name]
+        n_failed = statuses.count("failed")
+        failed += n_failed
+        lines.append(f"  {name}: {statuses.count('ok')} measured, {n_failed} failed, "
+                     f"{statuses.count('skipped')} n/a (skipped or not selected)")
+    return lines, failed
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: asv --quick over a small slice; not recorded unless --record")
+    parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
+                        help="record the results (default: yes, except with --quick)")
+    parser.add_argument("--backend", action="append", choices=BACKENDS_CHOICES,
+                        help="only this backend (repeatable)")
+    parser.add_argument("--function", action="append",
+                        help="only these benchmarks: an impls function, a class (SparseLoss) or a group "
+                             f"({', '.join(GROUPS)}); repeatable")
+    parser.add_argument("--kind", action="append", choices=KINDS, help="only time_, peakmem_ or track_")
+    parser.add_argument("--commit", default=None,
+                        help="measure this commit's library (git archive) instead of the working tree")
+    parser.add_argument("--bench", "-b", action="append", default=[],
+                        help="asv -b regular expression, passed as is to one asv run with every "
+                             "backend imported (replaces the filters above)")
+    parser.add_argument("--machine", default=None, help="asv machine name (default: this machine's)")
+    parser.add_argument("--full-tables", action="store_true", help="show asv's tables with skipped rows")
+    parser.add_argument("--dry-run", action="store_true", help="print the asv command and exit")
+
+
+def plan(args, root: Path) -> list[tuple[str, list[str]]]:
+    """``(backend, asv -b regexes)`` per asv run: one run per backend, each importing only it."""
+    if args.bench:
+        return [("all", list(args.bench))]
+    suite = load_suite(root)
+    runs = []
+    for backend in args.backend or suite.BACKENDS:
+        regexes = bench_regexes(suite, backend, args.function, args.kind, args.quick)
+        if regexes:
+            runs.append((backend, regexes))
+    if not runs:
+        raise ValueError("the filters select no benchmark")
+    return runs
+
+
+def machine_of(args) -> str | None:
+    return args.machine or asvresults.machine_name()
+
+
+def stage(results_dir: Path, staging: Path, commit: str, machine: str | None) -> None:
+    """Seed ``staging`` with what asv will read back: benchmarks.json, machine.json, the commit's results."""
+    staging.mkdir(parents=True, exist_ok=True)
+    if (results_dir / "benchmarks.json").exists():
+        shutil.copy2(results_dir / "benchmarks.json", staging / "benchmarks.json")
+    if machine and (results_dir / machine).is_dir():
+        (staging / machine).mkdir(exist_ok=True)
+        for path in (results_dir / machine).glob("*.json"):
+            if path.name == "machine.json" or path.name.startswith(commit[:8]):
+                shutil.copy2(path, staging / machine / path.name)
+
+
+def publish(staging: Path, results_dir: Path) -> list[str]:
+    """Move every staged file that loads into ``results_dir``, each with one atomic rename.
+
+    asv rewrites its files in place; a run killed while writing leaves a
+    truncated file in the staging folder, never in ``results_dir``. Returns
+    the problems (files left out).
+    """
+    problems = []
+    for path in sorted(staging.rglob("*.json")):
+        rel = path.relative_to(staging)
+        try:
+            if path.name == "benchmarks.json":
+                asvresults.load_benchmarks_json(path.parent)
+            elif path.name == "machine.json":
+                json.loads(path.read_text())
+            else:
+                asvresults.load(path, {})
+        except (asvresults.ResultsError, ValueError, OSError) as exc:
+            problems.append(f"{rel} left out: {exc}")
+            continue
+        target = results_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        part = target.with_name(f".{target.name}.{os.getpid()}.part")
+        shutil.copy2(path, part)
+        os.replace(part, target)
+    return problems
+
+
+def run(args) -> int:
+    try:
+        root = find_root()
+        runs = plan(args, root)
+        head = _git(root, "rev-parse", "HEAD")
+        commit = _git(root, "rev-parse", "--verify", f"{args.commit or 'HEAD'}^{{commit}}")
+        conf = json.loads((root / "asv.conf.json").read_text())
+    except (ValueError, RuntimeError, FileNotFoundError, ImportError) as exc:
+        print(f"xentbench bench: error: {exc}", file=sys.stderr)
+        return 2
+    record = (not args.quick) if args.record is None else args.record
+    results_dir = root / conf.get("results_dir", ".asv/results")
+
+    with tempfile.TemporaryDirectory(prefix="xentbench-bench-") as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, XENTBENCH_CACHE_DIR=str(tmp / "cache"))
+        # asv writes into a staging copy of the results folder (a scratch copy of the
+        # configuration points it there); what it writes is moved into results_dir
+        # file by file, once it loads, after each asv run: a run interrupted or killed
+        # never damages what was recorded before.
+        staging = tmp / "results"
+        scratch = dict(conf, results_dir=str(staging), html_dir=str(tmp / "html"), env_dir=str(tmp / "env"),
+                       repo=str(root / conf.get("repo", ".")),
+                       benchmark_dir=str(root / conf.get("benchmark_dir", "benchmarks")))
+        (tmp / "asv.conf.json").write_text(json.dumps(scratch, indent=4))
+        base_cmd = _asv("run", "--config", str(tmp / "asv.conf.json"), "--python=same",
+                        "--set-commit-hash", commit, "--show-stderr")
+        if args.quick:
+            base_cmd.append("--quick")
+        if args.machine:
+            base_cmd += ["--machine", args.machine]
+        commands = [(backend, base_cmd + [a for r in regexes for a in ("-b", r)]) for backend, regexes in runs]
+        if args.dry_run:
+            for backend, cmd in commands:
+                print(("" if backend == "all" else f"XENTBENCH_PREIMPORT={backend} ")
+                      + " ".join(_quote(c) for c in cmd))
+            return 0
+        library = tmp / "library"
+        if args.commit:
+            export_library(root, commit, library)
+            env["XENTBENCH_LIBRARY"] = str(library)  # benchmarks/__init__.py puts it first on sys.path
+            print(f"xentbench bench: measuring the library of {args.commit} ({commit[:8]}), exported to {library}")
+        else:
+            dirty = _git(root, "status", "--porcelain", "--", *LIBRARY)
+            print(f"xentbench bench: measuring the working tree, recorded as HEAD ({head[:8]})")
+            if dirty:
+                print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "
+                      f"{head[:8]} describe the working tree:\n{dirty}")
+        try:
+            ensure_machine(root, env)
+        except subprocess.CalledProcessError as exc:
+            print(f"xentbench bench: error: asv machine failed ({exc})", file=sys.stderr)
+            return 2
+        if record:
+            stage(results_dir, staging, commit, machine_of(args))
+        print(f"xentbench bench: results {'recorded in' if record else 'not recorded'} "
+              f"{results_dir if record else ''}".rstrip())
+        started = time.monotonic()
+        codes, problems = [], []
+        for i, (backend, cmd) in enumerate(commands, 1):
+            run_env = dict(env)
+            if backend != "all":
+                run_env["XENTBENCH_PREIMPORT"] = backend
+            print(f"\n===== [{i}/{len(commands)}] backend {backend}, {time.monotonic() - started:.0f} s elapsed"
+                  f"\n$ " + " ".join(_quote(c) for c in cmd), flush=True)
+            codes.append(stream(cmd, root, run_env, compact=not args.full_tables, started=started))
+            if record and codes[-1] >= 0:  # not killed by a signal
+                problems += publish(staging, results_dir)
+        elapsed = time.monotonic() - started
+        print(f"\nxentbench bench: {len(commands)} asv run(s) in {elapsed:.0f} s, exit status {codes}")
+        for problem in problems:
+            print(f"xentbench bench: error: {problem}", file=sys.stderr)
+        try:
+            rf = asvresults.load_commit(staging, commit, machine_of(args), repo=root)
+        except asvresults.ResultsError as exc:
+            print(f"xentbench bench: error: {exc}", file=sys.stderr)
+            return 2
+        lines, failed = summary(rf, [r for _, regexes in runs for r in regexes])
+        print("\n".join(lines))
+        if record and not problems:
+            print(f"xentbench bench: results recorded in {results_dir / rf.path.relative_to(staging)}")
+    if any(codes) or failed or problems:
+        print(f"xentbench bench: {failed} combination(s) failed (asv exit status {codes})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _quote(text: str) -> str:
+    return text if re.fullmatch(r"[\w@%+=:,./-]+", text) else "'" + text.replace("'", "'\\''") + "'"

@@ -21,11 +21,15 @@ Error measure
     best float32 can do, yet reads as 100% error. Nor is "a few ulp of the row's
     log-sum-exp" floor enough: ``loss = lse - x[label]`` is a difference, so
     even a correctly rounded computation is off by about ``eps * |lse|``, which
-    reads as an error near 1 for a loss of a few ulp. So:
+    reads as an error near 1 for a loss of a few ulp. And ``lse = m + log(s)``
+    with ``s = sum(exp(x - m)) >= 1`` rounded to a relative ``eps``, so
+    ``log(s)`` is off by about ``eps`` in absolute terms even where ``lse`` is
+    near 0 (float64 ``logits = [0, -40]``: the loss is 4e-18 and every backend,
+    TensorFlow included, returns 0). With ``L = max(|lse|, 1)``:
 
-    * sparse loss ``lse - x_l``: ``M = max(|lse|, |x_l|)``; log_softmax
-      ``x_j - lse``: ``M = max(|lse|, |x_j|)``; dense loss
-      ``sum z_j (lse - x_j)``: ``M = sum |z_j| max(|lse|, |x_j|)``;
+    * sparse loss ``lse - x_l``: ``M = max(L, |x_l|)``; log_softmax
+      ``x_j - lse``: ``M = max(L, |x_j|)``; dense loss
+      ``sum z_j (lse - x_j)``: ``M = sum |z_j| max(L, |x_j|)``;
     * softmax ``p = exp(x - lse)``: ``M = p * max(1, |x - lse|)``, since the
       exponential turns the argument's rounding into relative error;
     * gradient ``p - z``: ``M = max(M_softmax, |z|)``;
@@ -128,6 +132,7 @@ def truth(function: str, labels, logits, axis: int = -1) -> Truth:
         if function in SPARSE:
             axis = -1
         x, lse = _rows(logits, axis)
+        log_scale = np.maximum(np.abs(x), np.fmax(np.abs(lse), 1))  # M of x - lse, per element
         logp = x - lse
         probs = np.exp(logp)
         prob_scale = probs * np.maximum(1, np.abs(logp))
@@ -135,14 +140,14 @@ def truth(function: str, labels, logits, axis: int = -1) -> Truth:
             idx = np.asarray(labels)[..., None]
             x_l = np.take_along_axis(x, idx, axis=-1)[..., 0]
             loss = lse[..., 0] - x_l
-            loss_scale = np.maximum(np.abs(lse[..., 0]), np.abs(x_l))
+            loss_scale = np.take_along_axis(log_scale, idx, axis=-1)[..., 0]
             z = np.zeros_like(x)
             np.put_along_axis(z, idx, 1, axis=-1)
         elif function in DENSE:
             z = np.moveaxis(np.broadcast_to(np.asarray(labels), np.shape(logits)), axis, -1)
             z = z.astype(np.longdouble)
             loss = np.sum(z * -logp, axis=-1)
-            loss_scale = np.sum(np.abs(z) * np.maximum(np.abs(lse), np.abs(x)), axis=-1)
+            loss_scale = np.sum(np.abs(z) * log_scale, axis=-1)
 
     def full(a):  # rows x classes back to the public layout
         return np.moveaxis(a, -1, axis)
@@ -150,8 +155,7 @@ def truth(function: str, labels, logits, axis: int = -1) -> Truth:
     if function == "softmax":
         return Truth(function, (_f64(full(probs)),), (_scale(full(probs), full(prob_scale), tiny),), dtype)
     if function == "log_softmax":
-        scale = np.maximum(np.abs(lse), np.abs(x))
-        return Truth(function, (_f64(full(logp)),), (_scale(full(logp), full(scale), tiny),), dtype)
+        return Truth(function, (_f64(full(logp)),), (_scale(full(logp), full(log_scale), tiny),), dtype)
     values, scales = (_f64(loss),), (_scale(loss, loss_scale, tiny),)
     if function.endswith("_and_grad"):
         grad = probs - z

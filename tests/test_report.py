@@ -1,0 +1,302 @@
+"""``xentbench report`` on a tiny recorded result set (tests/data/report_asv, see make_report_fixture.py).
+
+One real report (with its plots) is made per module and read by several
+tests; the tests of folders, the index and failures stub out the drawing,
+which is what takes the time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import itertools
+import json
+import re
+import shutil
+import struct
+import zlib
+from pathlib import Path
+
+import pytest
+
+from xentbench import cli, plots, report, roofline
+
+DATA = Path(__file__).parent / "data" / "report_asv"
+RESULTS = DATA / "results"
+NEW, OLD = "a1b2c3d4", "0fedcba9"
+NAME = f"testbox-{NEW}"
+SECTIONS = ["Machine", "Headline", "Throughput", "Speed-up", "Roofline", "Accuracy", "Peak memory",
+            "Numba first-call latency", f"Comparison with {OLD}", "How this report was made"]
+FUNCTIONS = {"SparseLoss": "sparse_softmax_cross_entropy_with_logits", "Softmax": "softmax"}
+ITEMSIZE = {"float32": 4, "float64": 8}
+
+
+def args_for(*argv):
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    return parser.parse_args(["--results", str(RESULTS), "--jobs", "1", "--quiet", *argv])
+
+
+def raw_results(commit: str) -> dict:
+    """``{(benchmark, (param values...)): value}`` read straight from the fixture's JSON."""
+    path = next((RESULTS / "testbox").glob(f"{commit}-*.json"))
+    data = json.loads(path.read_text())
+    out = {}
+    for name, row in data["results"].items():
+        values, params = row[0], row[1]
+        for value, combo in zip(values, itertools.product(*params)):
+            out[(name, tuple(eval(p) for p in combo))] = value  # the fixture's own reprs
+    return out
+
+
+def tables_under(md: str, heading: str) -> list[list[dict]]:
+    """The Markdown tables between ``heading`` and the next heading of its level or above."""
+    level = heading.split(" ")[0]
+    lines = md.splitlines()
+    start = lines.index(heading)
+    body = []
+    for line in lines[start + 1:]:
+        if line.startswith("#") and len(line.split(" ")[0]) <= len(level):
+            break
+        body.append(line)
+    tables, current = [], []
+    for line in body + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in line.strip("|").split(" | ")])
+        elif current:
+            header, rows = current[0], current[2:]
+            tables.append([dict(zip(header, r)) for r in rows])
+            current = []
+    return tables
+
+
+def fake_render(jobs, workers, progress):
+    """Instead of matplotlib: a valid 1x1 PNG per figure (for the tests of folders and failures)."""
+    for _, path, _, _ in jobs:
+        Path(path).write_bytes(PNG_1x1)
+
+
+def _png_1x1() -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\x00")) + chunk(b"IEND", b""))
+
+
+PNG_1x1 = _png_1x1()
+
+
+def tree_digest(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): (hashlib.sha256(p.read_bytes()).hexdigest(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """One real report of NEW compared with OLD: (folder, report.md text)."""
+    out = tmp_path_factory.mktemp("reports")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(plots, "DPI", 50)  # a third less time; the figures are the same
+        folder = report.make_report(args_for("--commit", NEW, "--compare", OLD, "--out", str(out)),
+                                    argv=["report"])
+    return folder, (folder / "report.md").read_text()
+
+
+def test_every_section_present(made):
+    folder, md = made
+    assert folder.name == NAME
+    headings = [line[3:] for line in md.splitlines() if line.startswith("## ")]
+    assert headings == SECTIONS
+    for function in FUNCTIONS.values():
+        for dtype in ITEMSIZE:
+            assert f"### {function} ({dtype})" in md
+    assert "Test CPU 3000" in md and "tbb" in md  # the machine, from the roofline file
+
+
+def test_throughput_tables_equal_the_results(made):
+    _, md = made
+    raw, raw_old = raw_results(NEW), raw_results(OLD)
+    checked = 0
+    for (name, params), value in raw.items():
+        if ".time_" not in name:
+            continue
+        backend, batch, classes, dtype = params
+        function = FUNCTIONS[name.split(".")[1]]
+        (table,) = tables_under(md.split("## Speed-up")[0], f"### {function} ({dtype})")
+        row = next(r for r in table if r["batch"] == f"{batch:,}" and r["classes"] == f"{classes:,}")
+        cell = row[f"{backend} GB/s"]
+        if value is None or value != value:  # failed or skipped
+            assert cell == "-"
+            continue
+        new = report.fmt(batch * classes * ITEMSIZE[dtype] / value / 1e9)
+        old = raw_results(OLD)[(name, params)]
+        assert cell == f"{new} ({report.fmt(batch * classes * ITEMSIZE[dtype] / old / 1e9)})"
+        checked += 1
+    assert checked == 60  # 2 functions x 32 combinations, less jax skipped and torch failed in each
+
+
+def test_speedups_equal_the_results(made):
+    _, md = made
+    raw = raw_results(NEW)
+    section = md.split("## Speed-up")[1].split("## Roofline")[0]
+    name = "bench_losses.SparseLoss.time_forward"
+    (table,) = tables_under(section, "### sparse_softmax_cross_entropy_with_logits (float32)")
+    for row in table:
+        shape = (int(row["batch"].replace(",", "")), int(row["classes"].replace(",", "")), "float32")
+        t = {b: raw[(name, (b, *shape))] for b in ("numba", "tensorflow", "torch", "jax")}
+        assert row["numba vs TF"] == f"{t['tensorflow'] / t['numba']:.2f}x"
+        assert row["numba vs peer"] == f"{min(t['torch'], t['jax']) / t['numba']:.2f}x"
+        assert row["torch vs TF"] == f"{t['tensorflow'] / t['torch']:.2f}x"
+
+
+def test_roofline_fractions_follow_the_limits(made):
+    _, md = made
+    roof = roofline.load(DATA / "roofline" / "testbox.json")
+    raw = raw_results(NEW)
+    (_, _, table) = tables_under(md, "## Roofline")
+    row = next(r for r in table if r["function"] == "sparse" and r["backend"] == "numba" and r["dtype"] == "float32")
+    fractions = []
+    for batch, classes in itertools.product([32, 4096], [10, 1000]):
+        t = raw[("bench_losses.SparseLoss.time_forward", ("numba", batch, classes, "float32"))]
+        lim = roofline.limit(roof, "sparse_softmax_cross_entropy_with_logits", batch, classes, "float32")
+        fractions.append(batch * classes / t / lim["elements_per_s"])
+    assert row["best"] == f"{max(fractions):.1%}"
+    # the fixture's limits: exp 1e9/s x 2 cores beats 100 GB/s of L2 over 4 bytes
+    assert row["best at (bound)"] == "4,096 x 1,000 (exp)"
+
+
+def test_accuracy_equals_the_largest_tracked_error(made):
+    _, md = made
+    raw = raw_results(NEW)
+    (table,) = tables_under(md, "## Accuracy")
+    for row in table:
+        cls = "SparseLoss" if row["function"] == "sparse" else "Softmax"
+        name = f"bench_accuracy.{cls}.track_error"
+        for dtype in ITEMSIZE:
+            mine = max(v for (n, p), v in raw.items() if n == name and p[0] == row["backend"] and p[3] == dtype)
+            tf = max(v for (n, p), v in raw.items() if n == name and p[0] == "tensorflow" and p[3] == dtype)
+            want = f"{mine:.2e}" if row["backend"] == "tensorflow" else f"{mine:.2e} ({tf:.2e})"
+            assert row[dtype] == want
+        assert row["result"] == "pass"
+
+
+def test_peak_memory_and_latency_equal_the_results(made):
+    _, md = made
+    raw = raw_results(NEW)
+    (table,) = tables_under(md, "### sparse_softmax_cross_entropy_with_logits")[-1:]
+    row = next(r for r in table if r["shape"] == "4,096 x 1,000" and r["dtype"] == "float32")
+    peak = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 4096, 1000, "float32"))]
+    base = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 32, 10, "float32"))]
+    size = 4096 * 1000 * 4 + 4096 * 8
+    assert row["numba peak"] == f"{report.fmt_bytes(peak)} ({(peak - base) / size:+.1f}x)"
+    (table,) = tables_under(md, "## Numba first-call latency")
+    row = next(r for r in table if r["function"] == "sparse")
+    cold = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cold"))]
+    cached = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cached"))]
+    assert (row["cold"], row["cached"]) == (report.fmt_seconds(cold), report.fmt_seconds(cached))
+
+
+def test_failed_benchmarks_are_listed(made):
+    _, md = made
+    tail = md.split("### Benchmarks without a result")[1]
+    assert "bench_losses.SparseLoss.time_forward('torch', 4096, 10, 'float64')" in tail
+    assert "'jax', 4096, 1000, 'float64'" not in tail  # skipped (off the grid) is not a failure
+
+
+def test_plots_are_valid_pngs_and_the_html_embeds_them(made):
+    from PIL import Image
+
+    folder, md = made
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    assert len(images) == 8  # 2 functions x 2 dtypes, 2 heat maps, roofline, peak memory
+    html = (folder / "report.html").read_text()
+    for name in images:
+        data = (folder / name).read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n")
+        with Image.open(folder / name) as im:
+            im.verify()
+        with Image.open(folder / name) as im:
+            assert im.size[0] > 200 and im.size[1] > 100
+        assert f"data:image/png;base64,{base64.b64encode(data).decode()}" in html
+    assert not re.search(r'src="(?!data:)', html)  # nothing outside the file
+    assert "<table>" in html and "<h2" in html
+
+
+def test_index_lists_the_report(made):
+    folder, _ = made
+    index = (folder.parent / "index.md").read_text()
+    assert f"[{NAME}]({NAME}/report.md)" in index
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["commit"].startswith(NEW) and meta["compare"].startswith(OLD)
+
+
+def test_second_run_makes_a_new_folder_and_leaves_the_first(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "render", fake_render)
+    first = report.make_report(args_for("--commit", NEW, "--out", str(tmp_path)), argv=[])
+    before = tree_digest(first)
+    second = report.make_report(args_for("--commit", NEW, "--out", str(tmp_path)), argv=[])
+    assert first.name == NAME and second.name == f"{NAME}-2"
+    assert tree_digest(first) == before
+    index = (tmp_path / "index.md").read_text()
+    assert f"({NAME}/report.md)" in index and f"({NAME}-2/report.md)" in index
+
+
+def test_default_commit_is_the_newest_recorded(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "render", fake_render)
+    folder = report.make_report(args_for("--out", str(tmp_path)), argv=[])  # HEAD has no results here
+    assert folder.name == NAME
+
+
+@pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])
+def test_failed_report_leaves_no_folder_and_no_index_entry(tmp_path, monkeypatch, error):
+    monkeypatch.setattr(report, "render", fake_render)
+    report.make_report(args_for("--commit", OLD, "--out", str(tmp_path)), argv=[])
+    index_before = (tmp_path / "index.md").read_text()
+    listing_before = sorted(p.name for p in tmp_path.iterdir())
+
+    def fail_midway(jobs, workers, progress):
+        fake_render(jobs[:3], workers, progress)  # some figures are written, then
+        raise error
+
+    monkeypatch.setattr(report, "render", fail_midway)
+    with pytest.raises(type(error)):
+        report.make_report(args_for("--commit", NEW, "--out", str(tmp_path)), argv=[])
+    assert sorted(p.name for p in tmp_path.iterdir()) == listing_before  # no folder, no temporary
+    assert (tmp_path / "index.md").read_text() == index_before
+    assert NEW not in index_before
+
+
+def test_corrupt_results_file_is_named(tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results)
+    bad = next((results / "testbox").glob(f"{NEW}-*.json"))
+    bad.write_text(bad.read_text()[:1000])  # truncated mid-way
+    out = tmp_path / "reports"
+    code = cli.main(["report", "--results", str(results), "--commit", NEW, "--out", str(out), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "corrupt" in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_unknown_commit_is_a_clear_error(tmp_path, capsys):
+    code = cli.main(["report", "--results", str(RESULTS), "--commit", "deadbeef", "--out", str(tmp_path),
+                     "--quiet"])
+    assert code == 2
+    assert "deadbeef" in capsys.readouterr().err
+
+
+def test_limit_picks_the_level_and_the_exp_bound():
+    roof = roofline.load(DATA / "roofline" / "testbox.json")
+    f = "sparse_softmax_cross_entropy_with_logits"
+    # 64 MiB of float32 logits: memory, 20 GB/s / 4 bytes = 5e9/s > exp 2e9/s: exp-bound
+    assert roofline.limit(roof, f, 4096, 4096, "float32") == dict(elements_per_s=2e9, bound="exp", level="memory")
+    # float64 dense fused: 24 bytes an element, 20 GB/s -> 8.3e8/s < exp 5e8/s? no: exp-bound at 5e8
+    lim = roofline.limit(roof, "softmax_cross_entropy_with_logits_and_grad", 4096, 4096, "float64")
+    assert lim == dict(elements_per_s=0.5e9, bound="exp", level="memory")
+    # a slower memory makes it memory-bound; a small shape fits L2
+    slow = dict(roof, bandwidth={k: {"all": 4e9, "single": 4e9} for k in ("L2", "LLC", "memory")})
+    assert roofline.limit(slow, f, 4096, 4096, "float32") == dict(elements_per_s=1e9, bound="memory", level="memory")
+    assert roofline.limit(slow, f, 32, 1000, "float32")["level"] == "L2"
+    assert roofline.limit(slow, f, 1024, 1024, "float32")["level"] == "LLC"

@@ -1,31 +1,19 @@
-"""Parallel Numba kernels: one ``prange`` over rows, no temporaries beyond the output.
+"""The ``numba`` backend: thin wrappers over the kernels of ``impls._numba_kernels``.
 
-Each row ``x`` of ``C`` logits is reduced to ``m = max(x)`` and
-``s = sum(exp(x - m))`` (accumulated in float64), and then
-
-* ``softmax(x) = exp(x - m) / s``, ``log_softmax(x) = (x - m) - log(s)``
-* dense loss ``sum(z * (log(s) - (x - m)))``, sparse loss ``log(s) - (x[label] - m)``
-* fused gradient ``exp(x - m) / s - z`` (``z`` one-hot for the sparse loss)
-* sigmoid loss, elementwise: ``max(x, 0) - x*z + log1p(exp(-|x|))``
-
-As in TensorFlow the max is never added back, so small losses keep their
-precision. NaN propagates: a NaN anywhere in a row makes ``s`` NaN, and so
-the whole row; ``+inf`` makes ``x - m`` NaN; a row of ``-inf`` is NaN.
-
-The kernels are pure functions of checked input (``impls._validate`` guarantees
-C-contiguous 2-D rows, ``C >= 1``, labels in ``[0, C)``); the wrappers only
-allocate the outputs. Threading: the TBB layer, safe for concurrent callers
-(see ``_threading_layer``).
+The kernels (see that module for the math, the accuracy and the NaN/inf
+rules) read each row of logits once in L1-sized blocks, compute ``exp`` with
+a vectorised polynomial, cut rows across threads when there are fewer rows
+than threads, and never allocate a temporary of the logits' size. The
+wrappers only allocate the outputs. Threading: the TBB layer, safe for
+concurrent callers (see ``_threading_layer``).
 """
 
 import ctypes
-import math
 import os
 import sys
 
 import numba
 import numpy as np
-from numba import njit, prange
 
 name = "numba"
 
@@ -50,117 +38,59 @@ def _threading_layer() -> None:
 
 _threading_layer()
 
-
-@njit(cache=True, inline="always")
-def _max_sumexp(x):
-    """``(max(x), sum(exp(x - max(x))))`` of one row; NaN in, NaN out."""
-    m = x[0]
-    for v in x:
-        if v > m:
-            m = v
-    s = 0.0
-    for v in x:
-        s += math.exp(v - m)
-    return m, s
+from . import _numba_kernels as k  # noqa: E402  (after the threading layer is chosen)
 
 
-@njit(parallel=True, cache=True)
-def _softmax(x, out):
-    for i in prange(x.shape[0]):
-        m, s = _max_sumexp(x[i])
-        inv = 1.0 / s
-        for j in range(x.shape[1]):
-            out[i, j] = math.exp(x[i, j] - m) * inv
+def _readonly(a):
+    a.flags.writeable = False
+    return a
 
 
-@njit(parallel=True, cache=True)
-def _log_softmax(x, out):
-    for i in prange(x.shape[0]):
-        m, s = _max_sumexp(x[i])
-        log_s = math.log(s)
-        for j in range(x.shape[1]):
-            out[i, j] = (x[i, j] - m) - log_s
+#: Placeholders for the arrays a mode does not use, read-only like the front
+#: door's arrays, so that every call of a dtype shares one compiled kernel.
+_NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
 
 
-@njit(parallel=True, cache=True)
-def _dense_xent(z, x, loss, grad, with_grad):
-    for i in prange(x.shape[0]):
-        m, s = _max_sumexp(x[i])
-        log_s = math.log(s)
-        inv = 1.0 / s
-        acc = 0.0
-        for j in range(x.shape[1]):
-            shifted = x[i, j] - m
-            acc += z[i, j] * (log_s - shifted)
-            if with_grad:
-                grad[i, j] = math.exp(shifted) * inv - z[i, j]
-        loss[i] = acc
-
-
-@njit(parallel=True, cache=True)
-def _sparse_xent(labels, x, loss, grad, with_grad):
-    for i in prange(x.shape[0]):
-        m, s = _max_sumexp(x[i])
-        label = labels[i]
-        loss[i] = math.log(s) - (x[i, label] - m)
-        if with_grad:
-            inv = 1.0 / s
-            for j in range(x.shape[1]):
-                grad[i, j] = math.exp(x[i, j] - m) * inv
-            grad[i, label] -= 1.0
-
-
-@njit(parallel=True, cache=True)
-def _sigmoid_xent(z, x, out):
-    for i in prange(x.shape[0]):
-        v = x[i]
-        out[i] = max(v, 0.0) - v * z[i] + math.log1p(math.exp(-abs(v)))
-
-
-def _no_grad(x):
-    """A placeholder gradient for the forward-only calls (never written)."""
-    return np.empty((0, 0), dtype=x.dtype)
+def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False):
+    """Run ``kernels.rows``; ``out`` and ``loss`` default to empty placeholders."""
+    if out is None:
+        out = np.empty((0, logits.shape[1]), dtype=logits.dtype)
+    if loss is None:
+        loss = np.empty(0, dtype=logits.dtype)
+    z = logits if dense is None else dense
+    k.rows(logits, z, sparse, out, loss, mode, grad, numba.get_num_threads())
+    return out, loss
 
 
 def softmax(logits):
-    out = np.empty_like(logits)
-    _softmax(logits, out)
-    return out
+    return _rows(k.SOFTMAX, logits, out=np.empty_like(logits))[0]
 
 
 def log_softmax(logits):
-    out = np.empty_like(logits)
-    _log_softmax(logits, out)
-    return out
+    return _rows(k.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
 
 
 def softmax_cross_entropy_with_logits(labels, logits):
-    loss = np.empty(logits.shape[0], dtype=logits.dtype)
-    _dense_xent(labels, logits, loss, _no_grad(logits), False)
-    return loss
+    return _rows(k.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype))[1]
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    loss = np.empty(logits.shape[0], dtype=logits.dtype)
-    _sparse_xent(labels, logits, loss, _no_grad(logits), False)
-    return loss
+    return _rows(k.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype))[1]
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
     out = np.empty_like(logits)
-    _sigmoid_xent(labels, logits, out)
+    k.sigmoid_xent(labels, logits, out)
     return out
 
 
 def softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    loss = np.empty(logits.shape[0], dtype=logits.dtype)
-    grad = np.empty_like(logits)
-    _dense_xent(labels, logits, loss, grad, True)
+    grad, loss = _rows(k.DENSE, logits, dense=labels, out=np.empty_like(logits),
+                       loss=np.empty(len(logits), logits.dtype), grad=True)
     return loss, grad
 
 
 def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    loss = np.empty(logits.shape[0], dtype=logits.dtype)
-    grad = np.empty_like(logits)
-    _sparse_xent(labels, logits, loss, grad, True)
+    grad, loss = _rows(k.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
+                       loss=np.empty(len(logits), logits.dtype), grad=True)
     return loss, grad

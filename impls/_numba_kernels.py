@@ -1,0 +1,524 @@
+"""Pure Numba kernels of the ``numba`` backend: vectorised, every core busy.
+
+The row statistics
+    Each row ``x`` of ``C`` logits is reduced to ``m = max(x)`` and
+    ``s = sum(exp(x - m))``; then ``softmax = exp(x - m) / s``,
+    ``log_softmax = (x - m) - log(s)``, sparse loss ``log(s) - (x[label] - m)``,
+    dense loss ``Z log(s) - A`` with ``Z = sum(z)`` and ``A = sum(z (x - m))``,
+    fused gradient ``exp(x - m) / s - z``. The max is subtracted first and
+    never added back, so a small loss keeps its relative precision.
+
+Online over blocks (Milakov & Gimelshein 2018, one block at a time)
+    A row is read in blocks of ``BLOCK`` classes that stay in L1 cache: the
+    block's max ``mb``, then ``sb = sum(exp(x - mb))`` over the same block, then
+    the running ``(m, s)`` and ``(mb, sb)`` merge into
+    ``(M, s exp(m - M) + sb exp(mb - M))`` with ``M = max(m, mb)``. So the
+    logits are read from memory once, and a row too long for one thread is cut
+    into pieces whose statistics merge the same way.
+
+Accuracy
+    ``exp`` is a polynomial of at most about one ulp (``_exp``). Each block sum
+    is formed in SIMD lanes of the logits' dtype (``BLOCK / 32`` terms per
+    lane) and added to a float64 total, so the error does not grow with the
+    row length; the per-row scalars (``log(s)``, the loss) are float64.
+
+NaN and infinities (exactly as the reference formulas)
+    The max propagates NaN (``llvm.maximum``), so a NaN anywhere makes ``m``
+    NaN and the whole row NaN; ``+inf`` gives ``inf - inf = NaN`` in ``s``; a
+    row of ``-inf`` has ``m = -inf`` and ``x - m = NaN``; a ``-inf`` logit in a
+    finite row has probability ``exp(-inf) = 0``; a dense label 0 at a ``-inf``
+    logit gives ``0 * inf = NaN`` (as TensorFlow).
+
+Fast-math
+    No blanket ``fastmath``: elementwise arithmetic is compiled with
+    ``contract`` only (FMA fusion; ``_EXACT``). Reductions get ``reassoc`` too
+    (``_REDUCE``), which lets LLVM keep 32 partial sums in SIMD lanes; they only
+    add up values computed by ``_EXACT`` functions, whose instructions keep
+    their own flags when LLVM inlines them, so no other arithmetic is reordered.
+"""
+
+import functools
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
+
+#: Every kernel: cached on disk, and NumPy's error model (``1 / 0.0`` is inf, not
+#: ZeroDivisionError).
+_jit = functools.partial(njit, cache=True, error_model="numpy")
+#: The helpers: they allocate nothing, so they run without Numba's reference
+#: counting (``_nrt=False``); otherwise every call with array arguments and
+#: every view costs atomic increments, about 100 ns a row.
+_kernel = functools.partial(_jit, _nrt=False)
+_EXACT = {"contract"}
+_REDUCE = {"reassoc", "contract"}
+
+#: Classes per block: 8 KiB of float32, in L1 cache between the max and the exp pass.
+BLOCK = 2048
+#: Rows shorter than this are computed in tiles of ``TILE // classes`` rows.
+SHORT = 64
+TILE = 2048
+#: The shortest piece a row is cut into when there are fewer rows than threads.
+MIN_PIECE = 16384
+
+#: What ``rows`` computes.
+SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE = 0, 1, 2, 3
+
+
+# --------------------------------------------------------------------------
+# Vectorisable elementary functions
+# --------------------------------------------------------------------------
+
+@intrinsic
+def _maximum(typingctx, a, b):
+    """``llvm.maximum``: the larger of ``a`` and ``b``, NaN if either is NaN.
+
+    Unlike ``a if a > b else b`` its reductions vectorise without ``nnan``.
+    """
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ty = args[0].type
+        fn = builder.module.declare_intrinsic("llvm.maximum", [ty], ir.FunctionType(ty, [ty, ty]))
+        return builder.call(fn, args)
+
+    return a(a, b), codegen
+
+
+@_kernel(fastmath=_EXACT)
+def _horner(v, coefficients):
+    """``sum(c[k] v**k)`` by Horner's rule, in ``v``'s dtype; unrolled by LLVM."""
+    dtype = type(v)
+    p = dtype(coefficients[-1])
+    for k in range(len(coefficients) - 2, -1, -1):
+        p = p * v + dtype(coefficients[k])
+    return p
+
+
+#: Near-minimax fit of ``exp(r)`` on ``[-ln2/2, ln2/2]``, relative error 1.9e-9.
+_EXP32 = (1.0, 1.0, 0.49999991059303284, 0.16666419804096222,
+          0.04166822507977486, 0.008374815806746483, 0.0013836842263117433)
+#: SLEEF's ``xexp`` polynomial (degree 11), about 1 ulp of float64.
+_EXP64 = (1.0, 1.0, 0.5, 0.166666666666666851703837, 0.0416666666666665047591422,
+          0.00833333333331652721664984, 0.00138888888889774492207962,
+          0.000198412698960509205564975, 2.4801587159235472998791e-05,
+          2.75572362911928827629423e-06, 2.75573911234900471893338e-07,
+          2.51112930892876518610661e-08, 2.08860621107283687536341e-09)
+
+
+@_kernel(fastmath=_EXACT)
+def _exp_f32(x):
+    """``exp(x)`` for float32 ``x <= 0`` or NaN, branch-free, within about one ulp.
+
+    ``k = round(x / ln2)`` by the ``1.5 * 2**23`` rounding trick (the low bits
+    of ``t`` hold ``k``), ``r = x - k ln2`` in two parts (Cody-Waite), and
+    ``exp(x) = 2**k p(r)`` by adding ``k`` to the exponent bits of ``p(r)``.
+    Below ``-87.3`` the result would not be a normal float and is 0, which
+    also gives ``exp(-inf) = 0``; NaN stays NaN.
+    """
+    magic = np.float32(12582912.0)
+    t = x * np.float32(1.4426950408889634) + magic
+    k = t - magic
+    r = x - k * np.float32(0.693145751953125)
+    r = r - k * np.float32(1.428606765330187e-06)
+    p = _horner(r, _EXP32)
+    bits = np.int32(np.float32(p).view(np.int32) + (np.float32(t).view(np.int32) << 23))
+    return np.float32(0.0) if x < np.float32(-87.3) else bits.view(np.float32)
+
+
+@_kernel(fastmath=_EXACT)
+def _exp_f64(x):
+    """``exp(x)`` for float64 ``x <= 0`` or NaN, as ``_exp_f32`` with SLEEF's constants.
+
+    Rounding by ``1.5 * 2**52``; below ``-708.3`` the result is 0.
+    """
+    magic = 6755399441055744.0
+    t = x * 1.4426950408889634 + magic
+    k = t - magic
+    r = x - k * 0.69314718055966295651160180568695068359375
+    r = r - k * 0.28235290563031577122588448175013436025525412068e-12
+    p = _horner(r, _EXP64)
+    bits = np.int64(np.float64(p).view(np.int64) + (np.float64(t).view(np.int64) << 52))
+    return 0.0 if x < -708.3 else bits.view(np.float64)
+
+
+def _exp(x):
+    """``exp(x)`` for ``x <= 0`` or NaN in ``x``'s dtype (``_exp_f32``/``_exp_f64``)."""
+    return np.exp(x)
+
+
+@overload(_exp)
+def _exp_overload(x):
+    impl = {types.float32: _exp_f32, types.float64: _exp_f64}.get(x)
+    if impl is not None:
+        return lambda x: impl(x)
+    return None
+
+
+def _by_dtype(v, if_float32, if_float64):
+    """``if_float32`` if ``v`` is a float32, else ``if_float64`` (chosen when compiling)."""
+    return if_float32 if np.asarray(v).dtype == np.float32 else if_float64
+
+
+@overload(_by_dtype)
+def _by_dtype_overload(v, if_float32, if_float64):
+    if v == types.float32:
+        return lambda v, if_float32, if_float64: if_float32
+    return lambda v, if_float32, if_float64: if_float64
+
+
+#: ``log1p(y) = 2 atanh(u)``, ``u = y / (2 + y)``: fits of ``atanh(u) / u`` in
+#: ``v = u**2`` on ``[0, 1/9]``; float32 near-minimax (rel. error 4e-9),
+#: float64 the Taylor series ``1/(2k+1)`` (truncation error 2e-17).
+_ATANH32 = (1.0, 0.3333315849304199, 0.20012454688549042, 0.13980303704738617, 0.14089156687259674)
+_ATANH64 = tuple(1.0 / (2 * k + 1) for k in range(16))
+
+
+@_kernel(fastmath=_EXACT)
+def _log1p_small(y):
+    """``log1p(y)`` for ``y`` in ``[-0.3, 1]`` (or NaN), branch-free: ``2u P(u**2)``
+    with ``|u| <= 1/3``; ``y`` enters exactly, so tiny ``y`` keep their precision."""
+    u = y / (type(y)(2.0) + y)
+    return type(y)(2.0) * u * _horner(u * u, _by_dtype(y, _ATANH32, _ATANH64))
+
+
+@_kernel(fastmath=_EXACT)
+def _log(v):
+    """``log(v)`` of a float64 ``v >= 0`` (or NaN, inf), branch-free, about 1 ulp.
+
+    ``v = 2**e f`` from the bits, with ``f`` in ``[sqrt(1/2), sqrt(2))``, and
+    ``log(v) = e ln2 + log1p(f - 1)`` (``f - 1`` is exact). For ``v`` a normal
+    number; 0 gives ``-inf``, NaN and ``+inf`` themselves.
+    """
+    bits = np.float64(v).view(np.uint64)
+    # the biased exponent as a float, by the 2**52 trick: AVX2 converts no int64
+    e = np.uint64((bits >> np.uint64(52)) | np.uint64(0x4330000000000000)).view(np.float64)
+    e = e - 4503599627371519.0  # 2**52 + 1023
+    f = np.uint64((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    big = f > 1.4142135623730951
+    f = f * 0.5 if big else f
+    e = e + 1.0 if big else e
+    r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0))
+    r = -np.inf if v == 0.0 else r
+    return r if v < np.inf else v
+
+
+# --------------------------------------------------------------------------
+# Block and span statistics
+# --------------------------------------------------------------------------
+
+@_kernel(fastmath=_REDUCE)
+def _max(x):
+    """``max(x)``, NaN if any is NaN, ``-inf`` if empty."""
+    m = x.dtype.type(-np.inf)
+    for j in range(x.size):
+        m = _maximum(m, x[j])
+    return m
+
+
+@_kernel(fastmath=_EXACT)
+def _xent_term(z, x, shift):
+    """``z (x - shift)``, one rounding each, never reassociated."""
+    return z * (x - shift)
+
+
+@_kernel(fastmath=_REDUCE)
+def _sums(x, z, shift, dense):
+    """``(sum(exp(x - shift)), sum(z), sum(z (x - shift)))`` in SIMD lanes of
+    ``x``'s dtype; the last two only if ``dense`` (else 0)."""
+    zero = x.dtype.type(0.0)
+    s, zsum, a = zero, zero, zero
+    if dense:
+        for j in range(x.size):
+            s += _exp(x[j] - shift)
+            zsum += z[j]
+            a += _xent_term(z[j], x[j], shift)
+    else:
+        for j in range(x.size):
+            s += _exp(x[j] - shift)
+    return s, zsum, a
+
+
+@_kernel
+def _shift(m):
+    """The value subtracted from a block whose max is ``m``: ``m``, or 0 for ``-inf``.
+
+    A block of ``-inf`` then sums ``exp(-inf) = 0`` and ``z * -inf``, as the
+    reference does, instead of ``-inf - -inf = NaN``.
+    """
+    return m if m > -np.inf else type(m)(0.0)
+
+
+@_kernel
+def _block_stats(x, z, dense):
+    """``(m, s, Z, A)`` of a block ``x``: max, ``sum exp(x - m)``, and for dense
+    labels ``sum z`` and ``sum z (x - shift(m))`` (else 0); sums as float64."""
+    m = _max(x)
+    s, zsum, a = _sums(x, z, _shift(m), dense)
+    return m, np.float64(s), np.float64(zsum), np.float64(a)
+
+
+@_kernel
+def _merge(one, two):
+    """Statistics of the union of two spans from theirs (online softmax).
+
+    ``s`` of each side is rescaled by ``exp(m_i - M)``; ``A`` moves to the new
+    shift by ``- Z_i (shift(M) - shift(m_i))``, a float64 difference of two
+    logits, exact for float32. A side with ``s = 0`` (all ``-inf``) adds 0.
+    """
+    m1, s1, z1, a1 = one
+    m2, s2, z2, a2 = two
+    m = _maximum(m1, m2)
+    s = 0.0
+    if s1 != 0.0:
+        s += s1 * math.exp(np.float64(m1) - np.float64(m))
+    if s2 != 0.0:
+        s += s2 * math.exp(np.float64(m2) - np.float64(m))
+    shift = np.float64(_shift(m))
+    a = (a1 - z1 * (shift - np.float64(_shift(m1)))) + (a2 - z2 * (shift - np.float64(_shift(m2))))
+    return m, s, z1 + z2, a
+
+
+@_kernel
+def _span_stats(x, z, dense):
+    """``(m, s, Z, A)`` of a span ``x`` (labels ``z``), block by block, reading
+    the logits once.
+
+    Every helper takes array views (``x[lo:hi]``) and indexes them from 0: an
+    index that may be negative costs a wraparound select per element, which
+    keeps LLVM from vectorising the loads.
+    """
+    if x.size <= BLOCK:
+        return _block_stats(x, z, dense)
+    stats = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
+    for b in range(0, x.size, BLOCK):
+        e = min(b + BLOCK, x.size)
+        stats = _merge(stats, _block_stats(x[b:e], z[b:e] if dense else x[b:e], dense))
+    return stats
+
+
+@_kernel
+def _transpose(x, xt):
+    """``xt[j, r] = x[r, j]``: a tile of short rows, one row per SIMD lane."""
+    for r in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            xt[j, r] = x[r, j]
+
+
+@_kernel(fastmath=_REDUCE)
+def _lane_stats(xt, zt, stats, dense):
+    """``_block_stats`` of every column of ``xt`` (a row of logits each) into
+    the columns of ``stats`` (max, then the sums), in SIMD lanes across rows:
+    a 10-class row costs no horizontal reduction and no loop set-up."""
+    m, s, zsum, a = stats[0], stats[1], stats[2], stats[3]
+    classes, n_rows = xt.shape
+    m[:] = -np.inf
+    for j in range(classes):
+        for r in range(n_rows):
+            m[r] = _maximum(m[r], xt[j, r])
+    s[:], zsum[:], a[:] = 0.0, 0.0, 0.0
+    for j in range(classes):
+        for r in range(n_rows):
+            shift = _shift(m[r])
+            s[r] += _exp(xt[j, r] - shift)
+            if dense:
+                zsum[r] += zt[j, r]
+                a[r] += _xent_term(zt[j, r], xt[j, r], shift)
+
+
+# --------------------------------------------------------------------------
+# Writing results
+# --------------------------------------------------------------------------
+
+@_kernel(fastmath=_EXACT)
+def _write_probs(x, z, out, m, inv_s, dense):
+    """``out = exp(x - m) / s - z`` (``z`` only if ``dense``)."""
+    if dense:
+        for j in range(x.size):
+            out[j] = _exp(x[j] - m) * inv_s - z[j]
+    else:
+        for j in range(x.size):
+            out[j] = _exp(x[j] - m) * inv_s
+
+
+@_kernel(fastmath=_EXACT)
+def _write_log_probs(x, out, m, log_s):
+    """``out = (x - m) - log(s)``."""
+    for j in range(x.size):
+        out[j] = (x[j] - m) - log_s
+
+
+@_kernel
+def _loss(mode, log_s, x_label, m, zsum, a):
+    """A row's loss from its statistics, in float64: sparse ``log(s) - (x[label] - m)``,
+    dense ``Z log(s) - A``."""
+    if mode == SPARSE:
+        return log_s - (np.float64(x_label) - np.float64(m))
+    return zsum * log_s - a
+
+
+@_kernel
+def _write_span(x, z, out, label, stats, mode, grad):
+    """Softmax, log-softmax or gradient of the span ``x`` given its row's
+    statistics; ``label`` is the sparse label's index in the span, if in it."""
+    m, s, _, _ = stats
+    if mode == LOG_SOFTMAX:
+        _write_log_probs(x, out, m, x.dtype.type(math.log(s)))
+        return
+    if mode == SOFTMAX or grad:
+        _write_probs(x, z, out, m, x.dtype.type(1.0 / s), mode == DENSE)
+        if mode == SPARSE and 0 <= label < x.size:
+            out[label] -= 1.0
+
+
+# --------------------------------------------------------------------------
+# The parallel driver
+# --------------------------------------------------------------------------
+
+@_kernel
+def _pieces(rows, classes, threads):
+    """Pieces to cut each row into: 1 with a row for every thread, else one
+    piece per thread, none shorter than ``MIN_PIECE`` classes."""
+    if rows >= threads:
+        return 1
+    return max(1, min(-(-threads // rows), classes // MIN_PIECE))
+
+
+@_kernel
+def _piece(i, pieces, classes):
+    """Row and ``[lo, hi)`` of piece ``i`` (row-major), bounds aligned to 16 classes."""
+    r, p = divmod(np.int64(i), np.int64(pieces))
+    lo = (classes * p // pieces) & ~15
+    hi = classes if p == pieces - 1 else (classes * (p + 1) // pieces) & ~15
+    return r, lo, hi
+
+
+@_kernel
+def _row_task(x, z, labels, out, loss, r, mode, grad):
+    """Row ``r`` whole: statistics, loss, and results while the row is in cache."""
+    dense = mode == DENSE
+    zr = z[r] if dense else x[r]
+    stats = _span_stats(x[r], zr, dense)
+    label = labels[r] if mode == SPARSE else -1
+    if mode >= SPARSE:
+        m, s, zsum, a = stats
+        loss[r] = _loss(mode, math.log(s), x[r, max(label, 0)], m, zsum, a)
+    if mode < SPARSE or grad:
+        _write_span(x[r], zr, out[r], label, stats, mode, grad)
+
+
+@_kernel
+def _take(x, labels, out):
+    """``out[r] = x[r, labels[r]]``: a loop of its own, as a vectorised gather
+    costs more than the rest of the loss."""
+    for r in range(x.shape[0]):
+        out[r] = x[r, labels[r]]
+
+
+@_kernel(fastmath=_EXACT)
+def _lane_losses(lanes, loss, mode):
+    """``loss`` of every row of a tile from its lane statistics, in SIMD lanes
+    (``lanes``: max, sum, then ``Z, A`` (dense) or the label's logit (sparse))."""
+    for r in range(loss.size):
+        loss[r] = _loss(mode, _log(np.float64(lanes[1, r])), lanes[2, r], lanes[0, r],
+                        np.float64(lanes[2, r]), np.float64(lanes[3, r]))
+
+
+@_kernel
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch):
+    """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
+    (``(2 classes + 4, hi - lo)``), statistics in SIMD lanes, then per row."""
+    dense = mode == DENSE
+    classes = x.shape[1]
+    xt, zt, lanes = scratch[:classes], scratch[classes:2 * classes], scratch[2 * classes:]
+    _transpose(x[lo:hi], xt)
+    if dense:
+        _transpose(z[lo:hi], zt)
+    _lane_stats(xt, zt, lanes, dense)
+    if mode == SPARSE:
+        _take(x[lo:hi], labels[lo:hi], lanes[2])
+    if mode >= SPARSE:
+        _lane_losses(lanes, loss[lo:hi], mode)
+        if not grad:
+            return
+    for i in range(hi - lo):
+        stats = (lanes[0, i], np.float64(lanes[1, i]), np.float64(lanes[2, i]),
+                 np.float64(lanes[3, i]))
+        _write_span(x[lo + i], z[lo + i] if dense else x[lo + i], out[lo + i],
+                    labels[lo + i] if mode == SPARSE else -1, stats, mode, grad)
+
+
+@_kernel
+def _piece_stats(x, z, i, pieces, dense):
+    """Statistics of piece ``i`` (see ``_piece``)."""
+    r, lo, hi = _piece(i, pieces, x.shape[1])
+    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], dense)
+
+
+@_kernel
+def _piece_write(x, z, labels, out, stats, i, pieces, mode, grad):
+    """Results of piece ``i`` given its row's merged ``stats``."""
+    r, lo, hi = _piece(i, pieces, x.shape[1])
+    zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
+    label = labels[r] - lo if mode == SPARSE else -1
+    _write_span(x[r, lo:hi], zr, out[r, lo:hi], label, stats, mode, grad)
+
+
+@_jit(parallel=True)
+def rows(x, z, labels, out, loss, mode, grad, threads):
+    """Row statistics of ``x`` and what ``mode`` asks of them, on every core.
+
+    ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
+    ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
+    the gradient into ``out``. Arrays a mode does not use are not read (pass
+    ``x`` for ``z`` and any int64 vector for ``labels``). ``threads``: Numba's
+    thread count (``numba.get_num_threads()``, which would keep the kernel
+    out of the on-disk cache if called inside it).
+
+    With a row for every thread each row is one task (statistics, loss, and
+    results while the row is in cache); with fewer rows, each row is cut into
+    pieces whose statistics are merged before the results are written.
+    """
+    n_rows, classes = x.shape
+    if classes < SHORT:
+        tile = TILE // classes
+        for t in prange((n_rows + tile - 1) // tile):
+            lo = t * tile
+            hi = min(lo + tile, n_rows)
+            _tile_task(x, z, labels, out, loss, lo, hi, mode, grad,
+                       np.empty((2 * classes + 4, hi - lo), dtype=x.dtype))
+        return
+    pieces = _pieces(n_rows, classes, threads)
+    if pieces == 1:
+        for r in prange(n_rows):
+            _row_task(x, z, labels, out, loss, r, mode, grad)
+        return
+    parts = np.empty((n_rows * pieces, 4))
+    for i in prange(n_rows * pieces):
+        parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3] = _piece_stats(x, z, i, pieces, mode == DENSE)
+    for r in range(n_rows):
+        merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
+        for i in range(r * pieces, (r + 1) * pieces):
+            merged = _merge(merged, (x.dtype.type(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3]))
+        parts[r * pieces, 0], parts[r * pieces, 1], parts[r * pieces, 2], parts[r * pieces, 3] = merged
+        if mode >= SPARSE:
+            m, s, zsum, a = merged
+            loss[r] = _loss(mode, math.log(s), x[r, labels[r] if mode == SPARSE else 0], m, zsum, a)
+    if mode >= SPARSE and not grad:
+        return
+    for i in prange(n_rows * pieces):
+        first = i - i % pieces  # the row's merged statistics
+        stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3])
+        _piece_write(x, z, labels, out, stats, i, pieces, mode, grad)
+
+
+@_jit(fastmath=_EXACT, parallel=True)
+def sigmoid_xent(z, x, out):
+    """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise."""
+    zero = x.dtype.type(0.0)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        out[i] = (v if v > zero else zero) - v * z[i] + _log1p_small(_exp(-abs(v)))

@@ -46,7 +46,7 @@ def ordered(by_backend: dict) -> list:
 def _legend(fig, handles: dict) -> None:
     """One legend under the panels: backends in order, then the other lines."""
     labels = [k for k in _STYLE if k in handles] + [k for k in handles if k not in _STYLE]
-    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(8, len(labels)),
+    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(10, len(labels)),
                fontsize=9, frameon=False)
 
 
@@ -192,7 +192,7 @@ def heatmaps(path, title: str, grids: list, batches: list, classes: list) -> Non
         ticks = [t for t in range(-int(span), int(span) + 1)]
         step = max(1, len(ticks) // 8)
         bar.set_ticks(ticks[::step])
-        bar.set_ticklabels([f"{2.0 ** t:g}x" for t in ticks[::step]])
+        bar.set_ticklabels([f"{2 ** t}x" if t >= 0 else f"1/{2 ** -t}x" for t in ticks[::step]])
         bar.set_label("speed-up (log scale; >1 faster)", fontsize=8)
     _save(fig, path)
 
@@ -201,7 +201,8 @@ def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
     """Achieved elements/s against the working set, with the machine's limit.
 
     ``panels``: ``{function: {backend: [(working set bytes, elements/s), ...]}}``;
-    ``limit_curves``: ``{function: [(working set bytes, elements/s), ...]}``.
+    ``limit_curves``: ``{function: {"bandwidth": [(working set bytes, elements/s), ...],
+    "exp": elements/s}}``: the two ceilings, the lower of which is the limit.
     """
     names = list(panels)
     rows, cols = _grid(len(names), 4)
@@ -217,10 +218,13 @@ def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
             x, y = zip(*points)
             h = ax.scatter(x, y, s=16, color=colour, marker=marker, alpha=0.8, label=backend)
             handles.setdefault(backend, h)
-        if limit_curves.get(name):
-            lx, ly = zip(*sorted(limit_curves[name]))
-            (h,) = ax.step(lx, ly, where="post", color="black", ls="--", lw=1.2)
-            handles.setdefault("limit (memory level / exp)", h)
+        curves = limit_curves.get(name)
+        if curves:
+            lx, ly = zip(*sorted(curves["bandwidth"]))
+            (h,) = ax.step(lx, ly, where="post", color="black", ls="--", lw=1.1)
+            handles.setdefault("bandwidth ceiling (L2 / LLC / memory)", h)
+            h = ax.axhline(curves["exp"], color="black", ls=":", lw=1.3)
+            handles.setdefault("exp ceiling (np.exp rate x cores)", h)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_title(name, fontsize=9)

@@ -48,7 +48,9 @@ import numpy as np
 from xentbench import accuracy
 
 REFERENCE = "tensorflow"
-ACCURACY_UNIT = "relative error"  # the unit of the suite's track_error benchmarks
+ACCURACY_UNIT = "relative error"
+#: The headline splits the shapes at this size of the logits (small: call overhead dominates).
+SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
 #: Peak memory over the baseline is shown for inputs of at least this size only.
 MEMORY_MIN_INPUT = 4 << 20
 PEERS = ("torch", "jax")
@@ -171,11 +173,15 @@ class Doc:
         return "\n\n".join(out) + "\n"
 
     def html(self, folder: Path, title: str) -> str:
-        body = []
+        body, ids = [], set()
         for block in self.blocks:
             kind = block[0]
             if kind == "h":
-                body.append(f'<h{block[1]} id="{_anchor(block[2])}">{_inline_html(block[2])}</h{block[1]}>')
+                anchor, n = _anchor(block[2]), 1
+                while anchor in ids:  # GitHub's rule for repeated headings: -1, -2, ...
+                    anchor, n = f"{_anchor(block[2])}-{n}", n + 1
+                ids.add(anchor)
+                body.append(f'<h{block[1]} id="{anchor}">{_inline_html(block[2])}</h{block[1]}>')
             elif kind == "p":
                 body.append(f"<p>{_inline_html(block[1])}</p>")
             elif kind == "ul":
@@ -422,13 +428,16 @@ def headline(run: Run, roof: dict | None, dtype: str, focus: str = "numba") -> l
             times = {k[1]: run.timings[k] for k in keys if (k[2], k[3]) == shape}
             wins[min(times, key=times.get)].append(shape)
         ranked = sorted(wins, key=lambda b: (-len(wins[b]), _order(wins).index(b)))
-
-        def where(b):
-            listed = ", ".join(f"{x:,}x{y:,}" for x, y in wins[b][:3])
-            return f"{b} on {len(wins[b])}" + (f" ({listed}{', ...' if len(wins[b]) > 3 else ''})"
-                                               if b != ranked[0] else "")
-        text = (f"**{SHORT[function]}** ({dtype}, {len(shapes)} shapes): fastest "
-                + ", ".join(where(b) for b in ranked) + ".")
+        item = np.dtype(dtype).itemsize
+        regions = []
+        for name, inside in ((f"logits under {fmt_bytes(SMALL_LOGITS)}", lambda n: n < SMALL_LOGITS),
+                             (f"from {fmt_bytes(SMALL_LOGITS)} up", lambda n: n >= SMALL_LOGITS)):
+            counts = {b: sum(inside(x * y * item) for x, y in wins[b]) for b in ranked}
+            total = sum(counts.values())
+            if total:
+                best = sorted((b for b in counts if counts[b]), key=lambda b: -counts[b])
+                regions.append(f"{name}: " + ", ".join(f"{b} {counts[b]}" for b in best) + f" of {total}")
+        text = f"**{SHORT[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
         sp = speedups(run, function, dtype)
         for b in dict.fromkeys([ranked[0], focus]):
             if b not in {k[1] for k in keys}:
@@ -539,8 +548,9 @@ def section_headline(ctx: Context) -> list[str]:
     ctx.doc.h(2, "Headline")
     ctx.doc.ul(lines or ["no timings recorded"])
     if ctx.run.failed:
-        ctx.doc.p(f"{len(ctx.run.failed)} benchmark value(s) recorded no result (failed, skipped "
-                  "or timed out); they are listed at the end.")
+        ctx.doc.p(f"{len(ctx.run.failed)} benchmark value(s) recorded no result (failed or timed "
+                  "out); they are listed at the end. Combinations off the suite's grid (asv's skips) "
+                  "are left out everywhere.")
     return lines
 
 
@@ -564,8 +574,9 @@ def section_throughput(ctx: Context) -> None:
     from xentbench import roofline
     run, doc = ctx.run, ctx.doc
     doc.h(2, "Throughput")
-    doc.p("GB/s of logits processed (batch x classes x itemsize / time) and elements/s (right "
-          "axis), best of asv's samples' median, against the number of classes; one panel per "
+    doc.p("GB/s of logits processed (batch x classes x itemsize / time, the time being asv's "
+          "value: the median of its samples) and elements/s (right axis) against the number of "
+          "classes; one panel per "
           "batch size, one line per backend; the dashed black line is this machine's limit for the "
           "shape (see Roofline)" + ("; dotted lines: the compared commit." if ctx.old else "."))
     for function in _functions({k[0] for k in run.timings}):
@@ -609,7 +620,8 @@ def section_speedup(ctx: Context) -> None:
     doc.h(2, "Speed-up")
     doc.p(f"Time of the baseline / time of the backend ({dtype}, same shape): above 1 the backend "
           f"is faster. **vs TF**: over the TensorFlow reference; **vs peer**: over the faster of "
-          f"PyTorch and JAX at that shape. Geometric means over every shape and dtype first.")
+          f"PyTorch and JAX at that shape. First the geometric mean over the shapes of each dtype, "
+          f"then every shape of {dtype}, as a table and as heat maps (grey: not measured).")
     functions = _functions({k[0] for k in run.timings})
     # the summary: geometric means per function x backend x dtype
     summary = []
@@ -678,15 +690,10 @@ def section_roofline(ctx: Context) -> None:
         ws = batch * classes * roofline.TRAFFIC[function] * np.dtype(dt).itemsize
         panels[function].setdefault(b, []).append((ws, batch * classes / t))
     for function in panels:
-        item = np.dtype(dtype).itemsize
         xs = sorted({x for pts in panels[function].values() for x, _ in pts})
         grid = np.geomspace(min(xs) / 2, max(xs) * 2, 200)
-        curve = []
-        for ws in grid:
-            elements = ws / (roofline.TRAFFIC[function] * item)
-            lim = roofline.limit(roof, function, 1, max(1, int(elements)), dtype)
-            curve.append((ws, lim["elements_per_s"]))
-        curves[function] = curve
+        bandwidth = [(ws, roofline.ceilings(roof, function, ws, dtype)[0]) for ws in grid]
+        curves[function] = dict(bandwidth=bandwidth, exp=roofline.ceilings(roof, function, 1, dtype)[1])
     ordered = {SHORT[f]: panels[f] for f in _functions(panels)}
     curves = {SHORT[f]: c for f, c in curves.items()}
     ctx.plot("roofline", f"roofline_{dtype}.png", f"achieved throughput and this machine's limit ({dtype})",

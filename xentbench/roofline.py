@@ -229,6 +229,13 @@ def level(roof: dict, working_set_bytes: float) -> str:
     return "memory"
 
 
+def ceilings(roof: dict, function: str, working_set_bytes: float, dtype: str) -> tuple[float, float]:
+    """(bandwidth ceiling, exp ceiling) in logits elements/s for a working set of this size."""
+    traffic = TRAFFIC[function] * np.dtype(dtype).itemsize
+    bw = roof["bandwidth"][level(roof, working_set_bytes)]["all"]
+    return bw / traffic, roof["exp"][np.dtype(dtype).name] * roof["threads"] / TRANSCENDENTALS[function]
+
+
 def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> dict:
     """The bound on logits elements/s for one shape: its value, which limit it is
     (``"exp"`` or the memory level) and the level the working set fits in."""

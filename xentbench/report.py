@@ -36,6 +36,7 @@ import math
 import os
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -471,6 +472,7 @@ class Context:
     doc: Doc
     progress: Progress
     verify_rows: list | None = None
+    verify_tree: str = ""  # what code the verification ran, in words
     jobs: list = field(default_factory=list)
 
     def plot(self, function: str, filename: str, *args, **kwargs) -> None:
@@ -744,9 +746,9 @@ def section_accuracy(ctx: Context) -> None:
     if ctx.verify_rows is not None:
         from xentbench import verify
         doc.h(3, "Verification table")
-        doc.p("`xentbench verify`, run while making this report on the working tree (not from the "
-              "recorded results): every backend against the truth and TensorFlow over edge shapes, "
-              "moderate and wide logits.")
+        doc.p("`xentbench verify`, run while making this report (not from the recorded results): "
+              "every backend against the truth and TensorFlow over edge shapes, moderate and wide "
+              f"logits. It ran {ctx.verify_tree}.")
         doc.pre(verify.format_table(ctx.verify_rows))
 
 
@@ -928,6 +930,27 @@ def _repo_root() -> Path:
         return Path.cwd()
 
 
+def _tree_state(root: Path, commit: str) -> str:
+    """Which library code runs here, in words, compared with the reported commit."""
+    def git(*args):
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        except OSError:
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    head = git("rev-parse", "HEAD")
+    if head is None:
+        return "on code outside git"
+    paths = ("impls", "xentbench/accuracy.py", "xentbench/verify.py")  # what verify runs
+    same = git("diff", "--quiet", commit, "--", *paths) is not None  # the working tree against commit
+    dirty = git("status", "--porcelain", "--", *paths) or ""
+    where = f"on the working tree at `{head[:8]}`"
+    if same and not dirty:
+        return where + f", whose library is that of `{commit[:8]}`"
+    return where + f", whose library differs from `{commit[:8]}`" + (" (uncommitted changes)" if dirty else "")
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--results", type=Path, help="asv results folder (default: asv.conf.json's, .asv/results)")
     parser.add_argument("--machine", help="asv machine name (default: the only one recorded, else this host's)")
@@ -987,11 +1010,12 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         roof = roofline.measure()
         roofline.save(roof, roof_path)
         source = f"measured now, saved to `{roof_path}`"
-    verify_rows = None
+    verify_rows, verify_tree = None, ""
     if args.verify:
         from xentbench import verify
         import impls
         verify_rows = verify.check(impls.names())
+        verify_tree = _tree_state(root, run.commit)
         progress("verification table")
 
     out = args.out
@@ -1000,7 +1024,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))
     try:
         ctx = Context(run=run, old=old, roof=roof, roof_source=source, folder=tmp, dtype=args.dtype,
-                      doc=Doc(), progress=progress, verify_rows=verify_rows)
+                      doc=Doc(), progress=progress, verify_rows=verify_rows, verify_tree=verify_tree)
         section_header(ctx)
         lines = section_headline(ctx)
         for section in SECTIONS:

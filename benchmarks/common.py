@@ -134,6 +134,7 @@ SUITE = {
 }
 
 TIMEOUT = 180  # seconds per parameter combination (setup included)
+NONFINITE_ERROR = 1e30  # the track_error of a result that is NaN or inf where the truth is finite
 SAMPLE_TIME = 0.005  # seconds of calls per timing sample
 
 
@@ -194,7 +195,7 @@ _CACHE_MARKER = "xentbench-benchmark-cache"
 _memo: dict = {}  # kind -> (key, value): the latest of each kind only, to bound memory
 
 
-def _shared_dir() -> str | None:
+def shared_dir() -> str | None:
     """Where inputs and truths are shared between benchmarks and backends, if anywhere.
 
     ``XENTBENCH_CACHE_DIR`` (``xentbench bench`` sets it for all its asv runs and
@@ -228,7 +229,7 @@ def _make_logits(batch: int, classes: int, dtype: str):
 
 
 def _logits(batch: int, classes: int, dtype: str):
-    shared = _shared_dir()
+    shared = shared_dir()
     if shared is None:
         return _make_logits(batch, classes, dtype)
     stem = os.path.join(shared, f"inputs-{batch}x{classes}-{dtype}")
@@ -275,7 +276,7 @@ def truth(function: str, batch: int, classes: int, dtype: str) -> accuracy.Truth
     def make():
         args = inputs(function, batch, classes, dtype)
         labels, logits = (None, args[0]) if len(args) == 1 else args
-        shared = _shared_dir()
+        shared = shared_dir()
         path = shared and os.path.join(shared, f"truth-{function}-{batch}x{classes}-{dtype}.npz")
         if path and os.path.exists(path):
             with np.load(path) as f:
@@ -595,5 +596,11 @@ class Accuracy(_Benchmark):
         self.call(*self.args)  # compile outside the tracked call
 
     def error(self) -> float:
-        """``Truth.error`` of one call: the largest relative error against the truth."""
-        return self.truth.error(self.call(*self.args))
+        """``Truth.error`` of one call: the largest relative error against the truth.
+
+        An infinite error (a NaN or inf where the truth is finite: ``naive``'s
+        sigmoid loss overflows on these logits) is recorded as
+        ``NONFINITE_ERROR``, since ``asv publish`` cannot graph inf.
+        """
+        error = self.truth.error(self.call(*self.args))
+        return error if error < NONFINITE_ERROR else NONFINITE_ERROR  # NaN too

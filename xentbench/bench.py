@@ -13,12 +13,13 @@ in ``.asv/results/<machine>/<hash>-<env>.json`` for ``xentbench compare`` and
 
 Which code is measured: without ``--commit``, the working tree (the package is
 installed in editable mode), recorded under HEAD, with a warning when
-``impls/`` or ``xentbench/`` differ from HEAD. With ``--commit REV``, the
-library (``impls/`` and ``xentbench/``) of REV is exported with ``git archive``
-to a temporary directory that the suite puts first on ``sys.path``
-(``XENTBENCH_LIBRARY``) and is measured by the benchmark suite of the working
-tree, so that two commits are measured by the same benchmarks (asv compares
-only results of the same benchmark code).
+``impls/`` differs from HEAD. With ``--commit REV``, the library (``impls/``)
+of REV is exported with ``git archive`` to a temporary directory that the
+suite puts first on ``sys.path`` (``XENTBENCH_LIBRARY``), and measured with
+the instruments of the working tree: its benchmarks and its
+``xentbench.accuracy``. Two commits are so measured by the same benchmark
+code (asv compares only results of the same benchmark version) and judged by
+the same error measure.
 
 One ``asv run`` per backend, each importing only that backend
 (``XENTBENCH_PREIMPORT``): asv forks every benchmark from one server process,
@@ -90,7 +91,7 @@ BACKENDS_CHOICES = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
 #: the Numba first call of the sparse loss
 QUICK = ((32,), (10, 1000), ("float32",))
 QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
-LIBRARY = ("impls", "xentbench")
+LIBRARY = ("impls",)  # what --commit exports: the code under test, not the instruments
 
 
 def load_suite(root: Path):
@@ -179,7 +180,7 @@ def _git(root: Path, *args) -> str:
 
 
 def export_library(root: Path, commit: str, dest: Path) -> None:
-    """``impls/`` and ``xentbench/`` of ``commit``, written under ``dest``."""
+    """``impls/`` of ``commit``, written under ``dest``."""
     archive = subprocess.run(["git", "archive", "--format=tar", commit, *LIBRARY], cwd=root,
                              capture_output=True)
     if archive.returncode != 0:
@@ -202,14 +203,28 @@ _HEADER = re.compile(r"··· (?!Setting up)(\S*\.\S+)\s+(\w+)\s*$")
 
 
 def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started: float | None = None) -> int:
-    """Run asv and echo its output, without the table rows of skipped combinations when
-    ``compact``, and with the elapsed time after each benchmark's line."""
+    """Run asv and echo its output, with the elapsed time after each benchmark's line.
+
+    ``compact`` leaves out the table rows of skipped combinations and
+    asv_runner's note on every timed combination that setup re-runs between
+    calls (the suite's setup is a no-op after the first call).
+    """
     started = time.monotonic() if started is None else started
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
+    held = None  # a "For parameters: ..." line, shown only if something but the note follows
     for line in proc.stdout:
-        if compact and line.rstrip().endswith(" n/a"):
-            continue
+        if compact:
+            if line.rstrip().endswith(" n/a"):
+                continue
+            if "For parameters:" in line:
+                held = line
+                continue
+            if "setup hooks re-run between the" in line or (held and not line.strip()):
+                continue
+            if held:
+                sys.stdout.write(held)
+                held = None
         sys.stdout.write(line)
         header = _HEADER.search(line)
         if header:
@@ -335,7 +350,8 @@ def run(args) -> int:
         staging = tmp / "results"
         scratch = dict(conf, results_dir=str(staging), html_dir=str(tmp / "html"), env_dir=str(tmp / "env"),
                        repo=str(root / conf.get("repo", ".")),
-                       benchmark_dir=str(root / conf.get("benchmark_dir", "benchmarks")))
+                       benchmark_dir=str(root / conf.get("benchmark_dir", "benchmarks")),
+                       branches=[commit])  # a CI checkout may have no local "main"
         (tmp / "asv.conf.json").write_text(json.dumps(scratch, indent=4))
         base_cmd = _asv("run", "--config", str(tmp / "asv.conf.json"), "--python=same",
                         "--set-commit-hash", commit, "--show-stderr")

@@ -17,7 +17,8 @@ parameter combination measured in both is judged:
   The figures are deterministic (fixed seeds, fixed inputs, the same
   extended-precision truth), so any real change in the numerics shows; the
   epsilon only absorbs the JSON round trip and threading jitter in a last
-  digit. A NaN or infinite error where BASE had a finite one is less accurate.
+  digit. A NaN or infinite error where BASE had a finite one is less accurate
+  (the suite records an infinite error as 1e30, which the rule above catches).
 * a combination that ran in BASE and fails in HEAD is *failed*.
 
 Exit status: 1 when anything is slower, less accurate or failed; 2 when the

@@ -220,12 +220,6 @@ def test_interrupted_bench_keeps_every_earlier_result(project, sig):
 
 
 @needs_git
-@pytest.mark.xfail(strict=True, reason=(
-    "xentbench/bench.py records by letting asv write straight into .asv/results, and asv rewrites "
-    "each file in place (open('w') + json.dump, and benchmarks.json at every start); bench must "
-    "have asv write into a staging results folder (as it already does without --record), seeded "
-    "with copies of the commit's result file, benchmarks.json and machine.json, then check each "
-    "staged file loads and os.replace it into .asv/results only after asv exits 0/1"))
 @pytest.mark.parametrize("target", ["commit", "benchmarks.json"])
 def test_bench_killed_while_writing_keeps_every_earlier_result(project, target):
     """kill -9 while asv writes the commit's results (or benchmarks.json): earlier results stay readable."""
@@ -418,26 +412,8 @@ CORRUPTIONS = {
                                     .__setitem__(0, "fast")),
     "binary": lambda p: p.write_bytes(b"\xff\xfe\x00\x9c garbage"),
 }
-#: Corruptions the current reader does not report well; see the xfail reasons.
-KNOWN_GAPS = {
-    "not a result (list)": "xentbench/asvresults.py find(): a file whose name matches the commit but whose JSON "
-                           "has no commit_hash is skipped silently, so the user reads 'no results for commit' "
-                           "instead of the file's name; it must raise ResultsError naming the file",
-    "not a result (no keys)": "same as 'not a result (list)'",
-    "binary": "xentbench/asvresults.py _read_json(): path.read_text() raises UnicodeDecodeError (a ValueError, "
-              "not an OSError) on bytes that are not UTF-8, and it escapes as a traceback; catch ValueError "
-              "around the read too",
-}
-
-
-def _corruption_params():
-    for name, corrupt in CORRUPTIONS.items():
-        marks = [pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[name])] if name in KNOWN_GAPS else []
-        yield pytest.param(name, corrupt, id=name, marks=marks)
-
-
 @pytest.mark.parametrize("what", ["report", "compare"])
-@pytest.mark.parametrize("name, corrupt", list(_corruption_params()))
+@pytest.mark.parametrize("name, corrupt", list(CORRUPTIONS.items()), ids=list(CORRUPTIONS))
 def test_corrupt_result_file_is_a_clear_error(tmp_path, monkeypatch, capfd, what, name, corrupt):
     """Exit status 2 and a message naming the file, not a traceback."""
     monkeypatch.chdir(tmp_path)

@@ -60,6 +60,8 @@ BLOCK = 2048
 #: Rows shorter than this are computed in tiles of ``TILE // classes`` rows.
 SHORT = 64
 TILE = 2048
+#: Chunks of rows per thread (load balance against per-chunk set-up).
+CHUNKS = 4
 #: The shortest piece a row is cut into when there are fewer rows than threads.
 MIN_PIECE = 16384
 
@@ -207,7 +209,7 @@ def _log(v):
 
 
 # --------------------------------------------------------------------------
-# Block and span statistics
+# Statistics of blocks, spans and tiles
 # --------------------------------------------------------------------------
 
 @_kernel(fastmath=_REDUCE)
@@ -217,29 +219,6 @@ def _max(x):
     for j in range(x.size):
         m = _maximum(m, x[j])
     return m
-
-
-@_kernel(fastmath=_EXACT)
-def _xent_term(z, x, shift):
-    """``z (x - shift)``, one rounding each, never reassociated."""
-    return z * (x - shift)
-
-
-@_kernel(fastmath=_REDUCE)
-def _sums(x, z, shift, dense):
-    """``(sum(exp(x - shift)), sum(z), sum(z (x - shift)))`` in SIMD lanes of
-    ``x``'s dtype; the last two only if ``dense`` (else 0)."""
-    zero = x.dtype.type(0.0)
-    s, zsum, a = zero, zero, zero
-    if dense:
-        for j in range(x.size):
-            s += _exp(x[j] - shift)
-            zsum += z[j]
-            a += _xent_term(z[j], x[j], shift)
-    else:
-        for j in range(x.size):
-            s += _exp(x[j] - shift)
-    return s, zsum, a
 
 
 @_kernel
@@ -252,13 +231,28 @@ def _shift(m):
     return m if m > -np.inf else type(m)(0.0)
 
 
-@_kernel
-def _block_stats(x, z, dense):
-    """``(m, s, Z, A)`` of a block ``x``: max, ``sum exp(x - m)``, and for dense
-    labels ``sum z`` and ``sum z (x - shift(m))`` (else 0); sums as float64."""
-    m = _max(x)
-    s, zsum, a = _sums(x, z, _shift(m), dense)
-    return m, np.float64(s), np.float64(zsum), np.float64(a)
+@_kernel(fastmath=_EXACT)
+def _xent_term(z, x, shift):
+    """``z (x - shift)``, one rounding each, never reassociated."""
+    return z * (x - shift)
+
+
+@_kernel(fastmath=_REDUCE)
+def _sums(x, z, out, shift, dense, store):
+    """``(sum(exp(x - shift)), sum(z), sum(z (x - shift)))`` in SIMD lanes of
+    ``x``'s dtype, the last two only if ``dense`` (else 0); if ``store``, the
+    exponentials are also written to ``out``."""
+    zero = x.dtype.type(0.0)
+    s, zsum, a = zero, zero, zero
+    for j in range(x.size):
+        e = _exp(x[j] - shift)
+        s += e
+        if store:
+            out[j] = e
+        if dense:
+            zsum += z[j]
+            a += _xent_term(z[j], x[j], shift)
+    return s, zsum, a
 
 
 @_kernel
@@ -283,20 +277,28 @@ def _merge(one, two):
 
 
 @_kernel
-def _span_stats(x, z, dense):
-    """``(m, s, Z, A)`` of a span ``x`` (labels ``z``), block by block, reading
-    the logits once.
+def _span_stats(x, z, out, maxima, dense, store):
+    """``(m, s, Z, A)`` of a span ``x`` (a row or a piece of one), block by
+    block, reading the logits once: per block its max ``mb``, then
+    ``sum exp(x - shift(mb))`` (and the dense sums) from L1, merged online.
 
-    Every helper takes array views (``x[lo:hi]``) and indexes them from 0: an
-    index that may be negative costs a wraparound select per element, which
-    keeps LLVM from vectorising the loads.
+    With ``store``, ``out`` receives ``exp(x - shift(mb))`` of each block and
+    ``maxima`` each ``mb``, for ``_scale`` to turn into probabilities.
+
+    Every helper takes views (``x[lo:hi]``) and indexes them from 0: an index
+    that may be negative costs a wraparound select per element, and LLVM then
+    loads one element at a time.
     """
-    if x.size <= BLOCK:
-        return _block_stats(x, z, dense)
     stats = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
     for b in range(0, x.size, BLOCK):
         e = min(b + BLOCK, x.size)
-        stats = _merge(stats, _block_stats(x[b:e], z[b:e] if dense else x[b:e], dense))
+        xb = x[b:e]
+        m = _max(xb)
+        s, zsum, a = _sums(xb, z[b:e] if dense else xb, out[b:e] if store else out,
+                           _shift(m), dense, store)
+        if store:
+            maxima[b // BLOCK] = m
+        stats = _merge(stats, (m, np.float64(s), np.float64(zsum), np.float64(a)))
     return stats
 
 
@@ -309,11 +311,12 @@ def _transpose(x, xt):
 
 
 @_kernel(fastmath=_REDUCE)
-def _lane_stats(xt, zt, stats, dense):
-    """``_block_stats`` of every column of ``xt`` (a row of logits each) into
-    the columns of ``stats`` (max, then the sums), in SIMD lanes across rows:
-    a 10-class row costs no horizontal reduction and no loop set-up."""
-    m, s, zsum, a = stats[0], stats[1], stats[2], stats[3]
+def _lane_stats(xt, zt, lanes, dense, store):
+    """The statistics of every column of ``xt`` (a row of logits each) into
+    the columns of ``lanes`` (max, ``s``, ``Z``, ``A``), in SIMD lanes across
+    rows: a 10-class row costs no horizontal reduction and no loop set-up.
+    With ``store``, ``xt`` is overwritten with ``exp(xt - shift(max))``."""
+    m, s, zsum, a = lanes[0], lanes[1], lanes[2], lanes[3]
     classes, n_rows = xt.shape
     m[:] = -np.inf
     for j in range(classes):
@@ -323,33 +326,18 @@ def _lane_stats(xt, zt, stats, dense):
     for j in range(classes):
         for r in range(n_rows):
             shift = _shift(m[r])
-            s[r] += _exp(xt[j, r] - shift)
+            e = _exp(xt[j, r] - shift)
+            s[r] += e
             if dense:
                 zsum[r] += zt[j, r]
                 a[r] += _xent_term(zt[j, r], xt[j, r], shift)
+            if store:
+                xt[j, r] = e
 
 
 # --------------------------------------------------------------------------
-# Writing results
+# Results
 # --------------------------------------------------------------------------
-
-@_kernel(fastmath=_EXACT)
-def _write_probs(x, z, out, m, inv_s, dense):
-    """``out = exp(x - m) / s - z`` (``z`` only if ``dense``)."""
-    if dense:
-        for j in range(x.size):
-            out[j] = _exp(x[j] - m) * inv_s - z[j]
-    else:
-        for j in range(x.size):
-            out[j] = _exp(x[j] - m) * inv_s
-
-
-@_kernel(fastmath=_EXACT)
-def _write_log_probs(x, out, m, log_s):
-    """``out = (x - m) - log(s)``."""
-    for j in range(x.size):
-        out[j] = (x[j] - m) - log_s
-
 
 @_kernel
 def _loss(mode, log_s, x_label, m, zsum, a):
@@ -361,22 +349,82 @@ def _loss(mode, log_s, x_label, m, zsum, a):
 
 
 @_kernel
-def _write_span(x, z, out, label, stats, mode, grad):
-    """Softmax, log-softmax or gradient of the span ``x`` given its row's
-    statistics; ``label`` is the sparse label's index in the span, if in it."""
+def _factor(mb, m, s):
+    """``exp(shift(mb) - m) / s``: what turns a block's ``exp(x - shift(mb))``
+    into probabilities ``exp(x - m) / s`` (``m``, ``s`` the row's). A block of
+    ``-inf`` in a row with a larger max gets ``0 * s``: 0, or NaN if the row is
+    NaN (a ``+inf`` elsewhere); a row of ``-inf`` gets ``inf / 0``, so
+    ``0 * inf = NaN``; NaN stays NaN."""
+    if mb == -np.inf and m > -np.inf:
+        return 0.0 * s
+    return math.exp(np.float64(_shift(mb)) - np.float64(m)) / s
+
+
+@_kernel(fastmath=_EXACT)
+def _scale_block(out, z, factor, dense):
+    """``out = out * factor - z`` (``z`` only if ``dense``)."""
+    if dense:
+        for j in range(out.size):
+            out[j] = out[j] * factor - z[j]
+    else:
+        for j in range(out.size):
+            out[j] = out[j] * factor
+
+
+@_kernel
+def _scale(out, z, maxima, stats, dense):
+    """Probabilities (minus ``z`` if ``dense``) of a span from the
+    exponentials ``_span_stats`` stored, block by block."""
+    m, s, _, _ = stats
+    for b in range(0, out.size, BLOCK):
+        e = min(b + BLOCK, out.size)
+        factor = out.dtype.type(_factor(maxima[b // BLOCK], m, s))
+        _scale_block(out[b:e], z[b:e] if dense else out[b:e], factor, dense)
+
+
+@_kernel(fastmath=_EXACT)
+def _write_log_probs(x, out, m, log_s):
+    """``out = (x - m) - log(s)``."""
+    for j in range(x.size):
+        out[j] = (x[j] - m) - log_s
+
+
+@_kernel
+def _span_results(x, z, out, maxima, label, stats, mode, grad):
+    """Log-softmax, or probabilities / gradient from what ``_span_stats``
+    stored, of a span; ``label``: the sparse label's index in the span, if in it."""
     m, s, _, _ = stats
     if mode == LOG_SOFTMAX:
         _write_log_probs(x, out, m, x.dtype.type(math.log(s)))
-        return
-    if mode == SOFTMAX or grad:
-        _write_probs(x, z, out, m, x.dtype.type(1.0 / s), mode == DENSE)
+    elif mode == SOFTMAX or grad:
+        _scale(out, z, maxima, stats, mode == DENSE)
         if mode == SPARSE and 0 <= label < x.size:
             out[label] -= 1.0
 
 
 # --------------------------------------------------------------------------
-# The parallel driver
+# Tasks: a row, a piece of a row, a tile of short rows
 # --------------------------------------------------------------------------
+
+@_kernel
+def _stores(mode, grad):
+    """Whether the statistics pass keeps the exponentials (softmax, gradients)."""
+    return mode == SOFTMAX or grad
+
+
+@_kernel
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad):
+    """Row ``r`` whole: statistics, loss, and results while the row is in cache.
+    ``out`` has no columns when there are no results."""
+    dense = mode == DENSE
+    zr = z[r] if dense else x[r]
+    stats = _span_stats(x[r], zr, out[r], maxima, dense, _stores(mode, grad))
+    label = labels[r] if mode == SPARSE else -1
+    if mode >= SPARSE:
+        m, s, zsum, a = stats
+        loss[r] = _loss(mode, math.log(s), x[r, max(label, 0)], m, zsum, a)
+    _span_results(x[r], zr, out[r], maxima, label, stats, mode, grad)
+
 
 @_kernel
 def _pieces(rows, classes, threads):
@@ -389,25 +437,30 @@ def _pieces(rows, classes, threads):
 
 @_kernel
 def _piece(i, pieces, classes):
-    """Row and ``[lo, hi)`` of piece ``i`` (row-major), bounds aligned to 16 classes."""
+    """Row and ``[lo, hi)`` of piece ``i`` (row-major), bounds on block edges."""
     r, p = divmod(np.int64(i), np.int64(pieces))
-    lo = (classes * p // pieces) & ~15
-    hi = classes if p == pieces - 1 else (classes * (p + 1) // pieces) & ~15
+    blocks = -(-classes // BLOCK)
+    lo = blocks * p // pieces * BLOCK
+    hi = min(blocks * (p + 1) // pieces * BLOCK, classes)
     return r, lo, hi
 
 
 @_kernel
-def _row_task(x, z, labels, out, loss, r, mode, grad):
-    """Row ``r`` whole: statistics, loss, and results while the row is in cache."""
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad):
+    """Statistics of piece ``i`` (``_piece``)."""
+    r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
-    zr = z[r] if dense else x[r]
-    stats = _span_stats(x[r], zr, dense)
-    label = labels[r] if mode == SPARSE else -1
-    if mode >= SPARSE:
-        m, s, zsum, a = stats
-        loss[r] = _loss(mode, math.log(s), x[r, max(label, 0)], m, zsum, a)
-    if mode < SPARSE or grad:
-        _write_span(x[r], zr, out[r], label, stats, mode, grad)
+    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], out[r, lo:hi],
+                       maxima, dense, _stores(mode, grad))
+
+
+@_kernel
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad):
+    """Results of piece ``i`` given its row's merged ``stats``."""
+    r, lo, hi = _piece(i, pieces, x.shape[1])
+    zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
+    label = labels[r] - lo if mode == SPARSE else -1
+    _span_results(x[r, lo:hi], zr, out[r, lo:hi], maxima, label, stats, mode, grad)
 
 
 @_kernel
@@ -419,53 +472,59 @@ def _take(x, labels, out):
 
 
 @_kernel(fastmath=_EXACT)
-def _lane_losses(lanes, loss, mode):
-    """``loss`` of every row of a tile from its lane statistics, in SIMD lanes
-    (``lanes``: max, sum, then ``Z, A`` (dense) or the label's logit (sparse))."""
-    for r in range(loss.size):
-        loss[r] = _loss(mode, _log(np.float64(lanes[1, r])), lanes[2, r], lanes[0, r],
-                        np.float64(lanes[2, r]), np.float64(lanes[3, r]))
+def _lane_finish(lanes, loss, mode, log):
+    """Per row of a tile, in SIMD lanes, from the lane statistics: the loss
+    (``lanes[2]`` holds the label's logit for the sparse loss) if
+    ``mode >= SPARSE``, and into ``lanes[1]`` ``log(s)`` if ``log`` else the
+    factor ``1 / s`` of the stored exponentials (``_factor``)."""
+    for r in range(lanes.shape[1]):
+        m = lanes[0, r]
+        s = np.float64(lanes[1, r])
+        log_s = _log(s)
+        if mode >= SPARSE:
+            loss[r] = _loss(mode, log_s, lanes[2, r], m, np.float64(lanes[2, r]),
+                            np.float64(lanes[3, r]))
+        lanes[1, r] = log_s if log else 1.0 / s
+
+
+@_kernel
+def _untranspose(xt, z, out, factor, dense):
+    """``out[r, j] = xt[j, r] * factor[r] - z[r, j]`` (``z`` only if ``dense``)."""
+    for r in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[r, j] = xt[j, r] * factor[r] - (z[r, j] if dense else 0.0)
 
 
 @_kernel
 def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 4, hi - lo)``), statistics in SIMD lanes, then per row."""
+    (``(2 classes + 4, hi - lo)``), statistics, loss and factors in SIMD lanes,
+    results transposed back."""
     dense = mode == DENSE
     classes = x.shape[1]
     xt, zt, lanes = scratch[:classes], scratch[classes:2 * classes], scratch[2 * classes:]
-    _transpose(x[lo:hi], xt)
+    x, z, out = x[lo:hi], z[lo:hi] if dense else x[lo:hi], out[lo:hi]
+    _transpose(x, xt)
     if dense:
-        _transpose(z[lo:hi], zt)
-    _lane_stats(xt, zt, lanes, dense)
+        _transpose(z, zt)
+    store = _stores(mode, grad)
+    _lane_stats(xt, zt, lanes, dense, store)
     if mode == SPARSE:
-        _take(x[lo:hi], labels[lo:hi], lanes[2])
-    if mode >= SPARSE:
-        _lane_losses(lanes, loss[lo:hi], mode)
-        if not grad:
-            return
-    for i in range(hi - lo):
-        stats = (lanes[0, i], np.float64(lanes[1, i]), np.float64(lanes[2, i]),
-                 np.float64(lanes[3, i]))
-        _write_span(x[lo + i], z[lo + i] if dense else x[lo + i], out[lo + i],
-                    labels[lo + i] if mode == SPARSE else -1, stats, mode, grad)
+        _take(x, labels[lo:hi], lanes[2])
+    _lane_finish(lanes, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX)
+    if mode == LOG_SOFTMAX:
+        for r in range(hi - lo):
+            _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
+    elif store:
+        _untranspose(xt, z, out, lanes[1], dense)
+        if mode == SPARSE:
+            for r in range(hi - lo):
+                out[r, labels[lo + r]] -= 1.0
 
 
-@_kernel
-def _piece_stats(x, z, i, pieces, dense):
-    """Statistics of piece ``i`` (see ``_piece``)."""
-    r, lo, hi = _piece(i, pieces, x.shape[1])
-    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], dense)
-
-
-@_kernel
-def _piece_write(x, z, labels, out, stats, i, pieces, mode, grad):
-    """Results of piece ``i`` given its row's merged ``stats``."""
-    r, lo, hi = _piece(i, pieces, x.shape[1])
-    zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
-    label = labels[r] - lo if mode == SPARSE else -1
-    _write_span(x[r, lo:hi], zr, out[r, lo:hi], label, stats, mode, grad)
-
+# --------------------------------------------------------------------------
+# The parallel driver
+# --------------------------------------------------------------------------
 
 @_jit(parallel=True)
 def rows(x, z, labels, out, loss, mode, grad, threads):
@@ -474,13 +533,16 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
     ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
     ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
     the gradient into ``out``. Arrays a mode does not use are not read (pass
-    ``x`` for ``z`` and any int64 vector for ``labels``). ``threads``: Numba's
-    thread count (``numba.get_num_threads()``, which would keep the kernel
-    out of the on-disk cache if called inside it).
+    ``x`` for ``z``, any int64 vector for ``labels``, an empty vector for
+    ``loss``, and ``out`` with no columns). ``threads``: Numba's thread count
+    (``numba.get_num_threads()``, which would keep the kernel out of the
+    on-disk cache if called inside it).
 
-    With a row for every thread each row is one task (statistics, loss, and
-    results while the row is in cache); with fewer rows, each row is cut into
-    pieces whose statistics are merged before the results are written.
+    Rows shorter than ``SHORT`` go in tiles (``_tile_task``); with a row for
+    every thread, each row is one task (statistics, loss, and results while
+    the row is in cache), ``CHUNKS`` chunks of rows per thread; with fewer
+    rows, each row is cut into pieces whose statistics are merged before the
+    results are written.
     """
     n_rows, classes = x.shape
     if classes < SHORT:
@@ -491,14 +553,21 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
             _tile_task(x, z, labels, out, loss, lo, hi, mode, grad,
                        np.empty((2 * classes + 4, hi - lo), dtype=x.dtype))
         return
+    blocks = -(-classes // BLOCK)
     pieces = _pieces(n_rows, classes, threads)
     if pieces == 1:
-        for r in prange(n_rows):
-            _row_task(x, z, labels, out, loss, r, mode, grad)
+        chunk = -(-n_rows // (CHUNKS * threads))
+        for c in prange(-(-n_rows // chunk)):
+            maxima = np.empty(blocks, dtype=x.dtype)
+            for r in range(c * chunk, min((c + 1) * chunk, n_rows)):
+                _row_task(x, z, labels, out, loss, maxima, r, mode, grad)
         return
-    parts = np.empty((n_rows * pieces, 4))
-    for i in prange(n_rows * pieces):
-        parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3] = _piece_stats(x, z, i, pieces, mode == DENSE)
+    n = n_rows * pieces
+    parts = np.empty((n, 4))
+    maxima = np.empty((n, blocks), dtype=x.dtype)
+    for i in prange(n):
+        parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3] = _piece_stats(
+            x, z, out, maxima[i], i, pieces, mode, grad)
     for r in range(n_rows):
         merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
         for i in range(r * pieces, (r + 1) * pieces):
@@ -509,16 +578,26 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
             loss[r] = _loss(mode, math.log(s), x[r, labels[r] if mode == SPARSE else 0], m, zsum, a)
     if mode >= SPARSE and not grad:
         return
-    for i in prange(n_rows * pieces):
+    for i in prange(n):
         first = i - i % pieces  # the row's merged statistics
         stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3])
-        _piece_write(x, z, labels, out, stats, i, pieces, mode, grad)
+        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad)
 
 
-@_jit(fastmath=_EXACT, parallel=True)
-def sigmoid_xent(z, x, out):
+@_kernel(fastmath=_EXACT)
+def _sigmoid_span(z, x, out):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise."""
     zero = x.dtype.type(0.0)
-    for i in prange(x.shape[0]):
+    for i in range(x.size):
         v = x[i]
         out[i] = (v if v > zero else zero) - v * z[i] + _log1p_small(_exp(-abs(v)))
+
+
+@_jit(parallel=True)
+def sigmoid_xent(z, x, out, threads):
+    """The sigmoid loss of ``x`` (labels ``z``) into ``out``, ``CHUNKS`` chunks per thread."""
+    chunk = max(TILE, -(-x.size // (CHUNKS * threads)))
+    for c in prange(-(-x.size // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, x.size)
+        _sigmoid_span(z[lo:hi], x[lo:hi], out[lo:hi])

@@ -54,7 +54,7 @@ _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False):
     """Run ``kernels.rows``; ``out`` and ``loss`` default to empty placeholders."""
     if out is None:
-        out = np.empty((0, logits.shape[1]), dtype=logits.dtype)
+        out = np.empty((len(logits), 0), dtype=logits.dtype)
     if loss is None:
         loss = np.empty(0, dtype=logits.dtype)
     z = logits if dense is None else dense
@@ -80,7 +80,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits):
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
     out = np.empty_like(logits)
-    k.sigmoid_xent(labels, logits, out)
+    k.sigmoid_xent(labels, logits, out, numba.get_num_threads())
     return out
 
 

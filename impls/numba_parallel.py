@@ -11,6 +11,8 @@ concurrent callers (see ``_threading_layer``).
 import ctypes
 import os
 import sys
+import tempfile
+import warnings
 
 import numba
 import numpy as np
@@ -36,9 +38,40 @@ def _threading_layer() -> None:
     numba.config.THREADING_LAYER = "threadsafe"  # tbb where found, else omp
 
 
-_threading_layer()
+def _writable(path: str) -> bool:
+    """Whether Numba could cache in ``path`` (it tries the same two steps)."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            return True
+    except OSError:
+        return False
 
-from . import _numba_kernels as k  # noqa: E402  (after the threading layer is chosen)
+
+def _cache_dir() -> None:
+    """Give the kernels' on-disk cache (``cache=True``) a writable home.
+
+    Numba caches beside the module, in ``NUMBA_CACHE_DIR`` or in the user's
+    cache folder, and raises at import where none is writable (a read-only
+    install for a user without a writable home). Then the cache goes to a fresh
+    temporary folder, with one warning: it works, it only compiles again in
+    every new process.
+    """
+    from numba.misc.appdirs import AppDirs
+
+    candidates = [numba.config.CACHE_DIR,
+                  os.path.join(os.path.dirname(os.path.abspath(__file__)), "__pycache__"),
+                  AppDirs(appname="numba", appauthor=False).user_cache_dir]
+    if not any(path and _writable(path) for path in candidates):
+        numba.config.CACHE_DIR = tempfile.mkdtemp(prefix="xentbench-numba-")
+        warnings.warn(f"no writable Numba cache folder; compiled kernels are cached in "
+                      f"{numba.config.CACHE_DIR} for this process only", RuntimeWarning, stacklevel=2)
+
+
+_threading_layer()
+_cache_dir()
+
+from . import _numba_kernels as k  # noqa: E402  (after the threading layer and cache are chosen)
 
 
 def _readonly(a):

@@ -65,7 +65,8 @@ Timing
 ``jit`` tracing and compilation, TensorFlow's kernel start-up, all outside the
 timed region), times a second call to choose asv's ``number`` (calls per
 sample, about ``SAMPLE_TIME`` = 5 ms) and ``repeat``: at least 3 samples, at
-most 8, about 0.08 s of sampling; 2 samples of one call for calls over 0.25 s.
+most 8, about 0.08 s of sampling; 2 samples of one call for calls over 0.25 s,
+one for calls over 1 s (whose relative noise is small).
 ``rounds = 1``, no warm-up beyond those calls. These keep the full suite
 under 30 minutes on 2 cores; asv's stored quartiles tell how noisy a figure
 is. Every backend gets numpy arrays in and numpy arrays out
@@ -571,7 +572,9 @@ class Timed(_Benchmark):
             self.call(*self.args)
             estimate = time.perf_counter() - start
         self.number = max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9))))
-        if estimate > 0.25:
+        if estimate > 1.0:
+            self.repeat = (1, 1, 0.0)
+        elif estimate > 0.25:
             self.repeat = (2, 2, 0.0)
         self._ready = key
 

@@ -471,7 +471,7 @@ class Context:
     dtype: str  # the dtype of the tables and heat maps
     doc: Doc
     progress: Progress
-    verify_rows: list | None = None
+    verify_rows: str | None = None  # the table of ``xentbench verify``
     verify_tree: str = ""  # what code the verification ran, in words
     jobs: list = field(default_factory=list)
 
@@ -681,7 +681,10 @@ def section_roofline(ctx: Context) -> None:
           "reads or writes: `TRAFFIC` in `xentbench/roofline.py`, e.g. 1 logit for the sparse loss, "
           "3 for the dense fused loss+gradient), and (b) the exp rate of one core times the cores, "
           "over the exps per element (2 for sigmoid: exp and log1p). Writes are counted at read "
-          "bandwidth, so the fractions below are if anything too high.")
+          "bandwidth, so the fractions below are if anything too high. A fraction above 100% "
+          "means the backend's exponential is cheaper than NumPy's (a polynomial of lower "
+          "accuracy, or fewer exps than elements): the exp ceiling is NumPy's rate, not the "
+          "hardware's.")
     fractions = roofline_fraction(run, roof)
     dtype = ctx.dtype
     panels, curves = defaultdict(dict), {}
@@ -744,12 +747,11 @@ def section_accuracy(ctx: Context) -> None:
             rows.append(row)
     doc.table(["function", "backend"] + dtypes + ["result"], rows, numeric_from=2)
     if ctx.verify_rows is not None:
-        from xentbench import verify
         doc.h(3, "Verification table")
         doc.p("`xentbench verify`, run while making this report (not from the recorded results): "
               "every backend against the truth and TensorFlow over edge shapes, moderate and wide "
               f"logits. It ran {ctx.verify_tree}.")
-        doc.pre(verify.format_table(ctx.verify_rows))
+        doc.pre(ctx.verify_rows)
 
 
 def section_memory(ctx: Context) -> None:
@@ -930,6 +932,37 @@ def _repo_root() -> Path:
         return Path.cwd()
 
 
+_VERIFY = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import impls
+assert impls.__file__.startswith(sys.argv[1]), impls.__file__
+from xentbench import cli
+sys.exit(cli.main(["verify"]))
+"""
+
+
+def verify_commit(root: Path, commit: str) -> tuple[str, str]:
+    """``xentbench verify``'s table for ``commit``'s ``impls/`` and what ran, in words.
+
+    The library of ``commit`` is exported (as ``xentbench bench --commit``
+    does) and verified by this tree's ``xentbench verify`` in a subprocess;
+    a commit git does not know is verified on the working tree instead.
+    """
+    from xentbench.bench import export_library
+    with tempfile.TemporaryDirectory(prefix="xentbench-verify-") as tmp:
+        try:
+            export_library(root, commit, Path(tmp))
+            argv, what = [sys.executable, "-c", _VERIFY, tmp], f"on `impls/` of `{commit[:8]}`"
+        except (RuntimeError, OSError):
+            argv, what = [sys.executable, "-m", "xentbench.cli", "verify"], _tree_state(root, commit)
+        done = subprocess.run(argv, cwd=root, capture_output=True, text=True)
+    if not done.stdout.strip():
+        raise ReportError(f"xentbench verify failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    status = "all pass" if done.returncode == 0 else f"exit status {done.returncode}: not all pass"
+    return done.stdout, f"{what} ({status})"
+
+
 def _tree_state(root: Path, commit: str) -> str:
     """Which library code runs here, in words, compared with the reported commit."""
     def git(*args):
@@ -1012,10 +1045,9 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         source = f"measured now, saved to `{roof_path}`"
     verify_rows, verify_tree = None, ""
     if args.verify:
-        from xentbench import verify
-        import impls
-        verify_rows = verify.check(impls.names())
-        verify_tree = _tree_state(root, run.commit)
+        progress("running xentbench verify on the reported commit's impls/ (git archive), "
+                 "in a subprocess")
+        verify_rows, verify_tree = verify_commit(root, run.commit)
         progress("verification table")
 
     out = args.out

@@ -57,21 +57,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+import impls
+
 TOLERANCE = {
     np.dtype(np.float16): 4e-3,
     np.dtype(np.float32): 2e-5,
     np.dtype(np.float64): 1e-12,
 }
 
-FUNCTIONS = (
-    "softmax",
-    "log_softmax",
-    "softmax_cross_entropy_with_logits",
-    "sparse_softmax_cross_entropy_with_logits",
-    "sigmoid_cross_entropy_with_logits",
-    "softmax_cross_entropy_with_logits_and_grad",
-    "sparse_softmax_cross_entropy_with_logits_and_grad",
-)
+FUNCTIONS = impls.FUNCTIONS  # the seven functions every backend offers
 
 #: The functions that take labels, and whether they are class indices.
 SPARSE = {"sparse_softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits_and_grad"}

@@ -300,3 +300,16 @@ def test_limit_picks_the_level_and_the_exp_bound():
     assert roofline.limit(slow, f, 4096, 4096, "float32") == dict(elements_per_s=1e9, bound="memory", level="memory")
     assert roofline.limit(slow, f, 32, 1000, "float32")["level"] == "L2"
     assert roofline.limit(slow, f, 1024, 1024, "float32")["level"] == "LLC"
+
+
+def test_repeated_measurements_keep_the_best_figure_of_the_same_machine():
+    roof = roofline.load(DATA / "roofline" / "testbox.json")
+    slower = json.loads(json.dumps(roof))
+    slower["bandwidth"]["memory"]["all"] = 5e9
+    slower["exp"]["float32"] = 2e9
+    merged = roofline.merge(roof, slower)
+    assert merged["bandwidth"]["memory"]["all"] == 20e9 and merged["exp"]["float32"] == 2e9
+    assert merged["measurements"] == 2
+    other = json.loads(json.dumps(slower))
+    other["machine"]["cpu"] = "another CPU"
+    assert roofline.merge(roof, other) == dict(other, measurements=1)

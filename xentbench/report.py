@@ -537,8 +537,10 @@ def section_header(ctx: Context) -> None:
     ]
     doc.table(["", ""], [(f"**{k}**", v) for k, v in rows], numeric_from=99)
     if ctx.roof:
-        doc.p(f"Machine details and limits from `roofline.json` ({ctx.roof_source}, measured "
-              f"{ctx.roof.get('measured_at', '?')}); the library versions are those of the report's "
+        n = ctx.roof.get("measurements", 1)
+        doc.p(f"Machine details and limits from `roofline.json` ({ctx.roof_source}; "
+              + (f"the best of {n} measurements, the last on " if n > 1 else "measured ")
+              + f"{ctx.roof.get('measured_at', '?')}); the library versions are those of the report's "
               f"environment, which `xentbench bench` also runs in.")
     else:
         doc.p(f"No roofline measurement for machine `{run.machine}` ({ctx.roof_source}): the roofline "
@@ -991,7 +993,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--compare", metavar="COMMIT", help="put this commit's numbers beside the report's")
     parser.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
     parser.add_argument("--roofline", type=Path, help="machine limits JSON (default: .asv/roofline/<machine>.json)")
-    parser.add_argument("--measure", action="store_true", help="measure this machine's limits again first")
+    parser.add_argument("--measure", action="store_true",
+                        help="measure this machine's limits again first (each figure keeps its best)")
     parser.add_argument("--dtype", default="float32", help="dtype of the heat maps and roofline plot (default float32)")
     parser.add_argument("--verify", action="store_true",
                         help="also run `xentbench verify` now (about 15 s) and include its table")
@@ -1030,7 +1033,13 @@ def make_report(args, argv: list[str] | None = None) -> Path:
     roof, source = None, f"`{roof_path}`"
     if args.measure:
         progress("measuring this machine's bandwidth and exp throughput")
-        roof = roofline.measure()
+        previous = None
+        if roof_path.exists():
+            try:
+                previous = roofline.load(roof_path)
+            except (OSError, ValueError):
+                previous = None
+        roof = roofline.merge(previous, roofline.measure())
         roofline.save(roof, roof_path)
         source = f"measured now, saved to `{roof_path}`"
     elif roof_path.exists():

@@ -226,6 +226,28 @@ def save(data: dict, path) -> None:
     os.replace(tmp, path)
 
 
+def same_machine(a: dict, b: dict) -> bool:
+    keys = ("hostname", "cpu", "cores", "memory_bytes", "caches")
+    return all(a.get("machine", {}).get(k) == b.get("machine", {}).get(k) for k in keys)
+
+
+def merge(old: dict | None, new: dict) -> dict:
+    """``new``, with each bandwidth and exp figure the best of ``old``'s and ``new``'s.
+
+    A ceiling is the best the machine can do; on a shared machine every
+    measurement is disturbed a little, so repeated measurements (``xentbench
+    report --measure``) keep the best of each figure. ``old`` of another
+    machine (hostname, CPU, cores, memory, caches) is ignored.
+    """
+    if not old or not same_machine(old, new):
+        return dict(new, measurements=1)
+    out = dict(new, measurements=old.get("measurements", 1) + 1)
+    out["bandwidth"] = {lvl: {k: max(v, old["bandwidth"].get(lvl, {}).get(k, 0)) for k, v in per.items()}
+                        for lvl, per in new["bandwidth"].items()}
+    out["exp"] = {k: max(v, old["exp"].get(k, 0)) for k, v in new["exp"].items()}
+    return out
+
+
 def level(roof: dict, working_set_bytes: float) -> str:
     """The memory level a working set of this many bytes is served from."""
     if working_set_bytes <= roof["cache_bytes"]["L2"]:
@@ -256,11 +278,13 @@ def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> di
     return dict(elements_per_s=compute, bound="exp", level=where)
 
 
-def main() -> int:  # python -m xentbench.roofline [out.json]
+def main() -> int:  # python -m xentbench.roofline [out.json]: measure (and merge into out.json)
     data = measure(progress=lambda m: print(m, file=sys.stderr))
-    text = json.dumps(data, indent=1, sort_keys=True)
     if len(sys.argv) > 1:
-        save(data, sys.argv[1])
+        path = Path(sys.argv[1])
+        data = merge(load(path) if path.exists() else None, data)
+        save(data, path)
+    text = json.dumps(data, indent=1, sort_keys=True)
     print(text)
     return 0
 

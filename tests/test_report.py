@@ -164,6 +164,9 @@ def test_roofline_fractions_follow_the_limits(made):
     assert row["best"] == f"{max(fractions):.1%}"
     # the fixture's limits: exp 1e9/s x 2 cores beats 100 GB/s of L2 over 4 bytes
     assert row["best at (bound)"] == "4,096 x 1,000 (exp)"
+    # 4096 x 1000 float32 is 16 MB: in the LLC, 60 GB/s over 4 bytes a logit
+    t = raw[("bench_losses.SparseLoss.time_forward", ("numba", 4096, 1000, "float32"))]
+    assert row["best: of bandwidth ceiling"] == f"{4096 * 1000 / t / (60e9 / 4):.1%}"
 
 
 def test_accuracy_equals_the_largest_tracked_error(made):

@@ -245,6 +245,15 @@ def fmt_seconds(s) -> str:
     return f"{s * 1e9:.3g} ns"
 
 
+#: The suite records a NaN or inf result (where the truth is finite) as this error, since
+#: asv cannot graph inf (``NONFINITE_ERROR`` in benchmarks/common.py).
+NONFINITE_ERROR = 1e30
+
+
+def fmt_error(e) -> str:
+    return "inf (NaN/inf out)" if e >= NONFINITE_ERROR else f"{e:.2e}"
+
+
 def fmt_ratio(r) -> str:
     return "-" if r is None or not math.isfinite(r) else f"{r:.2f}x"
 
@@ -732,7 +741,7 @@ def section_accuracy(ctx: Context) -> None:
     doc.h(2, "Accuracy")
     doc.p("Max relative error against the float64 (extended-precision) truth over the shapes of the "
           "asv `track_` benchmarks, in the measure of `xentbench/accuracy.py`; in parentheses "
-          "TensorFlow's error on the same inputs. Tolerances: "
+          "TensorFlow's error on the same inputs; *inf*: NaN or inf where the truth is finite. Tolerances: "
           + ", ".join(f"{np.dtype(d).name} {t:.0e}" for d, t in accuracy.TOLERANCE.items()) + ".")
     if not run.errors:
         doc.p("No accuracy benchmarks recorded.")
@@ -750,7 +759,7 @@ def section_accuracy(ctx: Context) -> None:
                     row.append("-")
                     continue
                 worst = max(worst, err / accuracy.tolerance(dt))
-                row.append(f"{err:.2e}" + (f" ({ref:.2e})" if ref is not None and b != REFERENCE else ""))
+                row.append(fmt_error(err) + (f" ({fmt_error(ref)})" if ref is not None and b != REFERENCE else ""))
             row.append("pass" if worst <= 1 else "**over tolerance**")
             rows.append(row)
     doc.table(["function", "backend"] + dtypes + ["result"], rows, numeric_from=2)

@@ -52,11 +52,19 @@ _jit = functools.partial(njit, cache=True, error_model="numpy")
 #: counting (``_nrt=False``); otherwise every call with array arguments and
 #: every view costs atomic increments, about 100 ns a row.
 _kernel = functools.partial(_jit, _nrt=False)
+#: Glue between the loops (no arithmetic that fast-math flags could change):
+#: inlined by Numba into its caller, since a call with array arguments costs
+#: 30-50 cycles of argument passing and LLVM does not inline functions that
+#: hold vectorised loops.
+_glue = functools.partial(_kernel, inline="always")
 _EXACT = {"contract"}
 _REDUCE = {"reassoc", "contract"}
 
 #: Classes per block: 8 KiB of float32, in L1 cache between the max and the exp pass.
 BLOCK = 2048
+#: Terms summed in float32 lanes before a float64 addition (``_sums``): 128
+#: keeps float32 errors at or below TensorFlow's; 64 costs 25% more time.
+SUB = 128
 #: Rows shorter than this are computed in tiles of ``TILE // classes`` rows.
 SHORT = 64
 TILE = 2048
@@ -180,11 +188,12 @@ _ATANH64 = tuple(1.0 / (2 * k + 1) for k in range(16))
 
 
 @_kernel(fastmath=_EXACT)
-def _log1p_small(y):
+def _log1p_small(y, coefficients):
     """``log1p(y)`` for ``y`` in ``[-0.3, 1]`` (or NaN), branch-free: ``2u P(u**2)``
-    with ``|u| <= 1/3``; ``y`` enters exactly, so tiny ``y`` keep their precision."""
+    with ``|u| <= 1/3`` and ``P`` one of the ``_ATANH`` fits; ``y`` enters
+    exactly, so tiny ``y`` keep their precision."""
     u = y / (type(y)(2.0) + y)
-    return type(y)(2.0) * u * _horner(u * u, _by_dtype(y, _ATANH32, _ATANH64))
+    return type(y)(2.0) * u * _horner(u * u, coefficients)
 
 
 @_kernel(fastmath=_EXACT)
@@ -203,7 +212,7 @@ def _log(v):
     big = f > 1.4142135623730951
     f = f * 0.5 if big else f
     e = e + 1.0 if big else e
-    r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0))
+    r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0, _ATANH64))
     r = -np.inf if v == 0.0 else r
     return r if v < np.inf else v
 
@@ -239,23 +248,43 @@ def _xent_term(z, x, shift):
 
 @_kernel(fastmath=_REDUCE)
 def _sums(x, z, out, shift, dense, store):
-    """``(sum(exp(x - shift)), sum(z), sum(z (x - shift)))`` in SIMD lanes of
-    ``x``'s dtype, the last two only if ``dense`` (else 0); if ``store``, the
-    exponentials are also written to ``out``."""
+    """``(sum(exp(x - shift)), sum(z), sum(z (x - shift)))`` as float64, the
+    last two only if ``dense`` (else 0); if ``store``, the exponentials are
+    also written to ``out``.
+
+    Each run of ``SUB`` terms is summed in SIMD lanes of ``x``'s dtype (at most
+    ``SUB / 16`` terms per lane, LLVM keeping 16) and added in float64, so the
+    rounding error does not grow with the row, and few small terms are added
+    to the lane that holds the block's ``exp(0) = 1`` (each such addition
+    rounds to an ulp of 1).
+    """
+    s, zsum, a = 0.0, 0.0, 0.0
     zero = x.dtype.type(0.0)
-    s, zsum, a = zero, zero, zero
-    for j in range(x.size):
-        e = _exp(x[j] - shift)
-        s += e
-        if store:
-            out[j] = e
-        if dense:
-            zsum += z[j]
-            a += _xent_term(z[j], x[j], shift)
+    for b in range(0, x.size, SUB):
+        part_s, part_z, part_a = zero, zero, zero
+        for j in range(b, min(b + SUB, x.size)):
+            e = _exp(x[j] - shift)
+            part_s += e
+            if store:
+                out[j] = e
+            if dense:
+                part_z += z[j]
+                part_a += _xent_term(z[j], x[j], shift)
+        s += np.float64(part_s)
+        zsum += np.float64(part_z)
+        a += np.float64(part_a)
     return s, zsum, a
 
 
-@_kernel
+@_glue
+def _rescaled(s, mb, m):
+    """``s exp(mb - m)``: 0 for ``s = 0`` (a span of ``-inf``), no ``exp`` call if ``mb == m``."""
+    if s == 0.0:
+        return 0.0
+    return s if mb == m else s * math.exp(np.float64(mb) - np.float64(m))
+
+
+@_glue
 def _merge(one, two):
     """Statistics of the union of two spans from theirs (online softmax).
 
@@ -266,17 +295,13 @@ def _merge(one, two):
     m1, s1, z1, a1 = one
     m2, s2, z2, a2 = two
     m = _maximum(m1, m2)
-    s = 0.0
-    if s1 != 0.0:
-        s += s1 * math.exp(np.float64(m1) - np.float64(m))
-    if s2 != 0.0:
-        s += s2 * math.exp(np.float64(m2) - np.float64(m))
+    s = _rescaled(s1, m1, m) + _rescaled(s2, m2, m)
     shift = np.float64(_shift(m))
     a = (a1 - z1 * (shift - np.float64(_shift(m1)))) + (a2 - z2 * (shift - np.float64(_shift(m2))))
     return m, s, z1 + z2, a
 
 
-@_kernel
+@_glue
 def _span_stats(x, z, out, maxima, dense, store):
     """``(m, s, Z, A)`` of a span ``x`` (a row or a piece of one), block by
     block, reading the logits once: per block its max ``mb``, then
@@ -298,7 +323,7 @@ def _span_stats(x, z, out, maxima, dense, store):
                            _shift(m), dense, store)
         if store:
             maxima[b // BLOCK] = m
-        stats = _merge(stats, (m, np.float64(s), np.float64(zsum), np.float64(a)))
+        stats = _merge(stats, (m, s, zsum, a))
     return stats
 
 
@@ -311,35 +336,46 @@ def _transpose(x, xt):
 
 
 @_kernel(fastmath=_REDUCE)
-def _lane_stats(xt, zt, lanes, dense, store):
-    """The statistics of every column of ``xt`` (a row of logits each) into
-    the columns of ``lanes`` (max, ``s``, ``Z``, ``A``), in SIMD lanes across
-    rows: a 10-class row costs no horizontal reduction and no loop set-up.
-    With ``store``, ``xt`` is overwritten with ``exp(xt - shift(max))``."""
+def _lane_stats(xt, zt, shift, lanes, dense):
+    """The statistics of every column of ``xt`` (a row of logits each), in
+    SIMD lanes across rows: a 10-class row costs no horizontal reduction and
+    no loop set-up. Into ``lanes`` (float64): max, ``s``, ``Z``, ``A``; ``xt``
+    is overwritten with ``exp(xt - shift)``, ``shift`` (``xt``'s dtype) the
+    shift of each column.
+
+    Four passes over the tile in L1: the exponentials in ``xt``'s dtype (8
+    lanes), the sums in float64 (4 lanes; at most 63 terms, but a float64 sum
+    costs less here than its rounding in the results).
+    """
     m, s, zsum, a = lanes[0], lanes[1], lanes[2], lanes[3]
     classes, n_rows = xt.shape
-    m[:] = -np.inf
+    shift[:] = -np.inf
     for j in range(classes):
         for r in range(n_rows):
-            m[r] = _maximum(m[r], xt[j, r])
-    s[:], zsum[:], a[:] = 0.0, 0.0, 0.0
+            shift[r] = _maximum(shift[r], xt[j, r])
+    for r in range(n_rows):
+        m[r] = shift[r]
+        shift[r] = _shift(shift[r])
+    zsum[:], a[:] = 0.0, 0.0
+    if dense:
+        for j in range(classes):
+            for r in range(n_rows):
+                zsum[r] += np.float64(zt[j, r])
+                a[r] += _xent_term(np.float64(zt[j, r]), np.float64(xt[j, r]), np.float64(shift[r]))
     for j in range(classes):
         for r in range(n_rows):
-            shift = _shift(m[r])
-            e = _exp(xt[j, r] - shift)
-            s[r] += e
-            if dense:
-                zsum[r] += zt[j, r]
-                a[r] += _xent_term(zt[j, r], xt[j, r], shift)
-            if store:
-                xt[j, r] = e
+            xt[j, r] = _exp(xt[j, r] - shift[r])
+    s[:] = 0.0
+    for j in range(classes):
+        for r in range(n_rows):
+            s[r] += np.float64(xt[j, r])
 
 
 # --------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------
 
-@_kernel
+@_glue
 def _loss(mode, log_s, x_label, m, zsum, a):
     """A row's loss from its statistics, in float64: sparse ``log(s) - (x[label] - m)``,
     dense ``Z log(s) - A``."""
@@ -348,7 +384,7 @@ def _loss(mode, log_s, x_label, m, zsum, a):
     return zsum * log_s - a
 
 
-@_kernel
+@_glue
 def _factor(mb, m, s):
     """``exp(shift(mb) - m) / s``: what turns a block's ``exp(x - shift(mb))``
     into probabilities ``exp(x - m) / s`` (``m``, ``s`` the row's). A block of
@@ -362,40 +398,41 @@ def _factor(mb, m, s):
 
 @_kernel(fastmath=_EXACT)
 def _scale_block(out, z, factor, dense):
-    """``out = out * factor - z`` (``z`` only if ``dense``)."""
+    """``out = out * factor - z`` (``z`` only if ``dense``), in float64, rounded once."""
     if dense:
         for j in range(out.size):
-            out[j] = out[j] * factor - z[j]
+            out[j] = np.float64(out[j]) * factor - np.float64(z[j])
     else:
         for j in range(out.size):
-            out[j] = out[j] * factor
+            out[j] = np.float64(out[j]) * factor
 
 
-@_kernel
+@_glue
 def _scale(out, z, maxima, stats, dense):
     """Probabilities (minus ``z`` if ``dense``) of a span from the
     exponentials ``_span_stats`` stored, block by block."""
     m, s, _, _ = stats
     for b in range(0, out.size, BLOCK):
         e = min(b + BLOCK, out.size)
-        factor = out.dtype.type(_factor(maxima[b // BLOCK], m, s))
+        factor = _factor(maxima[b // BLOCK], m, s)
         _scale_block(out[b:e], z[b:e] if dense else out[b:e], factor, dense)
 
 
 @_kernel(fastmath=_EXACT)
 def _write_log_probs(x, out, m, log_s):
-    """``out = (x - m) - log(s)``."""
+    """``out = (x - m) - log(s)``, in float64 (``x - m`` exact for float32), rounded once."""
+    m = np.float64(m)
     for j in range(x.size):
-        out[j] = (x[j] - m) - log_s
+        out[j] = (np.float64(x[j]) - m) - log_s
 
 
-@_kernel
+@_glue
 def _span_results(x, z, out, maxima, label, stats, mode, grad):
     """Log-softmax, or probabilities / gradient from what ``_span_stats``
     stored, of a span; ``label``: the sparse label's index in the span, if in it."""
     m, s, _, _ = stats
     if mode == LOG_SOFTMAX:
-        _write_log_probs(x, out, m, x.dtype.type(math.log(s)))
+        _write_log_probs(x, out, m, math.log(s))
     elif mode == SOFTMAX or grad:
         _scale(out, z, maxima, stats, mode == DENSE)
         if mode == SPARSE and 0 <= label < x.size:
@@ -406,13 +443,13 @@ def _span_results(x, z, out, maxima, label, stats, mode, grad):
 # Tasks: a row, a piece of a row, a tile of short rows
 # --------------------------------------------------------------------------
 
-@_kernel
+@_glue
 def _stores(mode, grad):
     """Whether the statistics pass keeps the exponentials (softmax, gradients)."""
     return mode == SOFTMAX or grad
 
 
-@_kernel
+@_glue
 def _row_task(x, z, labels, out, loss, maxima, r, mode, grad):
     """Row ``r`` whole: statistics, loss, and results while the row is in cache.
     ``out`` has no columns when there are no results."""
@@ -426,7 +463,7 @@ def _row_task(x, z, labels, out, loss, maxima, r, mode, grad):
     _span_results(x[r], zr, out[r], maxima, label, stats, mode, grad)
 
 
-@_kernel
+@_glue
 def _pieces(rows, classes, threads):
     """Pieces to cut each row into: 1 with a row for every thread, else one
     piece per thread, none shorter than ``MIN_PIECE`` classes."""
@@ -435,7 +472,7 @@ def _pieces(rows, classes, threads):
     return max(1, min(-(-threads // rows), classes // MIN_PIECE))
 
 
-@_kernel
+@_glue
 def _piece(i, pieces, classes):
     """Row and ``[lo, hi)`` of piece ``i`` (row-major), bounds on block edges."""
     r, p = divmod(np.int64(i), np.int64(pieces))
@@ -445,7 +482,7 @@ def _piece(i, pieces, classes):
     return r, lo, hi
 
 
-@_kernel
+@_glue
 def _piece_stats(x, z, out, maxima, i, pieces, mode, grad):
     """Statistics of piece ``i`` (``_piece``)."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
@@ -454,7 +491,7 @@ def _piece_stats(x, z, out, maxima, i, pieces, mode, grad):
                        maxima, dense, _stores(mode, grad))
 
 
-@_kernel
+@_glue
 def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad):
     """Results of piece ``i`` given its row's merged ``stats``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
@@ -472,46 +509,46 @@ def _take(x, labels, out):
 
 
 @_kernel(fastmath=_EXACT)
-def _lane_finish(lanes, loss, mode, log):
-    """Per row of a tile, in SIMD lanes, from the lane statistics: the loss
-    (``lanes[2]`` holds the label's logit for the sparse loss) if
-    ``mode >= SPARSE``, and into ``lanes[1]`` ``log(s)`` if ``log`` else the
-    factor ``1 / s`` of the stored exponentials (``_factor``)."""
+def _lane_finish(lanes, x_label, loss, mode, log):
+    """Per row of a tile, in SIMD lanes, from the lane statistics: the loss if
+    ``mode >= SPARSE`` (``x_label``: the label's logit), and into ``lanes[1]``
+    ``log(s)`` if ``log`` else the factor ``1 / s`` of the exponentials."""
     for r in range(lanes.shape[1]):
-        m = lanes[0, r]
-        s = np.float64(lanes[1, r])
+        s = lanes[1, r]
         log_s = _log(s)
         if mode >= SPARSE:
-            loss[r] = _loss(mode, log_s, lanes[2, r], m, np.float64(lanes[2, r]),
-                            np.float64(lanes[3, r]))
+            loss[r] = _loss(mode, log_s, x_label[r], lanes[0, r], lanes[2, r], lanes[3, r])
         lanes[1, r] = log_s if log else 1.0 / s
 
 
 @_kernel
 def _untranspose(xt, z, out, factor, dense):
-    """``out[r, j] = xt[j, r] * factor[r] - z[r, j]`` (``z`` only if ``dense``)."""
+    """``out[r, j] = xt[j, r] * factor[r] - z[r, j]`` (``z`` only if ``dense``),
+    in float64, rounded once."""
     for r in range(out.shape[0]):
         for j in range(out.shape[1]):
-            out[r, j] = xt[j, r] * factor[r] - (z[r, j] if dense else 0.0)
+            v = np.float64(xt[j, r]) * factor[r]
+            out[r, j] = v - np.float64(z[r, j]) if dense else v
 
 
 @_kernel
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 4, hi - lo)``), statistics, loss and factors in SIMD lanes,
-    results transposed back."""
+    (``(2 classes + 2, hi - lo)``, ``x``'s dtype), statistics, loss and factors
+    in SIMD lanes (``lanes``, ``(4, hi - lo)`` float64), results transposed back."""
     dense = mode == DENSE
     classes = x.shape[1]
-    xt, zt, lanes = scratch[:classes], scratch[classes:2 * classes], scratch[2 * classes:]
+    xt, zt = scratch[:classes], scratch[classes:2 * classes]
+    shift, x_label = scratch[2 * classes], scratch[2 * classes + 1]
     x, z, out = x[lo:hi], z[lo:hi] if dense else x[lo:hi], out[lo:hi]
     _transpose(x, xt)
     if dense:
         _transpose(z, zt)
-    store = _stores(mode, grad)
-    _lane_stats(xt, zt, lanes, dense, store)
+    _lane_stats(xt, zt, shift, lanes, dense)
     if mode == SPARSE:
-        _take(x, labels[lo:hi], lanes[2])
-    _lane_finish(lanes, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX)
+        _take(x, labels[lo:hi], x_label)
+    _lane_finish(lanes, x_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX)
+    store = _stores(mode, grad)
     if mode == LOG_SOFTMAX:
         for r in range(hi - lo):
             _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
@@ -551,7 +588,7 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
             lo = t * tile
             hi = min(lo + tile, n_rows)
             _tile_task(x, z, labels, out, loss, lo, hi, mode, grad,
-                       np.empty((2 * classes + 4, hi - lo), dtype=x.dtype))
+                       np.empty((2 * classes + 2, hi - lo), dtype=x.dtype), np.empty((4, hi - lo)))
         return
     blocks = -(-classes // BLOCK)
     pieces = _pieces(n_rows, classes, threads)
@@ -586,11 +623,14 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
 
 @_kernel(fastmath=_EXACT)
 def _sigmoid_span(z, x, out):
-    """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise."""
-    zero = x.dtype.type(0.0)
+    """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
+    ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
+    dtype), rounded once."""
+    coefficients = _by_dtype(x.dtype.type(0.0), _ATANH32, _ATANH64)
     for i in range(x.size):
-        v = x[i]
-        out[i] = (v if v > zero else zero) - v * z[i] + _log1p_small(_exp(-abs(v)))
+        v = np.float64(x[i])
+        e = np.float64(_exp(-abs(x[i])))
+        out[i] = (v if v > 0.0 else 0.0) - v * np.float64(z[i]) + _log1p_small(e, coefficients)
 
 
 @_jit(parallel=True)

@@ -109,7 +109,7 @@ class Backend:
         """
         labels, flat, dtype = v.sigmoid_inputs(labels, logits)
         loss = self._m.sigmoid_cross_entropy_with_logits(labels, flat)
-        return loss.reshape(np.shape(logits)).astype(dtype, copy=False)
+        return v.as_dtype(loss, dtype).reshape(np.shape(logits))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.

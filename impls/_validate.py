@@ -46,6 +46,24 @@ def compute_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
 
 
+def as_dtype(a, dtype: np.dtype) -> np.ndarray:
+    """Array ``a`` as a C-contiguous array of ``dtype`` (``a`` itself if it is one already).
+
+    float16 <-> float32 goes through ``impls._half``: NumPy's cast to float16 is
+    about 10x slower for results that are subnormal in float16, which most of a
+    softmax's probabilities are. Imported on first use, so a caller who never
+    passes float16 does not import Numba here.
+    """
+    a = np.asarray(a)
+    if a.dtype == np.float16 and dtype == np.float32:
+        from . import _half
+        return _half.to_float32(a)
+    if a.dtype == np.float32 and dtype == np.float16:
+        from . import _half
+        return _half.to_float16(a)
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view, so no backend can modify the caller's data."""
     view = a.view()
@@ -114,20 +132,20 @@ class Rows:
             )
         moved = np.moveaxis(logits, axis, -1)
         rows = moved.reshape(-1, moved.shape[-1])
-        rows = np.ascontiguousarray(rows, dtype=compute_dtype(logits.dtype))
+        rows = as_dtype(rows, compute_dtype(logits.dtype))
         return cls(_readonly(rows), moved.shape, axis, logits.dtype)
 
     def to_rows(self, labels: np.ndarray) -> np.ndarray:
         """Dense labels (already of the logits' shape) in the same canonical form."""
         moved = np.moveaxis(labels, self.axis, -1).reshape(self.logits.shape)
-        return _readonly(np.ascontiguousarray(moved, dtype=self.logits.dtype))
+        return _readonly(as_dtype(moved, self.logits.dtype))
 
     def restore(self, per_row: np.ndarray) -> np.ndarray:
-        return np.asarray(per_row).reshape(self.shape[:-1]).astype(self.dtype, copy=False)
+        return as_dtype(per_row, self.dtype).reshape(self.shape[:-1])
 
     def restore_full(self, full: np.ndarray) -> np.ndarray:
-        out = np.asarray(full).reshape(self.shape)
-        return np.moveaxis(out, -1, self.axis).astype(self.dtype, copy=False)
+        out = as_dtype(full, self.dtype).reshape(self.shape)
+        return np.moveaxis(out, -1, self.axis)
 
 
 def dense_labels(labels, rows: Rows, logits_shape: tuple) -> np.ndarray:
@@ -172,5 +190,5 @@ def sigmoid_inputs(labels, logits) -> tuple[np.ndarray, np.ndarray, np.dtype]:
             f"Expected labels of the logits' shape {logits.shape}, got {labels.shape}"
         )
     dtype = compute_dtype(logits.dtype)
-    flat = [_readonly(np.ascontiguousarray(a.reshape(-1), dtype=dtype)) for a in (labels, logits)]
+    flat = [_readonly(as_dtype(a.reshape(-1), dtype)) for a in (labels, logits)]
     return flat[0], flat[1], logits.dtype

@@ -322,12 +322,6 @@ def _import_peer(name: str):
     return found
 
 
-def _compute(a) -> np.ndarray:
-    """float16 is computed in float32, as in ``impls``."""
-    a = np.asarray(a)
-    return a.astype(np.float32) if a.dtype == np.float16 else a
-
-
 def _last(axis) -> None:
     if axis not in (-1,):
         raise ValueError("the peers take the classes on the last axis only (axis=-1)")
@@ -350,14 +344,16 @@ class TorchPeer:
         self.torch.set_num_threads(os.cpu_count())
 
     def _in(self, a):
-        return self.torch.from_numpy(_compute(a))
+        """float16 is computed in float32, as in ``impls``, converted by torch."""
+        t = self.torch.from_numpy(np.asarray(a))
+        return t.float() if t.dtype == self.torch.float16 else t
 
     def _sparse(self, labels):
         return self.torch.from_numpy(np.asarray(labels, np.int64))
 
-    @staticmethod
-    def _out(t, like):
-        return t.detach().numpy().astype(np.asarray(like).dtype, copy=False)
+    def _out(self, t, like):
+        t = t.detach()
+        return (t.half() if np.asarray(like).dtype == np.float16 else t).numpy()
 
     def softmax(self, logits, axis=-1):
         _last(axis)
@@ -430,7 +426,15 @@ class JaxPeer:
                 return per_row, dx
             return run
 
-        self._fns = {name: jax.jit(fn) for name, fn in {
+        def in_float32(fn):
+            """float16 is computed in float32, as in ``impls``; the casts are XLA's, in the jit."""
+            def run(*args):
+                dtype = args[-1].dtype
+                up = [a.astype(jnp.float32) if a.dtype == jnp.float16 else a for a in args]
+                return jax.tree.map(lambda o: o.astype(dtype), fn(*up))
+            return run
+
+        self._fns = {name: jax.jit(in_float32(fn)) for name, fn in {
             "softmax": lambda x: jax.nn.softmax(x, axis=-1),
             "log_softmax": lambda x: jax.nn.log_softmax(x, axis=-1),
             "softmax_cross_entropy_with_logits": dense,
@@ -441,11 +445,8 @@ class JaxPeer:
         }.items()}
 
     def _call(self, name, logits, *labels):
-        dtype = np.asarray(logits).dtype
-        out = self.jax.block_until_ready(self._fns[name](*labels, _compute(logits)))
-        if isinstance(out, tuple):
-            return tuple(np.asarray(o).astype(dtype, copy=False) for o in out)
-        return np.asarray(out).astype(dtype, copy=False)
+        out = self.jax.block_until_ready(self._fns[name](*labels, np.asarray(logits)))
+        return tuple(map(np.asarray, out)) if isinstance(out, tuple) else np.asarray(out)
 
     def softmax(self, logits, axis=-1):
         _last(axis)
@@ -457,17 +458,17 @@ class JaxPeer:
 
     def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1):
         _last(axis)
-        return self._call("softmax_cross_entropy_with_logits", logits, _compute(labels))
+        return self._call("softmax_cross_entropy_with_logits", logits, np.asarray(labels))
 
     def sparse_softmax_cross_entropy_with_logits(self, labels, logits):
         return self._call("sparse_softmax_cross_entropy_with_logits", logits, np.asarray(labels, np.int64))
 
     def sigmoid_cross_entropy_with_logits(self, labels, logits):
-        return self._call("sigmoid_cross_entropy_with_logits", logits, _compute(labels))
+        return self._call("sigmoid_cross_entropy_with_logits", logits, np.asarray(labels))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
         _last(axis)
-        return self._call("softmax_cross_entropy_with_logits_and_grad", logits, _compute(labels))
+        return self._call("softmax_cross_entropy_with_logits_and_grad", logits, np.asarray(labels))
 
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         return self._call("sparse_softmax_cross_entropy_with_logits_and_grad", logits,

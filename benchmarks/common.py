@@ -67,7 +67,10 @@ timed region), times a second call to choose asv's ``number`` (calls per
 sample, about ``SAMPLE_TIME`` = 5 ms) and ``repeat``: at least 3 samples, at
 most 8, about 0.08 s of sampling; 2 samples of one call for calls over 0.25 s,
 one for calls over 1 s (whose relative noise is small).
-``rounds = 1``, no warm-up beyond those calls. These keep the full suite
+``rounds = 1``, no warm-up beyond those calls. ``xentbench bench`` runs
+every process with glibc's malloc keeping arrays up to 32 MiB on a heap that
+is never trimmed (``xentbench.bench.MALLOC_TUNABLES``), so that a call does not
+pay page faults for its outputs depending on what ran before it. These keep the full suite
 under 30 minutes on 2 cores; asv's stored quartiles tell how noisy a figure
 is. Every backend gets numpy arrays in and numpy arrays out
 (the conversion is part of what is timed, as it is in ``impls.tensorflow``).

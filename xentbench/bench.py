@@ -31,6 +31,10 @@ selects, with asv's ``-b`` regular expressions (matched against
 process is spent on a combination its ``setup`` would skip; they are recorded
 as n/a all the same.
 
+Every asv process runs with glibc's malloc set by ``MALLOC_TUNABLES``
+(``GLIBC_TUNABLES``, unless already set), so a call's page faults do not
+depend on what ran before it in the process.
+
 Filters: ``--backend`` (repeatable), ``--function`` (an ``impls`` function
 name, a class name such as ``SparseLossGrad``, or a group: ``sparse``,
 ``dense``, ``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``),
@@ -72,6 +76,15 @@ CLASSES = {
     "Softmax": "softmax",
     "LogSoftmax": "log_softmax",
 }
+#: glibc's malloc for every benchmark process: arrays up to 32 MiB (the most glibc
+#: allows) come from the heap and the heap is never given back to the system.
+#: Without it, whether a call pays a page fault for every 4 KiB of its outputs
+#: and temporaries depends on what the process allocated before (glibc trims
+#: the heap's top once it exceeds twice the last freed mmap'd size): the same
+#: float16 softmax measured 0.95 ms or 8.6 ms (2,468 faults a call) in one run,
+#: by its place in the run. The same for every backend; arrays over 32 MiB are
+#: still mapped afresh each call (NumPy's are on huge pages).
+MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
 #: the class of the Numba first-call latency benchmark (bench_startup), params (function, cache)
 STARTUP = "NumbaFirstCall"
 #: --function groups -> benchmark classes (the classes are ``SUITE`` of benchmarks/common.py)
@@ -343,6 +356,7 @@ def run(args) -> int:
     with tempfile.TemporaryDirectory(prefix="xentbench-bench-") as tmp:
         tmp = Path(tmp)
         env = dict(os.environ, XENTBENCH_CACHE_DIR=str(tmp / "cache"))
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
         # asv writes into a staging copy of the results folder (a scratch copy of the
         # configuration points it there); what it writes is moved into results_dir
         # file by file, once it loads, after each asv run: a run interrupted or killed
@@ -362,7 +376,8 @@ def run(args) -> int:
         commands = [(backend, base_cmd + [a for r in regexes for a in ("-b", r)]) for backend, regexes in runs]
         if args.dry_run:
             for backend, cmd in commands:
-                print(("" if backend == "all" else f"XENTBENCH_PREIMPORT={backend} ")
+                print(f"GLIBC_TUNABLES={env['GLIBC_TUNABLES']} "
+                      + ("" if backend == "all" else f"XENTBENCH_PREIMPORT={backend} ")
                       + " ".join(_quote(c) for c in cmd))
             return 0
         library = tmp / "library"

@@ -7,7 +7,8 @@ them; ``xentbench.asvresults`` reads them) and writes
 ``roofline.json`` (the machine's measured limits) and ``meta.json``; then
 rewrites ``reports/index.md``, the list of every report there.
 
-Sections: the machine; headline; throughput per function (GB/s of logits and
+Sections: the machine; headline; the numba backend's targets met or missed
+(``xentbench.targets``); throughput per function (GB/s of logits and
 elements/s against classes, a panel per batch size, a line per backend, the
 roofline dashed); speed-up over TensorFlow and over the fastest peer (PyTorch,
 JAX) as tables and heat maps; the roofline (each backend's throughput as a
@@ -572,6 +573,19 @@ def section_headline(ctx: Context) -> list[str]:
     return lines
 
 
+def section_targets(ctx: Context) -> None:
+    from xentbench import targets
+    ctx.doc.h(2, "Targets")
+    ctx.doc.p("The numba backend's targets (the fast-kernels issue; benchmarks/NOTES.md says what "
+              "was tried), checked at every shape of this run where they apply. Ratios are "
+              "time(baseline) / time(numba) in this run; the worst case is shown. A target with "
+              "nothing recorded to check reads *not measured*.")
+    verdicts = {True: "met", False: "**missed**", None: "*not measured*"}
+    ctx.doc.table(["target", "verdict", "cases", "worst case"],
+                  [[v.target, verdicts[v.met], str(v.checked), v.worst]
+                   for v in targets.evaluate(ctx.run, ctx.roof)], numeric_from=4)
+
+
 def _dtype_key(primary: str):
     """The report's dtype order: the primary dtype first, then the wider ones first."""
     return lambda d: (d != primary, -np.dtype(d).itemsize, d)
@@ -859,7 +873,7 @@ def section_compare(ctx: Context) -> None:
     doc.table(["function", "backend", "dtype", "shapes", "speed-up (geomean)", "min", "max"], rows, numeric_from=3)
 
 
-SECTIONS = (section_throughput, section_speedup, section_roofline, section_accuracy, section_memory,
+SECTIONS = (section_targets, section_throughput, section_speedup, section_roofline, section_accuracy, section_memory,
             section_latency, section_compare)
 
 

@@ -1,0 +1,153 @@
+"""The Numba backend's performance targets, checked against the results of one run.
+
+The targets are those of the fast-kernels issue (see benchmarks/NOTES.md);
+each is checked at every shape of the run where it applies, and the report
+shows, per target, whether it is met, how many cases were checked and the
+worst case. Ratios are between backends measured in the same ``xentbench
+bench`` run: ``time(baseline) / time(numba)``, above 1 when numba is faster.
+
+A target with no recorded case (a peer not installed, a partial run) is
+"not measured", never "met".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+FOCUS = "numba"
+REFERENCE = "tensorflow"
+PEERS = ("torch", "jax")
+FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
+FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
+BUILDING_BLOCKS = ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits")
+#: the shapes of the issue's table of peers (batch, classes)
+ISSUE_SHAPES = ((4096, 1000), (256, 32000), (65536, 10), (32, 128256), (1, 128256))
+#: the roofline target applies from this size of the logits up (below it, the
+#: call's fixed cost, some microseconds, is a visible part of the time)
+ROOFLINE_MIN_BYTES = 4 << 20
+#: "float16 without a slow path": float16 costs at most this many times
+#: float32's time at the same shape (it adds two conversion passes, each about
+#: as fast as one pass of the kernel)
+FLOAT16_MAX_COST = 2.5
+FIRST_CALL_MAX_S = 1.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    target: str
+    met: bool | None  # None: nothing recorded to check
+    checked: int  # cases checked
+    worst: str  # the worst case, in words
+
+
+def _name(function: str) -> str:
+    from xentbench.report import SHORT
+    return SHORT[function]
+
+
+def _times(run, dtype: str) -> dict:
+    """``{(function, batch, classes): {backend: seconds}}`` of ``dtype``."""
+    out: dict = {}
+    for (function, backend, batch, classes, dt), t in run.timings.items():
+        if dt == dtype:
+            out.setdefault((function, batch, classes), {})[backend] = t
+    return out
+
+
+def _verdict(target: str, cases: list, minimum: float, describe) -> Verdict:
+    """``cases``: ``(value, what)``; met when every value is at least ``minimum``."""
+    if not cases:
+        return Verdict(target, None, 0, "not measured in this run")
+    value, what = min(cases, key=lambda c: c[0])
+    return Verdict(target, bool(value >= minimum), len(cases), describe(value, what))
+
+
+def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool) -> Verdict:
+    """numba at least ``minimum`` times as fast as TF or the faster peer, float32, at
+    every shape or at the issue's shapes and those with at least 1000 classes."""
+    cases = []
+    for (function, batch, classes), times in _times(run, "float32").items():
+        if function not in functions or FOCUS not in times:
+            continue
+        if not (everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000):
+            continue
+        if against == "peer":
+            peers = [times[p] for p in PEERS if p in times]
+            if not peers:
+                continue
+            base = min(peers)
+        elif REFERENCE in times:
+            base = times[REFERENCE]
+        else:
+            continue
+        cases.append((base / times[FOCUS], f"{_name(function)} {batch}x{classes}"))
+    who = "the faster peer" if against == "peer" else "TensorFlow"
+    where = ("at every float32 shape" if everywhere
+             else "at the issue's shapes and every shape with >= 1000 classes")
+    target = f"{' and '.join(map(_name, functions))}: >= {minimum:g}x {who}, {where}"
+    return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}")
+
+
+def _roofline_target(run, roof) -> Verdict:
+    from xentbench.report import roofline_fraction
+    cases = []
+    for key, (fraction, bound, level, bandwidth) in roofline_fraction(run, roof).items():
+        function, backend, batch, classes, dtype = key
+        if backend == FOCUS and dtype == "float32" and batch * classes * 4 >= ROOFLINE_MIN_BYTES:
+            cases.append((fraction, f"{_name(function)} {batch}x{classes} ({bound}-bound in {level}; "
+                                    f"{bandwidth:.0%} of the bandwidth ceiling alone)"))
+    return _verdict(f">= 60% of the roofline, every function, float32 logits >= "
+                    f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}")
+
+
+def _float64_target(run) -> Verdict:
+    cases = [(times["numpy"] / times[FOCUS], f"{_name(f)} {b}x{c}")
+             for (f, b, c), times in _times(run, "float64").items() if "numpy" in times and FOCUS in times]
+    return _verdict("float64: >= 2x NumPy stable, every function and shape", cases, 2.0,
+                    lambda v, w: f"{v:.2f}x at {w}")
+
+
+def _float16_target(run) -> Verdict:
+    f32 = _times(run, "float32")
+    cases = [(f32[key][FOCUS] / times[FOCUS], f"{_name(key[0])} {key[1]}x{key[2]}")
+             for key, times in _times(run, "float16").items()
+             if FOCUS in times and FOCUS in f32.get(key, {})]
+    return _verdict(f"float16 without a slow path: at most {FLOAT16_MAX_COST:g}x float32's time at "
+                    "the same shape", cases, 1 / FLOAT16_MAX_COST,
+                    lambda v, w: f"{1 / v:.2f}x float32's time at {w}")
+
+
+def _accuracy_target(run) -> Verdict:
+    cases = []
+    for (function, backend, dtype), error in run.errors.items():
+        reference = run.errors.get((function, REFERENCE, dtype))
+        if backend == FOCUS and dtype == "float32" and reference is not None:
+            ratio = reference / error if error > 0 else np.inf
+            cases.append((ratio, f"{_name(function)}: {error:.2g} against TensorFlow's {reference:.2g}"))
+    return _verdict("float32 error no worse than TensorFlow's on the same inputs (largest over shapes)",
+                    cases, 1.0, lambda v, w: w)
+
+
+def _first_call_target(run) -> Verdict:
+    cases = [(FIRST_CALL_MAX_S / s, f"{_name(f)}: {s:.2f} s")
+             for (f, mode), s in run.latency.items() if mode == "cached" and s > 0]
+    return _verdict(f"first call with the on-disk cache warm: < {FIRST_CALL_MAX_S:g} s", cases, 1.0,
+                    lambda v, w: w)
+
+
+def evaluate(run, roof: dict | None) -> list[Verdict]:
+    """Every target, in the issue's order."""
+    return [
+        _ratio_target(run, FORWARD, "peer", 1.5, everywhere=False),
+        _ratio_target(run, FORWARD, "tf", 8.0, everywhere=True),
+        _ratio_target(run, FUSED, "peer", 1.5, everywhere=False),
+        _ratio_target(run, FUSED, "tf", 5.0, everywhere=True),
+        _ratio_target(run, BUILDING_BLOCKS, "peer", 1.2, everywhere=False),
+        _roofline_target(run, roof),
+        _float64_target(run),
+        _float16_target(run),
+        _accuracy_target(run),
+        _first_call_target(run),
+    ]

@@ -368,3 +368,27 @@ def test_the_registry_is_restored():
     """The fixture above leaves the real registry behind."""
     assert set(impls.names()) == {"naive", "numpy", "numba", "tensorflow"}
     assert "raising" not in impls._loaded
+
+
+def test_small_calls_run_serially_and_leave_the_thread_count_alone(monkeypatch):
+    """Below ``SERIAL_BELOW`` logits a call runs on the calling thread only
+    (``numba.set_num_threads(1)`` for the call), then restores the count."""
+    import numba
+
+    from impls import numba_parallel
+    backend = impls.get("numba")
+    before = numba.get_num_threads()
+    seen = []
+    original = numba_parallel.k.rows
+
+    def spy(*args):
+        seen.append((args[-1], numba.get_num_threads()))
+        return original(*args)
+
+    small = np.zeros((2, 3), np.float32)
+    large = np.zeros((1, numba_parallel.SERIAL_BELOW), np.float32)
+    monkeypatch.setattr(numba_parallel.k, "rows", spy)
+    backend.softmax(small)
+    backend.softmax(large)
+    assert seen == [(1, 1), (before, before)]
+    assert numba.get_num_threads() == before

@@ -56,6 +56,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -225,6 +226,43 @@ def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started:
     started = time.monotonic() if started is None else started
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
+    try:
+        _echo(proc, compact, started)
+    except BaseException:  # Ctrl-C: take down asv's forkserver and benchmark too
+        _kill_processes_with(f"XENTBENCH_CACHE_DIR={env['XENTBENCH_CACHE_DIR']}")
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.wait()
+
+
+def _kill_processes_with(variable: str) -> None:
+    """SIGKILL every process whose environment holds ``variable`` (``NAME=value``).
+
+    asv's forkserver runs in a process group of its own, so a Ctrl-C reaches
+    asv but not the benchmark process, which would go on (and hold asv's
+    output open) after asv itself is gone; whatever asv started inherits the
+    run's environment, so this finds it even once it is orphaned. Linux
+    (``/proc``) only; elsewhere nothing is done.
+    """
+    marker = variable.encode()
+    try:
+        pids = [int(p) for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        if pid == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if marker in f.read().split(b"\0"):
+                    os.kill(pid, signal.SIGKILL)
+        except OSError:  # gone, or not ours
+            continue
+
+
+def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
+    """Echo asv's output as ``stream`` describes."""
     held = None  # a "For parameters: ..." line, shown only if something but the note follows
     for line in proc.stdout:
         if compact:
@@ -244,7 +282,6 @@ def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started:
             sys.stdout.write(f"[{time.monotonic() - started:6.0f} s elapsed] {header.group(1)}: "
                              f"{header.group(2)}\n")
         sys.stdout.flush()
-    return proc.wait()
 
 
 def summary(rf: asvresults.ResultFile, regexes=()) -> tuple[list[str], int]:

@@ -110,11 +110,18 @@ def _env(project: Path, **extra) -> dict:
     return env
 
 
+def _default_sigint() -> None:
+    """In the child, before exec: SIGINT as a foreground job gets it. A shell that runs the
+    tests as a background job (``cmd &``) ignores SIGINT, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start_bench(project: Path, *args, **env) -> subprocess.Popen:
     """``xentbench bench`` in its own process group (as a terminal's foreground job)."""
     return subprocess.Popen([sys.executable, "-c", "import sys; from xentbench.cli import main; sys.exit(main())",
                              "bench", *args], cwd=project, env=_env(project, **env), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            preexec_fn=_default_sigint, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
 
 
 def _processes_with(variable: str) -> list[int]:

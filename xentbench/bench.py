@@ -229,7 +229,8 @@ def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started:
     try:
         _echo(proc, compact, started)
     except BaseException:  # Ctrl-C: take down asv's forkserver and benchmark too
-        _kill_processes_with(f"XENTBENCH_CACHE_DIR={env['XENTBENCH_CACHE_DIR']}")
+        if "XENTBENCH_CACHE_DIR" in env:  # unique to this run (``run`` sets it)
+            _kill_processes_with(f"XENTBENCH_CACHE_DIR={env['XENTBENCH_CACHE_DIR']}")
         proc.kill()
         proc.wait()
         raise

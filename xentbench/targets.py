@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from xentbench.report import REFERENCE, SHORT, roofline_fraction, speedups
+
 FOCUS = "numba"
-REFERENCE = "tensorflow"
-PEERS = ("torch", "jax")
 FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
 FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
 BUILDING_BLOCKS = ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits")
@@ -42,11 +42,6 @@ class Verdict:
     worst: str  # the worst case, in words
 
 
-def _name(function: str) -> str:
-    from xentbench.report import SHORT
-    return SHORT[function]
-
-
 def _times(run, dtype: str) -> dict:
     """``{(function, batch, classes): {backend: seconds}}`` of ``dtype``."""
     out: dict = {}
@@ -65,45 +60,33 @@ def _verdict(target: str, cases: list, minimum: float, describe) -> Verdict:
 
 
 def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool) -> Verdict:
-    """numba at least ``minimum`` times as fast as TF or the faster peer, float32, at
-    every shape or at the issue's shapes and those with at least 1000 classes."""
-    cases = []
-    for (function, batch, classes), times in _times(run, "float32").items():
-        if function not in functions or FOCUS not in times:
-            continue
-        if not (everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000):
-            continue
-        if against == "peer":
-            peers = [times[p] for p in PEERS if p in times]
-            if not peers:
-                continue
-            base = min(peers)
-        elif REFERENCE in times:
-            base = times[REFERENCE]
-        else:
-            continue
-        cases.append((base / times[FOCUS], f"{_name(function)} {batch}x{classes}"))
+    """numba at least ``minimum`` times as fast as TF (``against="tf"``) or the
+    faster peer (``"peer"``), float32, at every shape or at the issue's shapes
+    and those with at least 1000 classes (``report.speedups`` gives the ratios)."""
+    cases = [(ratio, f"{SHORT[function]} {batch}x{classes}")
+             for function in functions
+             for (batch, classes), ratio in speedups(run, function, "float32").get((FOCUS, against), {}).items()
+             if everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000]
     who = "the faster peer" if against == "peer" else "TensorFlow"
     where = ("at every float32 shape" if everywhere
              else "at the issue's shapes and every shape with >= 1000 classes")
-    target = f"{' and '.join(map(_name, functions))}: >= {minimum:g}x {who}, {where}"
+    target = f"{' and '.join(SHORT[f] for f in functions)}: >= {minimum:g}x {who}, {where}"
     return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}")
 
 
 def _roofline_target(run, roof) -> Verdict:
-    from xentbench.report import roofline_fraction
     cases = []
     for key, (fraction, bound, level, bandwidth) in roofline_fraction(run, roof).items():
         function, backend, batch, classes, dtype = key
         if backend == FOCUS and dtype == "float32" and batch * classes * 4 >= ROOFLINE_MIN_BYTES:
-            cases.append((fraction, f"{_name(function)} {batch}x{classes} ({bound}-bound in {level}; "
+            cases.append((fraction, f"{SHORT[function]} {batch}x{classes} ({bound}-bound in {level}; "
                                     f"{bandwidth:.0%} of the bandwidth ceiling alone)"))
     return _verdict(f">= 60% of the roofline, every function, float32 logits >= "
                     f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}")
 
 
 def _float64_target(run) -> Verdict:
-    cases = [(times["numpy"] / times[FOCUS], f"{_name(f)} {b}x{c}")
+    cases = [(times["numpy"] / times[FOCUS], f"{SHORT[f]} {b}x{c}")
              for (f, b, c), times in _times(run, "float64").items() if "numpy" in times and FOCUS in times]
     return _verdict("float64: >= 2x NumPy stable, every function and shape", cases, 2.0,
                     lambda v, w: f"{v:.2f}x at {w}")
@@ -111,7 +94,7 @@ def _float64_target(run) -> Verdict:
 
 def _float16_target(run) -> Verdict:
     f32 = _times(run, "float32")
-    cases = [(f32[key][FOCUS] / times[FOCUS], f"{_name(key[0])} {key[1]}x{key[2]}")
+    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT[key[0]]} {key[1]}x{key[2]}")
              for key, times in _times(run, "float16").items()
              if FOCUS in times and FOCUS in f32.get(key, {})]
     return _verdict(f"float16 without a slow path: at most {FLOAT16_MAX_COST:g}x float32's time at "
@@ -125,13 +108,13 @@ def _accuracy_target(run) -> Verdict:
         reference = run.errors.get((function, REFERENCE, dtype))
         if backend == FOCUS and dtype == "float32" and reference is not None:
             ratio = reference / error if error > 0 else np.inf
-            cases.append((ratio, f"{_name(function)}: {error:.2g} against TensorFlow's {reference:.2g}"))
+            cases.append((ratio, f"{SHORT[function]}: {error:.2g} against TensorFlow's {reference:.2g}"))
     return _verdict("float32 error no worse than TensorFlow's on the same inputs (largest over shapes)",
                     cases, 1.0, lambda v, w: w)
 
 
 def _first_call_target(run) -> Verdict:
-    cases = [(FIRST_CALL_MAX_S / s, f"{_name(f)}: {s:.2f} s")
+    cases = [(FIRST_CALL_MAX_S / s, f"{SHORT[f]}: {s:.2f} s")
              for (f, mode), s in run.latency.items() if mode == "cached" and s > 0]
     return _verdict(f"first call with the on-disk cache warm: < {FIRST_CALL_MAX_S:g} s", cases, 1.0,
                     lambda v, w: w)

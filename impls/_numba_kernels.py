@@ -563,17 +563,17 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes):
 # The parallel driver
 # --------------------------------------------------------------------------
 
-@_jit(parallel=True)
-def rows(x, z, labels, out, loss, mode, grad, threads):
-    """Row statistics of ``x`` and what ``mode`` asks of them, on every core.
+@_jit(inline="always")
+def _drive(x, z, labels, out, loss, mode, grad, threads):
+    """Row statistics of ``x`` and what ``mode`` asks of them, on ``threads`` threads.
 
     ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
     ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
     the gradient into ``out``. Arrays a mode does not use are not read (pass
     ``x`` for ``z``, any int64 vector for ``labels``, an empty vector for
-    ``loss``, and ``out`` with no columns). ``threads``: Numba's thread count
-    (``numba.get_num_threads()``, which would keep the kernel out of the
-    on-disk cache if called inside it).
+    ``loss``, and ``out`` with no columns). Inlined by Numba into ``rows``,
+    where its ``prange`` loops run on every core, and into ``rows_serial``,
+    where they are plain loops.
 
     Rows shorter than ``SHORT`` go in tiles (``_tile_task``); with a row for
     every thread, each row is one task (statistics, loss, and results while
@@ -621,8 +621,23 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
         _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad)
 
 
+@_jit(parallel=True)
+def rows(x, z, labels, out, loss, mode, grad, threads):
+    """``_drive`` on every core; ``threads``: Numba's thread count
+    (``numba.get_num_threads()``, which would keep the kernel out of the
+    on-disk cache if called inside it)."""
+    _drive(x, z, labels, out, loss, mode, grad, threads)
+
+
+@_jit
+def rows_serial(x, z, labels, out, loss, mode, grad):
+    """``_drive`` on the calling thread alone: a parallel launch wakes the
+    other threads, which costs more than a small call's work."""
+    _drive(x, z, labels, out, loss, mode, grad, 1)
+
+
 @_kernel(fastmath=_EXACT)
-def _sigmoid_span(z, x, out):
+def sigmoid_span(z, x, out):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
     ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
     dtype), rounded once."""
@@ -640,4 +655,4 @@ def sigmoid_xent(z, x, out, threads):
     for c in prange(-(-x.size // chunk)):
         lo = c * chunk
         hi = min(lo + chunk, x.size)
-        _sigmoid_span(z[lo:hi], x[lo:hi], out[lo:hi])
+        sigmoid_span(z[lo:hi], x[lo:hi], out[lo:hi])

@@ -74,23 +74,19 @@ _cache_dir()
 from . import _numba_kernels as k  # noqa: E402  (after the threading layer and cache are chosen)
 
 
-#: Calls with fewer logits than this run on the calling thread alone. A parallel
-#: call wakes Numba's sleeping worker threads, which costs about 25 us here
-#: (a sparse loss of 1x10 behind the front door: 51 us with two threads, 24 us
-#: with one); measured crossover (sparse, softmax, sigmoid): 16K-32K logits.
+#: Calls with fewer logits than this run on the calling thread alone (the
+#: kernels' serial entry points). A parallel launch wakes Numba's sleeping
+#: worker threads, which costs about 25 us here (a sparse loss of 1x10 behind
+#: the front door: 51 us with two threads, 24 us with one); measured crossover
+#: (sparse, softmax, sigmoid): 16K-32K logits.
 SERIAL_BELOW = 1 << 14
 
 
-def _launch(kernel, size, *args):
-    """``kernel(*args, threads)``; on the calling thread only if ``size`` is small."""
-    threads = numba.get_num_threads()
-    if size >= SERIAL_BELOW or threads == 1:
-        return kernel(*args, threads)
-    numba.set_num_threads(1)  # per calling thread in Numba, so safe for concurrent callers
-    try:
-        return kernel(*args, 1)
-    finally:
-        numba.set_num_threads(threads)
+def _launch(parallel, serial, size, *args):
+    """``serial(*args)`` if ``size`` is small, else ``parallel(*args, threads)``."""
+    if size < SERIAL_BELOW:
+        return serial(*args)
+    return parallel(*args, numba.get_num_threads())
 
 
 def _readonly(a):
@@ -110,7 +106,7 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if loss is None:
         loss = np.empty(0, dtype=logits.dtype)
     z = logits if dense is None else dense
-    _launch(k.rows, logits.size, logits, z, sparse, out, loss, mode, grad)
+    _launch(k.rows, k.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
     return out, loss
 
 
@@ -132,7 +128,7 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits):
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
     out = np.empty_like(logits)
-    _launch(k.sigmoid_xent, logits.size, labels, logits, out)
+    _launch(k.sigmoid_xent, k.sigmoid_span, logits.size, labels, logits, out)
     return out
 
 

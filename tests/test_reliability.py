@@ -143,7 +143,8 @@ def test_threading_layer_is_tbb():
         pytest.skip(f"NUMBA_THREADING_LAYER={os.environ['NUMBA_THREADING_LAYER']} is set: the user's choice wins")
     import numba
 
-    impls.softmax(np.ones((64, 8)), backend="numba")
+    from impls.numba_parallel import SERIAL_BELOW
+    impls.softmax(np.ones((64, SERIAL_BELOW // 64)), backend="numba")  # large enough to run in parallel
     assert numba.threading_layer() == "tbb"
 
 
@@ -370,25 +371,32 @@ def test_the_registry_is_restored():
     assert "raising" not in impls._loaded
 
 
-def test_small_calls_run_serially_and_leave_the_thread_count_alone(monkeypatch):
-    """Below ``SERIAL_BELOW`` logits a call runs on the calling thread only
-    (``numba.set_num_threads(1)`` for the call), then restores the count."""
+def test_small_calls_run_serially(monkeypatch):
+    """Below ``SERIAL_BELOW`` logits a call runs the kernel's serial entry
+    point (no thread wakes up); from there on the parallel one, with every
+    thread. Every numba function launches through ``_launch``."""
     import numba
 
     from impls import numba_parallel
-    backend = impls.get("numba")
-    before = numba.get_num_threads()
-    seen = []
-    original = numba_parallel.k.rows
+    calls = []
+    numba_parallel._launch(lambda *a: calls.append(("parallel", a)),
+                           lambda *a: calls.append(("serial", a)), numba_parallel.SERIAL_BELOW - 1, "x")
+    numba_parallel._launch(lambda *a: calls.append(("parallel", a)),
+                           lambda *a: calls.append(("serial", a)), numba_parallel.SERIAL_BELOW, "x")
+    assert calls == [("serial", ("x",)), ("parallel", ("x", numba.get_num_threads()))]
 
-    def spy(*args):
-        seen.append((args[-1], numba.get_num_threads()))
-        return original(*args)
+    launch, pairs = numba_parallel._launch, set()
 
-    small = np.zeros((2, 3), np.float32)
-    large = np.zeros((1, numba_parallel.SERIAL_BELOW), np.float32)
-    monkeypatch.setattr(numba_parallel.k, "rows", spy)
-    backend.softmax(small)
-    backend.softmax(large)
-    assert seen == [(1, 1), (before, before)]
-    assert numba.get_num_threads() == before
+    def spy(parallel, serial, size, *args):
+        pairs.add((parallel, serial))
+        return launch(parallel, serial, size, *args)
+
+    monkeypatch.setattr(numba_parallel, "_launch", spy)
+    backend, logits = impls.get("numba"), np.zeros((2, 3), np.float32)
+    for function in impls.FUNCTIONS:
+        kwargs = {"logits": logits}
+        if "cross_entropy" in function:
+            kwargs["labels"] = np.zeros(2, np.int64) if function.startswith("sparse") else logits
+        getattr(backend, function)(**kwargs)
+    assert pairs == {(numba_parallel.k.rows, numba_parallel.k.rows_serial),
+                     (numba_parallel.k.sigmoid_xent, numba_parallel.k.sigmoid_span)}

@@ -34,16 +34,22 @@ written to: a backend gets either the caller's read-only view or a copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 
 
+#: The dtype a backend computes in, by logits dtype: float16 is promoted to float32.
+_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32),
+            np.dtype(np.float32): np.dtype(np.float32),
+            np.dtype(np.float64): np.dtype(np.float64)}
+
+
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype a backend computes in: float16 is promoted to float32."""
-    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(dtype)
+    return _COMPUTE[np.dtype(dtype)]
 
 
 def as_dtype(a, dtype: np.dtype) -> np.ndarray:
@@ -55,6 +61,8 @@ def as_dtype(a, dtype: np.dtype) -> np.ndarray:
     passes float16 does not import Numba here.
     """
     a = np.asarray(a)
+    if a.dtype == dtype and a.flags.c_contiguous:
+        return a
     if a.dtype == np.float16 and dtype == np.float32:
         from . import _half
         return _half.to_float32(a)
@@ -116,8 +124,7 @@ def _move(a: np.ndarray, source: int, destination: int) -> np.ndarray:
     return np.moveaxis(a, source, destination)
 
 
-@dataclass(frozen=True)
-class Rows:
+class Rows(NamedTuple):
     """Logits reshaped to ``(rows, classes)`` with the class axis last.
 
     ``restore`` turns a per-row result back into the batch shape, and
@@ -159,12 +166,22 @@ def dense_labels(labels, rows: Rows, logits_shape: tuple) -> np.ndarray:
     """Dense labels broadcast to the logits' shape, in canonical row form."""
     labels = _check_real_labels(labels)
     try:
-        labels = np.broadcast_to(labels, logits_shape)
+        if labels.shape != logits_shape:  # broadcast_to costs 3 us, even for nothing
+            labels = np.broadcast_to(labels, logits_shape)
     except ValueError:
         raise ValueError(
             f"labels of shape {labels.shape} do not broadcast to logits of shape {logits_shape}"
         ) from None
     return rows.to_rows(labels)
+
+
+#: The unsigned integer dtype of each native integer dtype's size.
+_UNSIGNED = {np.dtype(f"{kind}{size}"): np.dtype(f"u{size}") for kind in "iu" for size in (1, 2, 4, 8)}
+
+
+def _unsigned(dtype: np.dtype) -> np.dtype:
+    """The unsigned integer dtype of ``dtype``'s size and byte order."""
+    return _UNSIGNED[dtype] if dtype in _UNSIGNED else np.dtype(dtype.str.replace("i", "u"))
 
 
 def sparse_labels(labels, rows: Rows) -> np.ndarray:
@@ -180,7 +197,7 @@ def sparse_labels(labels, rows: Rows) -> np.ndarray:
     num_classes = rows.shape[-1]
     # One comparison, before any cast could wrap a huge value: viewed as unsigned
     # integers of the same size, negative labels are larger than any class count.
-    unsigned = labels.view(labels.dtype.str.replace("i", "u"))
+    unsigned = labels.view(_unsigned(labels.dtype))
     if labels.size and unsigned.max() >= num_classes:
         value = labels.flat[int(np.argmax((unsigned >= num_classes).ravel()))]
         raise ValueError(

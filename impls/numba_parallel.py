@@ -76,10 +76,10 @@ from . import _numba_kernels as k  # noqa: E402  (after the threading layer and 
 
 #: Calls with fewer logits than this run on the calling thread alone (the
 #: kernels' serial entry points). A parallel launch wakes Numba's sleeping
-#: worker threads, which costs about 25 us here (a sparse loss of 1x10 behind
-#: the front door: 51 us with two threads, 24 us with one); measured crossover
-#: (sparse, softmax, sigmoid): 16K-32K logits.
-SERIAL_BELOW = 1 << 14
+#: worker threads, which costs 15-25 us here: a sparse loss of 1x32000 behind
+#: the front door takes 39 us serial, 52 us parallel; measured crossover
+#: (sparse and softmax, rows of 10 to 128256 classes): 32K-64K logits.
+SERIAL_BELOW = 1 << 16
 
 
 def _launch(parallel, serial, size, *args):

@@ -180,6 +180,37 @@ def test_nan_gives_nan_for_that_row_only(backend, function, dtype):
     check_against_truth(truth(function, labels, logits), got, what=f"{backend.name}.{function}")
 
 
+#: A row long enough for the numba backend to cut it into pieces, one per
+#: thread, whose statistics are merged (at least 2 x 16384 classes, and at
+#: least ``SERIAL_BELOW`` logits so the call runs in parallel).
+LONG_ROW = 70000
+
+
+@nonfinite
+@pytest.mark.parametrize("function", SOFTMAX_FAMILY)
+@pytest.mark.parametrize("where", ["nan at the end", "+inf at the end", "-inf from 30000 on", "finite"])
+def test_a_long_row_cut_across_threads(backend, function, where):
+    """NaN and +inf in the last piece of a long row make the whole row NaN
+    (as ``test_plus_inf_makes_the_row_nan``); a run of -inf covering whole
+    pieces adds nothing; the merged statistics agree with the truth."""
+    skip_naive_outside_its_domain(backend)
+    labels, logits = make_inputs(function, (1, LONG_ROW), np.float32, 3.0, seed_of("long", function, where))
+    if where == "nan at the end":
+        logits[0, -5] = np.nan
+    elif where == "+inf at the end":
+        logits[0, -5] = np.inf
+    elif where == "-inf from 30000 on":
+        logits[0, 30000:] = -np.inf
+        if function in SPARSE:
+            labels[:] = 7  # a finite logit: a label at -inf has an infinite loss
+    got = call(backend, function, labels, logits)
+    if where in ("nan at the end", "+inf at the end"):
+        for result in as_tuple(got):
+            assert np.isnan(result).all(), f"{function}: {where} gave {result}"
+    if where != "+inf at the end":  # the truth takes the limit there; the convention is NaN (above)
+        check_against_truth(truth(function, labels, logits), got, what=f"{backend.name}.{function}")
+
+
 @pytest.mark.parametrize("function", sorted(DENSE | SPARSE))
 @dtypes
 def test_one_class_gives_loss_zero(backend, function, dtype):

@@ -178,7 +178,7 @@ m.softmax = lambda x: _softmax(x) if threading.current_thread() is threading.mai
 
 FORK = r"""
 import os, sys, numpy as np, impls, numba
-x = np.random.default_rng(0).standard_normal((1000, 30))
+x = np.random.default_rng(0).standard_normal((1000, 100))  # parallel: over SERIAL_BELOW logits
 want = impls.softmax(x)                       # the pool is started in the parent
 pid = os.fork()
 if pid == 0:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import impls
+from impls._validate import FEW_LABELS
 from conftest import (DTYPES, STABLE, as_tuple, call, case_id, check_against_truth, make_inputs, naive_limit,
                       seed_of)
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS, tolerance, truth
@@ -382,6 +383,10 @@ def bad_cases():
             value = max(labels, key=lambda v: v < 0 or v >= 4)
             yield f, f"label-{value}-{np.asarray(labels).dtype}", np.asarray(labels), f32, {}, ValueError, \
                 f"Received a label value of {value} which is outside the valid range of [0, 4)"
+        many = np.zeros(FEW_LABELS + 1, np.int64)  # checked by NumPy, not in Python
+        many[[5, 9]] = -7, 4
+        yield f, "label--7-of-many", many, np.zeros((len(many), 4), np.float32), {}, ValueError, \
+            "Received a label value of -7 which is outside the valid range of [0, 4)"
 
 
 BAD = [pytest.param(f, labels, logits, kwargs, error, message, id=f"{f}-{case}")

@@ -36,6 +36,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import impls
+from impls import _validate
 from xentbench import accuracy
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS
 
@@ -213,15 +214,23 @@ def _sparse(labels, logits=X):
     return ("sparse_softmax_cross_entropy_with_logits", labels, logits, -1)
 
 
+#: More rows than the front door checks in Python (``FEW_LABELS``): their labels take the NumPy path.
+MANY = np.zeros((_validate.FEW_LABELS + 1, C), np.float32)
+
+
 def _hostile_labels():
-    """Sparse labels in every integer dtype, at the edges and beyond."""
+    """Sparse labels in every integer dtype, at the edges and beyond, a few and many."""
     cases = []
     for dt in (np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32, np.uint64):
-        info = np.iinfo(dt)
-        cases.append((f"labels {np.dtype(dt).name} at 0 and C-1", _sparse(np.array([0, C - 1], dt)), OK))
+        info, name = np.iinfo(dt), np.dtype(dt).name
+        cases.append((f"labels {name} at 0 and C-1", _sparse(np.array([0, C - 1], dt)), OK))
+        cases.append((f"many labels {name} at 0 and C-1", _sparse(np.arange(len(MANY), dtype=dt) % C, MANY), OK))
         for bad in (-1, C, 2**31, 2**63 - 1, -(2**63), info.max, info.min):
             if info.min <= bad <= info.max and not 0 <= bad < C:
-                cases.append((f"label {bad} as {np.dtype(dt).name}", _sparse(np.array([0, bad], dt)), ValueError))
+                cases.append((f"label {bad} as {name}", _sparse(np.array([0, bad], dt)), ValueError))
+                many = np.zeros(len(MANY), dt)
+                many[-1] = bad
+                cases.append((f"many labels, the last {bad} as {name}", _sparse(many, MANY), ValueError))
     return cases
 
 

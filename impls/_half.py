@@ -21,6 +21,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
+from . import _numba_setup  # noqa: F401  (first: the cache folder, as for the numba backend)
+
 _jit = njit(cache=True, error_model="numpy")
 
 

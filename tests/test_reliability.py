@@ -4,7 +4,7 @@
   on different inputs, many times, and get exactly the results of sequential
   calls; no abort, no deadlock (each run is a subprocess with a timeout, so an
   abort or a hang is a failed test, not a dead test session).
-* The threading layer is TBB (``impls.numba_parallel._threading_layer``
+* The threading layer is TBB (``impls._numba_setup._threading_layer``
   preloads the wheel's ``libtbb.so.12``); with TBB hidden, the fallback
   (OpenMP) is just as safe for concurrent callers. TBB is also fork-safe; the
   OpenMP fallback is not (a documented limitation of GNU OpenMP: Numba
@@ -245,11 +245,14 @@ import json, warnings, numpy as np
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     import impls
+    x = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
+    # float16 first, through the numpy backend: the front door's conversions are
+    # Numba kernels too, and must find a cache folder without the numba backend
+    ok = np.allclose(impls.get("numpy").softmax(x.astype(np.float16)), impls.get("numpy").softmax(x), atol=1e-3)
     b = impls.get("numba")
     assert b._m.__file__.startswith(%r), b._m.__file__
-    x = np.random.default_rng(0).standard_normal((50, 7)).astype(np.float32)
-    ok = all(np.allclose(getattr(b, f)(x), getattr(impls.get("numpy"), f)(x), rtol=1e-5, atol=1e-6)
-             for f in ("softmax", "log_softmax"))
+    ok = ok and all(np.allclose(getattr(b, f)(x), getattr(impls.get("numpy"), f)(x), rtol=1e-5, atol=1e-6)
+                    for f in ("softmax", "log_softmax"))
 print(json.dumps(dict(ok=bool(ok), warnings=[f"{w.category.__name__}: {w.message}" for w in caught])))
 """
 

@@ -18,6 +18,8 @@ def _same_bits(got: np.ndarray, want: np.ndarray) -> bool:
 def test_widening_is_exact_for_every_float16():
     every = np.arange(2**16, dtype=np.uint16).view(np.float16)
     assert _same_bits(_half.to_float32(every), every.astype(np.float32))
+    many = np.tile(every, _half.PARALLEL_FROM // every.size + 1)[1:]  # on every core, odd chunk edges
+    assert _same_bits(_half.to_float32(many), many.astype(np.float32))
 
 
 def _narrowing_cases() -> np.ndarray:
@@ -37,6 +39,7 @@ def _narrowing_cases() -> np.ndarray:
 
 def test_narrowing_rounds_like_numpy():
     values = _narrowing_cases()
+    assert values.size >= _half.PARALLEL_FROM  # on every core; test_shapes_and_layouts: on one
     with np.errstate(over="ignore"):
         want = values.astype(np.float16)
     assert _same_bits(_half.to_float16(values), want)

@@ -231,6 +231,10 @@ def _hostile_labels():
                 many = np.zeros(len(MANY), dt)
                 many[-1] = bad
                 cases.append((f"many labels, the last {bad} as {name}", _sparse(many, MANY), ValueError))
+    big_endian = (np.arange(len(MANY)) % C).astype(">i8")
+    cases.append(("many big-endian labels", _sparse(big_endian, MANY), OK))
+    cases.append(("many big-endian labels, one -1", _sparse(np.where(big_endian == 1, -1, big_endian).astype(">i8"),
+                                                                MANY), ValueError))
     return cases
 
 

@@ -215,13 +215,13 @@ def sparse_labels(labels, rows: Rows) -> np.ndarray:
         raise ValueError(
             f"Expected labels of shape {batch_shape} (logits.shape[:-1]), got {labels.shape}"
         )
-    num_classes = rows.shape[-1]
-    value = _out_of_range(labels.reshape(-1), num_classes)
+    num_classes, flat = rows.shape[-1], labels.reshape(-1)
+    value = _out_of_range(flat, num_classes)
     if value is not None:
         raise ValueError(
             f"Received a label value of {value} which is outside the valid range of [0, {num_classes})"
         )
-    return _readonly(np.ascontiguousarray(labels.reshape(-1), dtype=np.int64))
+    return _readonly(np.ascontiguousarray(flat, dtype=np.int64))
 
 
 def sigmoid_inputs(labels, logits) -> tuple[np.ndarray, np.ndarray, np.dtype]:

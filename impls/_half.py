@@ -16,6 +16,8 @@ arithmetic on the CPU); from ``PARALLEL_FROM`` values up they run on every
 core, in the threading layer that ``impls._numba_setup`` chose.
 """
 
+import functools
+
 import numba
 import numpy as np
 from llvmlite import ir
@@ -24,7 +26,8 @@ from numba.extending import intrinsic
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
 
-_jit = njit(cache=True, error_model="numpy")
+#: Every kernel: cached on disk, NumPy's error model (as ``impls._numba_kernels``).
+_jit = functools.partial(njit, cache=True, error_model="numpy")
 
 
 #: Conversions of this many values or more run on every core. Waking Numba's
@@ -47,19 +50,19 @@ def _convert(typingctx, value):
     return None
 
 
-@njit(inline="always")
+@_jit(inline="always")
 def _span(source, out):
     for i in range(source.size):
         out[i] = _convert(source[i])
 
 
-@_jit
+@_jit()
 def _serial(source, out):
     """``_convert`` of every value, on the calling thread."""
     _span(source, out)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@_jit(parallel=True)
 def _parallel(source, out, threads):
     """``_convert`` of every value, one contiguous chunk per thread."""
     chunk = -(-source.size // threads)

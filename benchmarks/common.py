@@ -25,6 +25,10 @@ class                  ``impls`` function
   ``"relative error"``
 * ``bench_startup.NumbaFirstCall.track_first_call``: seconds, params
   ``(function, cache)`` with ``cache`` in ``{"cold", "cached"}``
+* ``bench_paired.<Class>.track_speedup``: numba's speed over the ``backend``
+  parameter (``BASELINES``: TensorFlow and the peers), ``time(backend) /
+  time(numba)`` measured *paired*, unit ``"speedup"``; float32, the timing
+  grid (see ``Paired``)
 
 Parameters, in this order, for every benchmark but the start-up one:
 ``(backend, batch, classes, dtype)``, e.g. asv's
@@ -114,6 +118,9 @@ from xentbench import accuracy  # noqa: E402
 
 PEERS = ("torch", "jax")
 BACKENDS = tuple(impls.names()) + PEERS
+#: the backend the paired benchmarks are about, and what they measure it against
+FOCUS = "numba"
+BASELINES = ("tensorflow",) + PEERS
 BATCHES = (1, 32, 256, 4096, 65536)
 CLASSES = (2, 10, 1000, 32000, 128256)
 DTYPES = ("float32", "float64", "float16")
@@ -140,6 +147,8 @@ SUITE = {
 TIMEOUT = 180  # seconds per parameter combination (setup included)
 NONFINITE_ERROR = 1e30  # the track_error of a result that is NaN or inf where the truth is finite
 SAMPLE_TIME = 0.005  # seconds of calls per timing sample
+PAIRED_ROUNDS = 15  # rounds of a paired measurement (3 for calls over SLOW_CALL seconds)
+SLOW_CALL = 0.25
 
 
 def timing_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
@@ -545,6 +554,45 @@ class _Benchmark:
         return getattr(get_backend(backend), self.function)
 
 
+def calibrate(call, args) -> tuple[int, float]:
+    """``(number, estimate)``: calls per timing sample (about ``SAMPLE_TIME``
+    seconds of them, 1 to 1000) and the seconds of one call.
+
+    The first call, untimed, pays compilation, tracing or cache loading; the
+    second is the estimate (the first is estimate enough past 1 s).
+    """
+    start = time.perf_counter()
+    call(*args)
+    estimate = time.perf_counter() - start
+    if estimate < 1.0:
+        start = time.perf_counter()
+        call(*args)
+        estimate = time.perf_counter() - start
+    return max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9)))), estimate
+
+
+def paired_ratio(first, second, numbers, rounds: int, clock=time.perf_counter) -> float:
+    """The median over ``rounds`` of ``time(second) / time(first)`` per call.
+
+    In each round both are timed back to back, ``numbers[0]`` calls of
+    ``first`` and ``numbers[1]`` of ``second``, first-second in even rounds and
+    second-first in odd ones: a change in the machine's load between rounds
+    (other tenants, frequency) moves both times of a round alike, and the order
+    within a round does not favour either.
+    """
+    ratios = []
+    for r in range(rounds):
+        per_call = {}
+        for slot in ((0, 1) if r % 2 == 0 else (1, 0)):
+            fn, number = (first, second)[slot], numbers[slot]
+            start = clock()
+            for _ in range(number):
+                fn()
+            per_call[slot] = (clock() - start) / number
+        ratios.append(per_call[1] / per_call[0])
+    return float(np.median(ratios))
+
+
 _warm: set = set()
 
 
@@ -568,19 +616,44 @@ class Timed(_Benchmark):
             raise NotImplementedError(reason)
         self.call = self._backend_call(backend)
         self.args = inputs(self.function, batch, classes, dtype)
-        start = time.perf_counter()
-        self.call(*self.args)  # compile / trace / first-call costs, outside the timed region
-        estimate = time.perf_counter() - start
-        if estimate < 1.0:  # else a big call: the first one is estimate enough
-            start = time.perf_counter()
-            self.call(*self.args)
-            estimate = time.perf_counter() - start
-        self.number = max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9))))
+        # compile / trace / first-call costs, outside the timed region
+        self.number, estimate = calibrate(self.call, self.args)
         if estimate > 1.0:
             self.repeat = (1, 1, 0.0)
         elif estimate > 0.25:
             self.repeat = (2, 2, 0.0)
         self._ready = key
+
+
+class Paired(_Benchmark):
+    """numba's speed over one baseline, measured paired: ``track_speedup``.
+
+    ``time(backend) / time(numba)`` per call (above 1 when numba is faster),
+    ``backend`` one of ``BASELINES``: the median of ``paired_ratio``'s rounds,
+    both timed back to back in one process, with the same inputs, numbers of
+    calls chosen as in ``Timed``. On a shared machine whose load drifts over
+    minutes, the ratio of two ``time_`` benchmarks run minutes apart moves
+    with the drift (the same float32 cell by up to 3x between full runs,
+    benchmarks/NOTES.md); a paired ratio does not. Float32, the timing grid.
+    Subclasses define ``track_speedup`` as ``return self.speedup()``.
+    """
+
+    unit = "speedup"
+    params = [list(BASELINES), list(BATCHES), list(CLASSES), ["float32"]]
+
+    def setup(self, backend, batch, classes, dtype):
+        reason = timing_skip_reason(batch, classes, dtype)
+        if reason:
+            raise NotImplementedError(reason)
+        self.args = inputs(self.function, batch, classes, dtype)
+        self.calls = [self._backend_call(b) for b in (FOCUS, backend)]
+        calibrated = [calibrate(call, self.args) for call in self.calls]
+        self.numbers = [number for number, _ in calibrated]
+        self.paired_rounds = 3 if max(t for _, t in calibrated) > SLOW_CALL else PAIRED_ROUNDS
+
+    def speedup(self) -> float:
+        focus, baseline = (lambda call=call: call(*self.args) for call in self.calls)
+        return paired_ratio(focus, baseline, self.numbers, self.paired_rounds)
 
 
 class Accuracy(_Benchmark):

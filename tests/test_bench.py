@@ -60,7 +60,9 @@ def test_every_function_has_time_peakmem_and_track(common):
 def test_bench_mirrors_the_suite(common):
     assert bench.CLASSES == common.SUITE
     assert set(common.SUITE.values()) == set(accuracy.FUNCTIONS)
-    assert bench.BACKENDS_CHOICES == common.BACKENDS
+    assert bench.BACKENDS == common.BACKENDS and bench.BASELINES == common.BASELINES
+    assert bench.BACKENDS_CHOICES == common.BACKENDS + (bench.PAIRED,)
+    assert bench.PREIMPORT[bench.PAIRED].split(",") == [common.FOCUS, *common.BASELINES]
     assert {c for group in bench.GROUPS.values() for c in group} == set(common.SUITE) | {bench.STARTUP}
     batches, classes, dtypes = bench.QUICK
     for b in batches:
@@ -148,6 +150,20 @@ def test_peers_compute_the_same_functions(common, peer, dtype):
     ("bench_startup.NumbaFirstCall.track_first_call('softmax', 'cold')", {"quick": True}, False),
     ("bench_startup.NumbaFirstCall.track_first_call('sparse_softmax_cross_entropy_with_logits', 'cold')",
      {"quick": True}, True),
+    ("bench_paired.SparseLoss.track_speedup('torch', 32, 1000, 'float32')", {}, False),  # numba's run
+    ("bench_paired.SparseLoss.track_speedup('torch', 32, 1000, 'float32')", {"backend": "paired"}, True),
+    ("bench_paired.DenseLoss.track_speedup('tensorflow', 65536, 1000, 'float32')", {"backend": "paired"}, True),
+    ("bench_paired.DenseLoss.track_speedup('numba', 32, 1000, 'float32')", {"backend": "paired"}, False),
+    ("bench_paired.DenseLoss.track_speedup('jax', 32, 1000, 'float64')", {"backend": "paired"}, False),
+    ("bench_paired.DenseLoss.track_speedup('jax', 65536, 128256, 'float32')", {"backend": "paired"}, False),
+    ("bench_paired.DenseLoss.track_speedup('jax', 32, 1000, 'float32')",
+     {"backend": "paired", "functions": ["sparse"]}, False),
+    ("bench_paired.DenseLoss.track_speedup('jax', 32, 1000, 'float32')",
+     {"backend": "paired", "kinds": ["time"]}, False),
+    ("bench_paired.Softmax.track_speedup('jax', 32, 1000, 'float32')", {"backend": "paired", "quick": True}, True),
+    ("bench_paired.Softmax.track_speedup('jax', 4096, 1000, 'float32')", {"backend": "paired", "quick": True},
+     False),
+    ("bench_losses.SparseLoss.time_forward('torch', 32, 1000, 'float32')", {"backend": "paired"}, False),
 ])
 def test_filters_select_what_they_say(common, label, selection, selected):
     import re
@@ -173,6 +189,45 @@ def test_selection_is_exactly_the_grid(common):
             chosen = any(re.search(r, label) for r in regexes)
             skip = (common.timing_skip_reason if cls is Timed else common.accuracy_skip_reason)(*params[1:])
             assert chosen == (params[0] == "jax" and skip is None), label
+
+
+def test_every_function_has_a_paired_benchmark(common):
+    from benchmarks import bench_paired
+
+    classes = {name: cls for name, cls in vars(bench_paired).items()
+               if isinstance(cls, type) and cls.__module__ == bench_paired.__name__}
+    assert {name: cls.function for name, cls in classes.items()} == common.SUITE
+    assert all(callable(getattr(cls, "track_speedup", None)) for cls in classes.values())
+    assert common.Paired.unit == "speedup" and common.Paired.params[0] == list(common.BASELINES)
+
+
+def test_paired_ratio_alternates_and_takes_the_median(common):
+    """A fake clock: a call of ``first`` costs 1 unit, of ``second`` 3. In round 2
+    the machine is twice as slow for both (a load spike: the pair moves alike);
+    in round 3 only ``second`` is 4x slower (an outlier: the median ignores it)."""
+    now, calls = [0.0], []
+
+    def call(name, cost):
+        def fn():
+            round_ = len(calls) // 7  # 2 + 5 calls per round
+            calls.append(name)
+            now[0] += cost * (2.0 if round_ == 2 else 1.0) * (4.0 if round_ == 3 and name == "second" else 1.0)
+        return fn
+
+    ratio = common.paired_ratio(call("first", 1.0), call("second", 3.0), (2, 5), rounds=5, clock=lambda: now[0])
+    assert ratio == 3.0
+    assert calls[:7] == ["first"] * 2 + ["second"] * 5  # round 0: first, then second
+    assert calls[7:14] == ["second"] * 5 + ["first"] * 2  # round 1: the other way round
+    assert len(calls) == 5 * 7
+
+
+def test_paired_setup_skips_off_the_grid(common):
+    from benchmarks.bench_paired import SparseLoss
+
+    with pytest.raises(NotImplementedError, match="256 MiB"):
+        SparseLoss().setup("tensorflow", 65536, 128256, "float32")
+    with pytest.raises(NotImplementedError, match="float64 runs only"):
+        SparseLoss().setup("tensorflow", 1, 2, "float64")
 
 
 def test_unknown_function_is_refused(common):

@@ -24,7 +24,9 @@ the same error measure.
 One ``asv run`` per backend, each importing only that backend
 (``XENTBENCH_PREIMPORT``): asv forks every benchmark from one server process,
 and a server holding TensorFlow, PyTorch and JAX at once is slower to fork and
-inflates every peakmem figure by their memory. Inputs and truths are shared
+inflates every peakmem figure by their memory. The paired benchmarks
+(``bench_paired``: numba against TensorFlow and each peer, timed in turns in
+one process) are one more run, ``--backend paired``, which imports all four. Inputs and truths are shared
 across the runs (``XENTBENCH_CACHE_DIR``, a temporary directory). Each run
 selects, with asv's ``-b`` regular expressions (matched against
 ``name(param, ...)``), exactly the combinations on the suite's grids, so no
@@ -35,7 +37,7 @@ Every asv process runs with glibc's malloc set by ``MALLOC_TUNABLES``
 (``GLIBC_TUNABLES``, unless already set), so a call's page faults do not
 depend on what ran before it in the process.
 
-Filters: ``--backend`` (repeatable), ``--function`` (an ``impls`` function
+Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks), ``--function`` (an ``impls`` function
 name, a class name such as ``SparseLossGrad``, or a group: ``sparse``,
 ``dense``, ``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``),
 ``--kind`` (time, peakmem, track), or ``--bench REGEX`` passed to asv as is.
@@ -100,7 +102,14 @@ GROUPS = {
 }
 KINDS = ("time", "peakmem", "track")
 #: every backend parameter of the suite (``BACKENDS`` of benchmarks/common.py, checked by a test)
-BACKENDS_CHOICES = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
+BACKENDS = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
+#: the --backend of the paired benchmarks (bench_paired: numba against each of
+#: ``BASELINES``, in one process), an asv run of its own that imports them all
+PAIRED = "paired"
+BASELINES = ("tensorflow", "torch", "jax")  # ``BASELINES`` of benchmarks/common.py
+BACKENDS_CHOICES = BACKENDS + (PAIRED,)
+#: what the forkserver of each asv run imports (XENTBENCH_PREIMPORT): the backend measured
+PREIMPORT = {PAIRED: ",".join(("numba",) + BASELINES)}
 #: the --quick slice: batch 32, classes 10 and 1000, float32, on every grid of the suite;
 #: the Numba first call of the sparse loss
 QUICK = ((32,), (10, 1000), ("float32",))
@@ -159,6 +168,12 @@ def bench_regexes(suite, backend: str, functions=None, kinds=None, quick: bool =
         else sorted(suite.SUITE) + [STARTUP]
     kinds = list(kinds) if kinds else list(KINDS)
     grid_classes = [c for c in classes if c in suite.SUITE]
+    if backend == PAIRED:
+        if not grid_classes or "track" not in kinds:
+            return []
+        combos = _combos([c for c in suite.grid(suite.timing_skip_reason) if c[2] in suite.Paired.params[3]],
+                         quick)
+        return [rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({_alt(repr(b) for b in BASELINES)}, {combos}\)$"]
     timed = [k for k in kinds if k != "track"]
     regexes = []
     if grid_classes and timed:
@@ -304,7 +319,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                         help="record the results (default: yes, except with --quick)")
     parser.add_argument("--backend", action="append", choices=BACKENDS_CHOICES,
-                        help="only this backend (repeatable)")
+                        help="only this backend (repeatable); 'paired': numba against TensorFlow and "
+                             "the peers, timed in turns in one process")
     parser.add_argument("--function", action="append",
                         help="only these benchmarks: an impls function, a class (SparseLoss) or a group "
                              f"({', '.join(GROUPS)}); repeatable")
@@ -325,7 +341,7 @@ def plan(args, root: Path) -> list[tuple[str, list[str]]]:
         return [("all", list(args.bench))]
     suite = load_suite(root)
     runs = []
-    for backend in args.backend or suite.BACKENDS:
+    for backend in args.backend or BACKENDS_CHOICES:
         regexes = bench_regexes(suite, backend, args.function, args.kind, args.quick)
         if regexes:
             runs.append((backend, regexes))
@@ -415,7 +431,7 @@ def run(args) -> int:
         if args.dry_run:
             for backend, cmd in commands:
                 print(f"GLIBC_TUNABLES={env['GLIBC_TUNABLES']} "
-                      + ("" if backend == "all" else f"XENTBENCH_PREIMPORT={backend} ")
+                      + ("" if backend == "all" else f"XENTBENCH_PREIMPORT={PREIMPORT.get(backend, backend)} ")
                       + " ".join(_quote(c) for c in cmd))
             return 0
         library = tmp / "library"
@@ -443,7 +459,7 @@ def run(args) -> int:
         for i, (backend, cmd) in enumerate(commands, 1):
             run_env = dict(env)
             if backend != "all":
-                run_env["XENTBENCH_PREIMPORT"] = backend
+                run_env["XENTBENCH_PREIMPORT"] = PREIMPORT.get(backend, backend)
             print(f"\n===== [{i}/{len(commands)}] backend {backend}, {time.monotonic() - started:.0f} s elapsed"
                   f"\n$ " + " ".join(_quote(c) for c in cmd), flush=True)
             codes.append(stream(cmd, root, run_env, compact=not args.full_tables, started=started))

@@ -1,0 +1,60 @@
+"""numba's speed over TensorFlow and each peer, measured paired (``Paired``).
+
+``track_speedup`` of every class is ``time(backend) / time(numba)`` per call,
+both timed back to back in rounds within one process (``paired_ratio`` in
+``benchmarks/common.py``), unit ``"speedup"``, float32 over the timing grid;
+``backend`` is one of ``BASELINES``. The report judges the speed targets on
+these ratios when a run has them. Class names are those of the time/peakmem
+benchmarks (``SUITE``).
+"""
+
+from .common import SUITE, Paired
+
+
+class SparseLoss(Paired):
+    function = SUITE["SparseLoss"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class DenseLoss(Paired):
+    function = SUITE["DenseLoss"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class SigmoidLoss(Paired):
+    function = SUITE["SigmoidLoss"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class SparseLossGrad(Paired):
+    function = SUITE["SparseLossGrad"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class DenseLossGrad(Paired):
+    function = SUITE["DenseLossGrad"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class Softmax(Paired):
+    function = SUITE["Softmax"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()
+
+
+class LogSoftmax(Paired):
+    function = SUITE["LogSoftmax"]
+
+    def track_speedup(self, backend, batch, classes, dtype):
+        return self.speedup()

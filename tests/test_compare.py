@@ -26,6 +26,8 @@ TIME = "bench_losses.SparseLoss.time_forward"
 PEAKMEM = "bench_losses.SparseLoss.peakmem_forward"
 TRACK = "bench_accuracy.SparseLoss.track_error"
 STARTUP = "bench_startup.NumbaFirstCall.track_first_call"
+PAIRED = "bench_paired.SparseLoss.track_speedup"
+PAIRED_PARAMS = [["'tensorflow'", "'torch'"], ["32"], ["1000"], ["'float32'"]]
 
 
 def row(values, spread=0.01, version="v1"):
@@ -46,6 +48,7 @@ def baseline():
         PEAKMEM: plain_row([500e6, 600e6]),
         TRACK: plain_row([6.0e-8, 3.6e-8]),
         STARTUP: [[0.5, 2.0], [["'sparse_softmax_cross_entropy_with_logits'"], ["'cached'", "'cold'"]], "v1", 0, 1.0],
+        PAIRED: [[12.0, 1.6], PAIRED_PARAMS, "v1", 0, 1.0],
     }
 
 
@@ -67,6 +70,7 @@ def write_benchmarks_json(results_dir):
             PEAKMEM: {"type": "peakmemory", "unit": "bytes", "param_names": names},
             TRACK: {"type": "track", "unit": "relative error", "param_names": names},
             STARTUP: {"type": "track", "unit": "seconds", "param_names": ["function", "cache"]},
+            PAIRED: {"type": "track", "unit": "speedup", "param_names": names},
             "version": 2}
     (results_dir / "benchmarks.json").write_text(json.dumps(meta))
 
@@ -172,6 +176,21 @@ def test_first_call_latency_is_judged_by_the_factor(results):
     assert run_compare(results) == 1
 
 
+@pytest.mark.parametrize("head_values, code, verdict", [
+    ([12.0, 1.2], 1, "slower"),  # numba's speed-up over torch fell from 1.6x to 1.2x: numba got slower
+    ([12.0, 2.4], 0, "faster"),
+    ([11.0, 1.55], 0, "unchanged"),
+])
+def test_paired_speedup_falling_is_a_slowdown(results, head_values, code, verdict):
+    head = baseline()
+    head[PAIRED] = [head_values, PAIRED_PARAMS, "v1", 0, 1.0]
+    write(results, HEAD, head)
+    assert run_compare(results) == code
+    changes = compare.compare(asvresults.load_commit(results, BASE[:8]), asvresults.load_commit(results, HEAD[:8]))
+    (torch,) = [c for c in changes if c.label == f"{PAIRED}('torch', 32, 1000, 'float32')"]
+    assert torch.verdict == verdict and torch.ratio == pytest.approx(1.6 / head_values[1])
+
+
 def test_failure_in_head_fails_and_skips_are_not_judged(results, capsys):
     head = baseline()
     head[TIME] = row([None, float("nan")])  # numba failed, numpy skipped
@@ -220,7 +239,7 @@ def test_reader_gives_values_per_benchmark_and_params(results):
     track = rf.get(TRACK, ("'numpy'", "32", "1000", "'float32'"))
     assert track.unit == "relative error" and track.value == 3.6e-8
     assert rf.get(PEAKMEM, ("'numba'", "32", "1000", "'float32'")).kind == "peakmem"
-    assert len(rf) == 2 + 2 + 2 + 2
+    assert len(rf) == 2 + 2 + 2 + 2 + 2  # time, peakmem, accuracy, first call, paired
 
 
 def test_reader_without_benchmarks_json_infers_kinds(tmp_path):

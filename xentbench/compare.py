@@ -12,6 +12,9 @@ parameter combination measured in both is judged:
   change also needs the two ranges not to overlap (HEAD's 25th percentile above
   BASE's 75th); one beyond the factor but within that spread is listed as
   *noisy* and does not fail. ``--no-stats`` judges by the factor alone.
+* paired speed-ups (track_ in unit "speedup", ``bench_paired``: numba's speed
+  over a baseline, higher is better): *slower* when BASE / HEAD > FACTOR,
+  *faster* when < 1 / FACTOR; the ratio shown is BASE / HEAD.
 * accuracy (track_ in unit "relative error"): *less accurate* when HEAD >
   BASE * (1 + EPS) + 1e-30 with EPS = ``--accuracy-epsilon`` (default 1e-6).
   The figures are deterministic (fixed seeds, fixed inputs, the same
@@ -43,6 +46,7 @@ DEFAULT_FACTOR = 1.15
 DEFAULT_ACCURACY_EPSILON = 1e-6
 ACCURACY_FLOOR = 1e-30  # absolute slack: an error of exactly 0 may become 1e-31 by formatting
 ACCURACY_UNIT = "relative error"
+SPEEDUP_UNIT = "speedup"
 
 #: verdicts that fail the comparison, in the order they are printed
 REGRESSIONS = ("slower", "less accurate", "failed")
@@ -79,6 +83,11 @@ def is_accuracy(result: Result) -> bool:
     return result.kind == "track" and result.unit == ACCURACY_UNIT
 
 
+def is_speedup(result: Result) -> bool:
+    """A paired speed-up: higher is better, unlike a time."""
+    return result.kind == "track" and result.unit == SPEEDUP_UNIT
+
+
 def judge(before: Result, after: Result, factor: float = DEFAULT_FACTOR, use_stats: bool = True,
           epsilon: float = DEFAULT_ACCURACY_EPSILON) -> Change:
     """The verdict on one combination measured (or attempted) in both commits."""
@@ -104,6 +113,8 @@ def judge(before: Result, after: Result, factor: float = DEFAULT_FACTOR, use_sta
         if a * (1 + epsilon) + ACCURACY_FLOOR < b:
             return Change(label, "more accurate", before, after, ratio)
         return Change(label, "unchanged", before, after, ratio)
+    if is_speedup(after):
+        a, b = b, a  # numba's speed-up falling is numba getting slower
     ratio = a / b if b > 0 else (1.0 if a == b else math.inf)
     if ratio > factor:
         verdict = "slower"

@@ -11,7 +11,9 @@ Sections: the machine; headline; the numba backend's targets met or missed
 (``xentbench.targets``); throughput per function (GB/s of logits and
 elements/s against classes, a panel per batch size, a line per backend, the
 roofline dashed); speed-up over TensorFlow and over the fastest peer (PyTorch,
-JAX) as tables and heat maps; the roofline (each backend's throughput as a
+JAX) as tables and heat maps; numba's paired speed-ups (numba and each baseline
+timed in turns in one process, ``benchmarks/bench_paired.py``), on which the
+targets are judged when the run has them; the roofline (each backend's throughput as a
 fraction of the limit of its shape, see ``xentbench.roofline``); accuracy
 (max relative error against the float64 truth, next to TensorFlow's on the same
 inputs); peak memory against the input's size; Numba first-call latency;
@@ -51,6 +53,8 @@ from xentbench import accuracy
 
 REFERENCE = "tensorflow"
 ACCURACY_UNIT = "relative error"
+SPEEDUP_UNIT = "speedup"  # the unit of the suite's paired benchmarks (bench_paired)
+FOCUS = "numba"  # the backend the targets and the paired benchmarks are about
 #: The headline splits the shapes at this size of the logits (small: call overhead dominates).
 SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
 #: Peak memory over the baseline is shown for inputs of at least this size only.
@@ -298,6 +302,7 @@ class Run:
     timings: dict  # (function, backend, batch, classes, dtype) -> seconds
     peakmem: dict  # same key -> bytes
     errors: dict  # (function, backend, dtype) -> max relative error over the shapes recorded
+    paired: dict  # (function, baseline, batch, classes, dtype) -> numba's paired speed-up over baseline
     latency: dict  # (function, mode) -> seconds, mode in ("cold", "cached")
     failed: list  # names of benchmarks that recorded no value (failed or skipped)
     files: list
@@ -322,13 +327,15 @@ def _classify(result) -> tuple[str | None, str | None]:
         return result.kind, function
     if result.kind == "track" and result.unit == ACCURACY_UNIT:
         return "accuracy", function
+    if result.kind == "track" and result.unit == SPEEDUP_UNIT:
+        return "paired", function
     return None, function
 
 
 def run_from(rf) -> Run:
     """An ``asvresults.ResultFile`` in the report's terms."""
     run = Run(machine=rf.machine, commit=rf.commit_hash, date=rf.date, machine_info={},
-              env={"name": rf.env_name}, timings={}, peakmem={}, errors={}, latency={}, failed=[],
+              env={"name": rf.env_name}, timings={}, peakmem={}, errors={}, paired={}, latency={}, failed=[],
               files=[str(rf.path)])
     for r in rf:
         if r.status == "skipped":  # asv's n/a: off the grid, or not selected in that run
@@ -352,6 +359,8 @@ def run_from(rf) -> Run:
             run.timings[key] = r.value
         elif section == "peakmem":
             run.peakmem[key] = r.value
+        elif section == "paired":
+            run.paired[key] = r.value
         else:
             short = (function, key[1], key[4])
             run.errors[short] = max(run.errors.get(short, 0.0), r.value)
@@ -365,7 +374,7 @@ def load_run(results_dir: Path, commit: str, machine: str | None, repo: Path) ->
         run = run_from(asv.load_commit(results_dir, commit, machine, repo=repo))
     except asv.ResultsError as exc:
         raise ReportError(str(exc)) from None
-    if not (run.timings or run.errors or run.peakmem or run.latency):
+    if not (run.timings or run.errors or run.peakmem or run.paired or run.latency):
         raise ReportError(f"{run.files[0]}: no result of the xentbench suite in it "
                           f"({len(run.failed)} failed)")
     return run
@@ -408,6 +417,22 @@ def speedups(run: Run, function: str, dtype: str) -> dict:
             if best_peer is not None and b not in PEERS:
                 out[(b, "peer")][shape] = best_peer / t
     return out
+
+
+def paired_speedups(run: Run, function: str, dtype: str) -> dict:
+    """``{against: {(batch, classes): ratio}}``: numba's paired speed-ups over each
+    baseline (``"tensorflow"``, ``"torch"``, ``"jax"``), and as ``speedups``
+    names them, ``"tf"`` and ``"peer"``: over the faster peer, the smaller of
+    the ratios over the peers measured at that shape."""
+    out = defaultdict(dict)
+    for (f, baseline, batch, classes, dt), ratio in run.paired.items():
+        if f == function and dt == dtype:
+            out[baseline][(batch, classes)] = ratio
+    if REFERENCE in out:
+        out["tf"] = dict(out[REFERENCE])
+    for shape in {s for p in PEERS for s in out.get(p, {})}:
+        out["peer"][shape] = min(out[p][shape] for p in PEERS if shape in out.get(p, {}))
+    return dict(out)
 
 
 def roofline_fraction(run: Run, roof: dict | None) -> dict:
@@ -578,8 +603,9 @@ def section_targets(ctx: Context) -> None:
     ctx.doc.h(2, "Targets")
     ctx.doc.p("The numba backend's targets (the fast-kernels issue; benchmarks/NOTES.md says what "
               "was tried), checked at every shape of this run where they apply. Ratios are "
-              "time(baseline) / time(numba) in this run; the worst case is shown. A target with "
-              "nothing recorded to check reads *not measured*.")
+              "time(baseline) / time(numba) in this run: the paired ones (see Paired speed-up) "
+              "where the run has them, marked *paired*, else those of the separate timings; the "
+              "worst case is shown. A target with nothing recorded to check reads *not measured*.")
     verdicts = {True: "met", False: "**missed**", None: "*not measured*"}
     ctx.doc.table(["target", "verdict", "cases", "worst case"],
                   [[v.target, verdicts[v.met], str(v.checked), v.worst]
@@ -687,6 +713,49 @@ def section_speedup(ctx: Context) -> None:
                 for batch, cls in shapes]
         doc.table(["batch", "classes"] + [f"{b} vs {'TF' if a == 'tf' else 'peer'}" for b, a in columns],
                   rows, numeric_from=0)
+
+
+def section_paired(ctx: Context) -> None:
+    run, doc, dtype = ctx.run, ctx.doc, "float32"
+    doc.h(2, "Paired speed-up")
+    functions = _functions({k[0] for k in run.paired})
+    if not functions:
+        doc.p("No paired benchmarks in this run (`xentbench bench --backend paired`).")
+        return
+    doc.p("numba's speed over each baseline measured *paired* (`benchmarks/bench_paired.py`): "
+          "numba and the baseline timed in turns, in one process, on the same inputs, and the "
+          "median over the rounds of time(baseline) / time(numba). A change in the machine's load "
+          "moves both times of a round alike, which the separate timings above, taken minutes "
+          "apart, do not share. **vs peer**: over the faster peer at that shape; **unpaired**: "
+          "the same ratio from the separate timings, for comparison. The targets are judged on "
+          "the paired ratios.")
+    summary = []
+    for function in functions:
+        sp = paired_speedups(run, function, dtype)
+        against = [a for a in (REFERENCE, *PEERS, "peer") if a in sp]
+        summary.append([SHORT[function]] + [fmt_ratio(geomean(sp[a].values())) if a in sp else "-"
+                                            for a in (REFERENCE, *PEERS, "peer")])
+        unpaired = speedups(run, function, dtype).get((FOCUS, "peer"), {})
+        shapes = sorted({s for a in against for s in sp[a]})
+        batches, classes = sorted({s[0] for s in shapes}), sorted({s[1] for s in shapes})
+        grids = []
+        for a in ("tf", "peer"):
+            if a in sp:
+                grid = np.full((len(batches), len(classes)), np.nan)
+                for (batch, cls), r in sp[a].items():
+                    grid[batches.index(batch), classes.index(cls)] = r
+                grids.append((f"{FOCUS} vs {'TensorFlow' if a == 'tf' else 'faster peer'}, paired", grid))
+        doc.h(3, f"{function} ({dtype})")
+        if grids:
+            name = f"paired_{SHORT[function]}_{dtype}.png"
+            ctx.plot("heatmaps", name, f"paired speed-up, {function} ({dtype})", grids, batches, classes)
+            doc.img(name, f"paired speed-up heat maps of {function}")
+        rows = [[f"{batch:,}", f"{cls:,}"] + [fmt_ratio(sp.get(a, {}).get((batch, cls))) for a in against]
+                + [fmt_ratio(unpaired.get((batch, cls)))] for batch, cls in shapes]
+        doc.table(["batch", "classes"] + [f"vs {'TF' if a == REFERENCE else a}" for a in against]
+                  + ["vs peer, unpaired"], rows, numeric_from=0)
+    doc.h(3, "Geometric means")
+    doc.table(["function", "vs TF", "vs torch", "vs jax", "vs peer"], summary, numeric_from=1)
 
 
 def section_roofline(ctx: Context) -> None:
@@ -873,8 +942,8 @@ def section_compare(ctx: Context) -> None:
     doc.table(["function", "backend", "dtype", "shapes", "speed-up (geomean)", "min", "max"], rows, numeric_from=3)
 
 
-SECTIONS = (section_targets, section_throughput, section_speedup, section_roofline, section_accuracy, section_memory,
-            section_latency, section_compare)
+SECTIONS = (section_targets, section_throughput, section_speedup, section_paired, section_roofline,
+            section_accuracy, section_memory, section_latency, section_compare)
 
 
 def section_appendix(ctx: Context, argv: list[str]) -> None:

@@ -4,7 +4,10 @@ The targets are those of the fast-kernels issue (see benchmarks/NOTES.md);
 each is checked at every shape of the run where it applies, and the report
 shows, per target, whether it is met, how many cases were checked and the
 worst case. Ratios are between backends measured in the same ``xentbench
-bench`` run: ``time(baseline) / time(numba)``, above 1 when numba is faster.
+bench`` run: ``time(baseline) / time(numba)``, above 1 when numba is faster;
+the paired ones (``benchmarks/bench_paired.py``: both timed in turns in one
+process) where the run has them for that function, else those of the
+separate ``time_`` benchmarks.
 
 A target with no recorded case (a peer not installed, a partial run) is
 "not measured", never "met".
@@ -16,9 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentbench.report import REFERENCE, SHORT, roofline_fraction, speedups
+from xentbench.report import FOCUS, REFERENCE, SHORT, paired_speedups, roofline_fraction, speedups
 
-FOCUS = "numba"
 FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
 FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
 BUILDING_BLOCKS = ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits")
@@ -59,14 +61,27 @@ def _verdict(target: str, cases: list, minimum: float, describe) -> Verdict:
     return Verdict(target, bool(value >= minimum), len(cases), describe(value, what))
 
 
+def ratios(run, function: str, against: str) -> tuple[dict, bool]:
+    """``({(batch, classes): ratio}, paired)``: numba over TF (``against="tf"``) or
+    the faster peer (``"peer"``), float32; paired (``report.paired_speedups``)
+    if the run has paired ratios of ``function`` against it, else from the
+    separate timings (``report.speedups``)."""
+    paired = paired_speedups(run, function, "float32").get(against)
+    if paired:
+        return paired, True
+    return speedups(run, function, "float32").get((FOCUS, against), {}), False
+
+
 def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool) -> Verdict:
     """numba at least ``minimum`` times as fast as TF (``against="tf"``) or the
     faster peer (``"peer"``), float32, at every shape or at the issue's shapes
-    and those with at least 1000 classes (``report.speedups`` gives the ratios)."""
-    cases = [(ratio, f"{SHORT[function]} {batch}x{classes}")
-             for function in functions
-             for (batch, classes), ratio in speedups(run, function, "float32").get((FOCUS, against), {}).items()
-             if everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000]
+    and those with at least 1000 classes (``ratios``)."""
+    cases = []
+    for function in functions:
+        by_shape, paired = ratios(run, function, against)
+        cases += [(ratio, f"{SHORT[function]} {batch}x{classes}" + (" (paired)" if paired else ""))
+                  for (batch, classes), ratio in by_shape.items()
+                  if everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000]
     who = "the faster peer" if against == "peer" else "TensorFlow"
     where = ("at every float32 shape" if everywhere
              else "at the issue's shapes and every shape with >= 1000 classes")

@@ -103,6 +103,7 @@ of ``impls``. ``XENTBENCH_PREIMPORT`` (comma-separated backend names, or
 
 from __future__ import annotations
 
+import math
 import os
 import time
 
@@ -149,6 +150,12 @@ NONFINITE_ERROR = 1e30  # the track_error of a result that is NaN or inf where t
 SAMPLE_TIME = 0.005  # seconds of calls per timing sample
 PAIRED_ROUNDS = 15  # rounds of a paired measurement (3 for calls over SLOW_CALL seconds)
 SLOW_CALL = 0.25
+#: seconds of untimed calls before each timed turn of a paired measurement:
+#: PyTorch's OpenMP worker spins for ~9 ms after a call returns (measured:
+#: it burns 8-9 ms of CPU in the 10-200 ms after a call; numba's TBB workers
+#: 0.3-0.5 ms, JAX's and TensorFlow's none), which takes a core from the
+#: next backend's first milliseconds
+LEAD_IN = 0.01
 
 
 def timing_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
@@ -571,20 +578,24 @@ def calibrate(call, args) -> tuple[int, float]:
     return max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9)))), estimate
 
 
-def paired_ratio(first, second, numbers, rounds: int, clock=time.perf_counter) -> float:
+def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_counter) -> float:
     """The median over ``rounds`` of ``time(second) / time(first)`` per call.
 
     In each round both are timed back to back, ``numbers[0]`` calls of
     ``first`` and ``numbers[1]`` of ``second``, first-second in even rounds and
     second-first in odd ones: a change in the machine's load between rounds
     (other tenants, frequency) moves both times of a round alike, and the order
-    within a round does not favour either.
+    within a round does not favour either. Each turn starts with
+    ``lead_ins[i]`` untimed calls (``LEAD_IN``), so that the threads the other
+    one left spinning have stopped when the clock starts.
     """
     ratios = []
     for r in range(rounds):
         per_call = {}
         for slot in ((0, 1) if r % 2 == 0 else (1, 0)):
             fn, number = (first, second)[slot], numbers[slot]
+            for _ in range(lead_ins[slot]):
+                fn()
             start = clock()
             for _ in range(number):
                 fn()
@@ -631,7 +642,8 @@ class Paired(_Benchmark):
     ``time(backend) / time(numba)`` per call (above 1 when numba is faster),
     ``backend`` one of ``BASELINES``: the median of ``paired_ratio``'s rounds,
     both timed back to back in one process, with the same inputs, numbers of
-    calls chosen as in ``Timed``. On a shared machine whose load drifts over
+    calls chosen as in ``Timed``, each turn after ``LEAD_IN`` seconds of
+    untimed calls. On a shared machine whose load drifts over
     minutes, the ratio of two ``time_`` benchmarks run minutes apart moves
     with the drift (the same float32 cell by up to 3x between full runs,
     benchmarks/NOTES.md); a paired ratio does not. Float32, the timing grid.
@@ -649,11 +661,12 @@ class Paired(_Benchmark):
         self.calls = [self._backend_call(b) for b in (FOCUS, backend)]
         calibrated = [calibrate(call, self.args) for call in self.calls]
         self.numbers = [number for number, _ in calibrated]
+        self.lead_ins = [max(1, math.ceil(LEAD_IN / max(t, 1e-9))) for _, t in calibrated]
         self.paired_rounds = 3 if max(t for _, t in calibrated) > SLOW_CALL else PAIRED_ROUNDS
 
     def speedup(self) -> float:
         focus, baseline = (lambda call=call: call(*self.args) for call in self.calls)
-        return paired_ratio(focus, baseline, self.numbers, self.paired_rounds)
+        return paired_ratio(focus, baseline, self.numbers, self.lead_ins, self.paired_rounds)
 
 
 class Accuracy(_Benchmark):

@@ -202,23 +202,31 @@ def test_every_function_has_a_paired_benchmark(common):
 
 
 def test_paired_ratio_alternates_and_takes_the_median(common):
-    """A fake clock: a call of ``first`` costs 1 unit, of ``second`` 3. In round 2
-    the machine is twice as slow for both (a load spike: the pair moves alike);
-    in round 3 only ``second`` is 4x slower (an outlier: the median ignores it)."""
-    now, calls = [0.0], []
+    """A fake clock, read twice a turn (start, stop): a timed call of ``first``
+    costs 1 unit, of ``second`` 3; a lead-in call (before the clock starts)
+    costs 100, which must not count. In round 2 the machine is twice as slow
+    for both (a load spike: the pair moves alike); in round 3 only ``second``
+    is 4x slower (an outlier: the median ignores it)."""
+    now, reads, calls = [0.0], [0], []
+
+    def clock():
+        reads[0] += 1
+        return now[0]
 
     def call(name, cost):
         def fn():
-            round_ = len(calls) // 7  # 2 + 5 calls per round
-            calls.append(name)
-            now[0] += cost * (2.0 if round_ == 2 else 1.0) * (4.0 if round_ == 3 and name == "second" else 1.0)
+            timed, round_ = reads[0] % 2 == 1, reads[0] // 4
+            calls.append(name if timed else f"lead-in {name}")
+            spike = (2.0 if round_ == 2 else 1.0) * (4.0 if round_ == 3 and name == "second" else 1.0)
+            now[0] += cost * spike if timed else 100.0
         return fn
 
-    ratio = common.paired_ratio(call("first", 1.0), call("second", 3.0), (2, 5), rounds=5, clock=lambda: now[0])
+    ratio = common.paired_ratio(call("first", 1.0), call("second", 3.0), (2, 5), (1, 2), rounds=5, clock=clock)
     assert ratio == 3.0
-    assert calls[:7] == ["first"] * 2 + ["second"] * 5  # round 0: first, then second
-    assert calls[7:14] == ["second"] * 5 + ["first"] * 2  # round 1: the other way round
-    assert len(calls) == 5 * 7
+    # round 0: first (1 lead-in, 2 timed), then second (2 lead-ins, 5 timed); round 1 the other way
+    assert calls[:10] == ["lead-in first"] + ["first"] * 2 + ["lead-in second"] * 2 + ["second"] * 5
+    assert calls[10:20] == ["lead-in second"] * 2 + ["second"] * 5 + ["lead-in first"] + ["first"] * 2
+    assert len(calls) == 5 * 10 and reads[0] == 5 * 4
 
 
 def test_paired_setup_skips_off_the_grid(common):

@@ -26,8 +26,9 @@ One ``asv run`` per backend, each importing only that backend
 and a server holding TensorFlow, PyTorch and JAX at once is slower to fork and
 inflates every peakmem figure by their memory. The paired benchmarks
 (``bench_paired``: numba against TensorFlow and each peer, timed in turns in
-one process) are one more run, ``--backend paired``, which imports all four. Inputs and truths are shared
-across the runs (``XENTBENCH_CACHE_DIR``, a temporary directory). Each run
+one process) are one more run, ``--backend paired``, which imports all four.
+Inputs and truths are shared across the runs (``XENTBENCH_CACHE_DIR``, a
+temporary directory). Each run
 selects, with asv's ``-b`` regular expressions (matched against
 ``name(param, ...)``), exactly the combinations on the suite's grids, so no
 process is spent on a combination its ``setup`` would skip; they are recorded
@@ -37,10 +38,11 @@ Every asv process runs with glibc's malloc set by ``MALLOC_TUNABLES``
 (``GLIBC_TUNABLES``, unless already set), so a call's page faults do not
 depend on what ran before it in the process.
 
-Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks), ``--function`` (an ``impls`` function
-name, a class name such as ``SparseLossGrad``, or a group: ``sparse``,
-``dense``, ``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``),
-``--kind`` (time, peakmem, track), or ``--bench REGEX`` passed to asv as is.
+Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks),
+``--function`` (an ``impls`` function name, a class name such as
+``SparseLossGrad``, or a group: ``sparse``, ``dense``, ``sigmoid``,
+``softmax``, ``log_softmax``, ``grad``, ``startup``), ``--kind`` (time,
+peakmem, track), or ``--bench REGEX`` passed to asv as is.
 ``--quick`` runs asv's ``--quick`` (one call per combination) over a small
 slice (batch 32, classes 10 and 1000, float32; the Numba first call of the
 sparse loss) and does not record unless ``--record``. asv's progress is
@@ -171,9 +173,10 @@ def bench_regexes(suite, backend: str, functions=None, kinds=None, quick: bool =
     if backend == PAIRED:
         if not grid_classes or "track" not in kinds:
             return []
-        combos = _combos([c for c in suite.grid(suite.timing_skip_reason) if c[2] in suite.Paired.params[3]],
-                         quick)
-        return [rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({_alt(repr(b) for b in BASELINES)}, {combos}\)$"]
+        dtypes = suite.Paired.params[3]
+        combos = _combos([c for c in suite.grid(suite.timing_skip_reason) if c[2] in dtypes], quick)
+        baselines = _alt(repr(b) for b in BASELINES)
+        return [rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({baselines}, {combos}\)$"]
     timed = [k for k in kinds if k != "track"]
     regexes = []
     if grid_classes and timed:

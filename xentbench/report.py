@@ -11,10 +11,11 @@ Sections: the machine; headline; the numba backend's targets met or missed
 (``xentbench.targets``); throughput per function (GB/s of logits and
 elements/s against classes, a panel per batch size, a line per backend, the
 roofline dashed); speed-up over TensorFlow and over the fastest peer (PyTorch,
-JAX) as tables and heat maps; numba's paired speed-ups (numba and each baseline
-timed in turns in one process, ``benchmarks/bench_paired.py``), on which the
-targets are judged when the run has them; the roofline (each backend's throughput as a
-fraction of the limit of its shape, see ``xentbench.roofline``); accuracy
+JAX) as tables and heat maps; numba's paired speed-ups (numba and each
+baseline timed in turns in one process, ``benchmarks/bench_paired.py``), on
+which the targets are judged when the run has them; the roofline (each
+backend's throughput as a fraction of the limit of its shape, see
+``xentbench.roofline``); accuracy
 (max relative error against the float64 truth, next to TensorFlow's on the same
 inputs); peak memory against the input's size; Numba first-call latency;
 with ``--compare COMMIT`` another commit's numbers beside these; with

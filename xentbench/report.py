@@ -51,10 +51,9 @@ from pathlib import Path
 import numpy as np
 
 from xentbench import accuracy
+from xentbench.compare import is_accuracy, is_speedup
 
 REFERENCE = "tensorflow"
-ACCURACY_UNIT = "relative error"
-SPEEDUP_UNIT = "speedup"  # the unit of the suite's paired benchmarks (bench_paired)
 FOCUS = "numba"  # the backend the targets and the paired benchmarks are about
 #: The headline splits the shapes at this size of the logits (small: call overhead dominates).
 SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
@@ -326,9 +325,9 @@ def _classify(result) -> tuple[str | None, str | None]:
         return None, None
     if result.kind in ("time", "peakmem"):
         return result.kind, function
-    if result.kind == "track" and result.unit == ACCURACY_UNIT:
+    if is_accuracy(result):
         return "accuracy", function
-    if result.kind == "track" and result.unit == SPEEDUP_UNIT:
+    if is_speedup(result):
         return "paired", function
     return None, function
 

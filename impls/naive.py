@@ -24,8 +24,10 @@ Where it breaks (``tests/test_naive.py`` pins each):
 Where it is valid: the softmax family agrees with the stable backends to the
 documented tolerance for ``|x| <= 20``; the sigmoid loss only for ``|x| <= 5``,
 since ``1 - sigmoid(x)`` loses ``exp(|x|)`` ulp to cancellation (float32 error
-2e-6 at 5, 2.4e-5 at 8). That is where the tests and ``xentbench verify``
-check it.
+2e-6 at 5, 2.4e-5 at 8), and only for labels in [0, 1] (probabilities): for
+a huge label the terms ``z*log(s)`` and ``(1-z)*log(1-s)`` cancel (a label of
+1e30 at logit 0 gives 0 or garbage for ``log(2)``). That is where the tests
+and ``xentbench verify`` check it.
 """
 
 import numpy as np

@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 
 import impls
 from impls import _validate
-from xentbench import accuracy
+from xentbench import accuracy, quirks
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS
 
 SIGMOID = "sigmoid_cross_entropy_with_logits"
@@ -45,7 +45,7 @@ BACKENDS = impls.available()
 STABLE = [b for b in ("numpy", "numba", "tensorflow") if b in BACKENDS]
 #: Where ``naive`` is documented to be valid (its docstring): we compare it only there.
 NAIVE_LIMIT = 5.0
-FUZZ_EXAMPLES = 2000 if os.environ.get("XENTBENCH_HYPOTHESIS") == "thorough" else 150
+FUZZ_EXAMPLES = 10_000 if os.environ.get("XENTBENCH_HYPOTHESIS") == "thorough" else 150
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # NaN, inf and overflow are the point here
 
 
@@ -195,12 +195,25 @@ def _check_results(function, labels, logits, axis, results):
     # on NaN propagation, the README does and numpy implements it).
     reference = None if finite else results["numpy"]
     for name in STABLE:
+        hit = quirks.expected_deviation(name, function, x)
+        if hit is not None:  # a known quirk of the reference here: it must deviate only as described
+            assert hit.quirk.explains(x, results[name], ax), f"{name}.{function}: not as {hit.quirk.name} says"
+            QUIRKED[hit.quirk.name] = QUIRKED.get(hit.quirk.name, 0) + 1
+            continue
         err = t.error(results[name], reference=reference)
         assert err <= tol, (f"{name}.{function}: error {err:.3g} against "
                             f"{'the truth' if finite else 'numpy'} exceeds {tol:g}")
-    if "naive" in results and finite and (x.size == 0 or float(np.abs(x).max()) <= NAIVE_LIMIT):
+    if "naive" in results and finite and _naive_valid(function, x, z):
         err = t.error(results["naive"])
         assert err <= tol, f"naive.{function}: error {err:.3g} in its valid domain exceeds {tol:g}"
+
+
+def _naive_valid(function: str, x: np.ndarray, z) -> bool:
+    """Inside ``naive``'s documented domain: ``|x| <= NAIVE_LIMIT``, and for the sigmoid
+    loss labels in [0, 1] (outside it ``z*log(s)`` and ``(1-z)*log(1-s)`` cancel)."""
+    if x.size and float(np.abs(x).max()) > NAIVE_LIMIT:
+        return False
+    return function != SIGMOID or z.size == 0 or bool(((z >= 0) & (z <= 1)).all())
 
 
 # --------------------------------------------------------------------------- the table
@@ -459,6 +472,8 @@ def hostile_calls(draw):
 
 
 COVERED: dict = {}
+#: calls whose reference result deviated as a known quirk describes (``xentbench.quirks``), by quirk
+QUIRKED: dict = {}
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -112,6 +112,7 @@ def test_every_section_present(made):
         for dtype in ITEMSIZE:
             assert f"### {function} ({dtype})" in md
     assert "Test CPU 3000" in md and "tbb" in md  # the machine, from the roofline file
+    assert "oneDNN on" in md and "- onednn-softmax-nan (softmax; float16, float32)" in md  # the reference's quirks
 
 
 def test_throughput_tables_equal_the_results(made):

@@ -574,8 +574,14 @@ def section_header(ctx: Context) -> None:
         ("libraries", ", ".join(f"{k} {v}" for k, v in libs.items()) or "-"),
         ("Numba threading layer", info.get("numba_threading_layer", "-")),
         ("Numba threads", info.get("numba_threads", "-")),
+        ("the reference on this machine", (info.get("reference") or ["not probed"])[0]),
     ]
     doc.table(["", ""], [(f"**{k}**", v) for k, v in rows], numeric_from=99)
+    quirks_found = info.get("reference", [])[1:]
+    if quirks_found:
+        doc.p("What the reference does with NaN and infinities here (`xentbench/quirks.py`; a quirk is a "
+              "known deviation from the project's semantics, probed when the machine was measured):")
+        doc.ul(quirks_found)
     if ctx.roof:
         n = ctx.roof.get("measurements", 1)
         doc.p(f"Machine details and limits from `roofline.json` ({ctx.roof_source}; "

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xentbench import machine, quirks
+
 #: Arrays touched per logits element, in units of the logits' itemsize:
 #: logits read, plus labels read (dense), plus outputs written of the logits' size.
 TRAFFIC = {
@@ -56,46 +58,26 @@ LIBRARIES = ("numpy", "numba", "tensorflow-cpu", "tensorflow", "torch", "jax", "
              "asv", "matplotlib")
 
 
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_text()
-    except OSError:
-        return ""
-
-
 def _cache_sizes() -> dict:
     """Bytes per instance of each data/unified cache level of cpu0, from sysfs."""
     sizes = {}
     base = Path("/sys/devices/system/cpu/cpu0/cache")
     for index in sorted(base.glob("index*")):
-        kind = _read(index / "type").strip()
+        kind = machine.read(index / "type").strip()
         if kind == "Instruction":
             continue
-        text = _read(index / "size").strip().upper()
+        text = machine.read(index / "size").strip().upper()
         mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
         try:
-            sizes[f"L{_read(index / 'level').strip()}"] = int(text.rstrip("KMG")) * mult
+            sizes[f"L{machine.read(index / 'level').strip()}"] = int(text.rstrip("KMG")) * mult
         except ValueError:
             continue
     return sizes
 
 
 def machine_info() -> dict:
-    """What the report header states about this machine."""
-    cpuinfo = _read("/proc/cpuinfo")
-    model = next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown")
-    flags = next((line.split(":", 1)[1].split() for line in cpuinfo.splitlines()
-                  if line.startswith("flags")), [])
-    fields = {}
-    for line in cpuinfo.splitlines():
-        key, _, value = line.partition(":")
-        fields.setdefault(key.strip(), value.strip())
-    ident = ", ".join(f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if fields.get(k))
-    if ident:
-        model += f" ({ident}{', virtual machine' if 'hypervisor' in flags else ''})"
-    simd = [f for f in ("sse4_2", "avx", "avx2", "fma", "avx512f") if f in flags]
-    mem = next((int(line.split()[1]) * 1024 for line in _read("/proc/meminfo").splitlines()
+    """What the report header states about this machine, the reference's quirks included."""
+    mem = next((int(line.split()[1]) * 1024 for line in machine.read("/proc/meminfo").splitlines()
                 if line.startswith("MemTotal")), None)
     versions = {}
     for lib in LIBRARIES:
@@ -106,10 +88,10 @@ def machine_info() -> dict:
     if "tensorflow-cpu" in versions:
         versions.pop("tensorflow", None)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return dict(hostname=platform.node(), cpu=model, simd=simd, cores=cores,
+    return dict(hostname=platform.node(), cpu=machine.cpu(), simd=machine.simd(), cores=cores,
                 logical_cpus=os.cpu_count(), caches=_cache_sizes(), memory_bytes=mem,
                 os=f"{platform.system()} {platform.release()}",
-                python=platform.python_version(), libraries=versions)
+                python=platform.python_version(), libraries=versions, reference=quirks.summary())
 
 
 def _kernels():

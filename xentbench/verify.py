@@ -3,8 +3,11 @@
 Runs each of the seven functions of every backend over a grid of shapes and
 dtypes, measures the largest relative error against the extended-precision
 truth and against TensorFlow (the measure and the tolerances of
-``xentbench.accuracy``), prints one table (backend x function) and exits 1 if
-any backend fails its tolerance or raises, 0 otherwise. A backend that cannot
+``xentbench.accuracy``), prints one table (backend x function), then what the reference does on
+this machine (its settings and the known quirks the probe of
+``xentbench.quirks`` found), and exits 1 if any backend fails its tolerance
+or raises, 0 otherwise. A quirk of the reference is reported, not failed: the
+grid's inputs are finite, and a quirk concerns NaN and infinities. A backend that cannot
 import or that raises is reported in its rows; the others still run.
 """
 
@@ -16,7 +19,7 @@ import time
 import numpy as np
 
 import impls
-from xentbench import accuracy
+from xentbench import accuracy, quirks
 
 #: (logits shape, class axis): empty batch, one class, binary, small and large
 #: class counts, and a 3-D batch with the class axis in the middle.
@@ -134,8 +137,16 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(out + notes)
 
 
+def format_reference() -> str:
+    """The section "the reference on this machine": TensorFlow's settings, then each quirk found."""
+    first, *rest = quirks.summary()
+    return "\n".join([f"the reference on this machine: {first}"] + [f"  - {line}" for line in rest])
+
+
 def run(args) -> int:
     rows = check(args.backend or impls.names(), seed=args.seed)
     print(format_table(rows))
+    print()
+    print(format_reference())
     failed = [r for r in rows if r["status"] != "pass" and not r["status"].startswith("unavailable")]
     return 1 if failed else 0

@@ -78,14 +78,21 @@ def tolerance(dtype) -> float:
 
 
 def _rows(logits, axis):
-    """Rows in extended precision with the class axis last, and their log-sum-exp."""
+    """Rows in extended precision with the class axis last, shifted by their max.
+
+    Returns ``(x, d, log_s, lse)`` with ``d = x - m`` (exact), ``s = sum(exp(d))``
+    and ``lse = m + log(s)``. Everything downstream is computed from ``d`` and
+    ``log(s)``, not from ``x - lse``: where ``|m|`` is huge (2**63, say) ``lse``
+    rounds to a multiple of ``m``'s ulp and ``x - lse`` would lose ``log(s)``
+    entirely, even in extended precision.
+    """
     x = np.moveaxis(np.asarray(logits), axis, -1).astype(np.longdouble)
     m = x.max(axis=-1, keepdims=True)
     finite_m = np.where(np.isfinite(m), m, 0)  # a row of -inf: exp(-inf) = 0, lse = -inf
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        s = np.exp(x - finite_m).sum(axis=-1, keepdims=True)
-        lse = finite_m + np.log(s)
-    return x, lse
+        d = x - finite_m
+        log_s = np.log(np.exp(d).sum(axis=-1, keepdims=True))
+    return x, d, log_s, finite_m + log_s
 
 
 @dataclass(frozen=True)
@@ -104,11 +111,14 @@ class Truth:
         the truth's values; the scales stay the truth's. For the fused
         functions the larger of the loss and gradient errors is returned.
         """
+        return max((float(e.max()) if e.size else 0.0 for e in self.errors(got, reference)), default=0.0)
+
+    def errors(self, got, reference=None) -> tuple:
+        """The relative error of each value of ``got``, one array per result (see ``error``)."""
         got = got if isinstance(got, tuple) else (got,)
         want = self.values if reference is None else (
             reference if isinstance(reference, tuple) else (reference,))
-        return max((_relative(g, w, s, self.dtype) for g, w, s in zip(got, want, self.scales)),
-                   default=0.0)
+        return tuple(_relative(g, w, s, self.dtype) for g, w, s in zip(got, want, self.scales))
 
 
 def truth(function: str, labels, logits, axis: int = -1) -> Truth:
@@ -125,15 +135,14 @@ def truth(function: str, labels, logits, axis: int = -1) -> Truth:
             return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
         if function in SPARSE:
             axis = -1
-        x, lse = _rows(logits, axis)
+        x, d, log_s, lse = _rows(logits, axis)
         log_scale = np.maximum(np.abs(x), np.fmax(np.abs(lse), 1))  # M of x - lse, per element
-        logp = x - lse
+        logp = d - log_s
         probs = np.exp(logp)
         prob_scale = probs * np.maximum(1, np.abs(logp))
         if function in SPARSE:
             idx = np.asarray(labels)[..., None]
-            x_l = np.take_along_axis(x, idx, axis=-1)[..., 0]
-            loss = lse[..., 0] - x_l
+            loss = log_s[..., 0] - np.take_along_axis(d, idx, axis=-1)[..., 0]  # lse - x_l
             loss_scale = np.take_along_axis(log_scale, idx, axis=-1)[..., 0]
             z = np.zeros_like(x)
             np.put_along_axis(z, idx, 1, axis=-1)
@@ -167,17 +176,14 @@ def _scale(value, magnitude, tiny):
         return np.fmax(np.fmax(np.abs(_f64(value)), _f64(magnitude)), tiny)
 
 
-def _relative(got, want, scale, dtype) -> float:
+def _relative(got, want, scale, dtype) -> np.ndarray:
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:
         raise ValueError(f"result of shape {got.shape}, expected {want.shape}")
-    if got.size == 0:
-        return 0.0
     with np.errstate(invalid="ignore", over="ignore"):
         rounded = want.astype(dtype).astype(np.float64)  # what the dtype can hold: inf past its max
         same = (got == want) | (np.isinf(got) & (got == rounded)) | (np.isnan(got) & np.isnan(want))
         err = np.abs(got - want) / scale
     err = np.where(same, 0.0, err)
-    err = np.where(np.isnan(err), np.inf, err)  # NaN or inf where the truth has neither
-    return float(err.max())
+    return np.where(np.isnan(err), np.inf, err)  # NaN or inf where the truth has neither

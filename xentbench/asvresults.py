@@ -26,9 +26,10 @@ import itertools
 import json
 import math
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from xentbench import checkout
 
 #: asv's benchmark types, by the prefix of the benchmark's method name.
 KINDS = {"time_": ("time", "seconds"), "peakmem_": ("peakmem", "bytes"),
@@ -226,13 +227,11 @@ def result_files(results_dir, machine: str | None = None) -> list[Path]:
 
 
 def resolve_commit(rev: str, repo=".") -> str:
-    """The full hash of ``rev`` in the git repository ``repo``; ``rev`` itself if git cannot tell."""
+    """The full hash of ``rev`` in the git repository ``repo``; ``rev`` itself (a hash prefix) if git cannot tell."""
     try:
-        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                              cwd=repo, capture_output=True, text=True)
-    except OSError:
+        return checkout.resolve(rev, repo)
+    except checkout.CheckoutError:
         return rev
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else rev
 
 
 def find(results_dir, commit: str, machine: str | None = None) -> list[Path]:

@@ -273,6 +273,18 @@ def load_commit(results_dir, commit: str, machine: str | None = None, repo=".") 
     return load(paths[0], benchmarks)
 
 
+def default_results_dir() -> Path:
+    """``results_dir`` of the ``asv.conf.json`` here or above, else ``.asv/results``."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        conf = folder / "asv.conf.json"
+        if conf.exists():
+            try:
+                return folder / json.loads(conf.read_text()).get("results_dir", ".asv/results")
+            except ValueError:
+                break
+    return Path(".asv/results")
+
+
 def machine_name() -> str | None:
     """This machine's name in ``~/.asv-machine.json`` (written by ``asv machine``), if any."""
     path = Path(os.path.expanduser("~/.asv-machine.json"))

@@ -1,4 +1,4 @@
-"""The asv benchmark suite of xentbench; ``benchmarks/common.py`` documents it.
+"""The asv benchmark suite of xentbench; ``xentbench/suite.py`` documents its grid, ``common.py`` the rest.
 
 Like numpy's suite, importing it checks that every function of
 ``xentbench.accuracy.FUNCTIONS`` has a time_, a peakmem_ and a track_

@@ -4,12 +4,14 @@
 error measure of the project) of one call, unit ``"relative error"``; for the
 fused functions, the larger of the loss and gradient errors. The truth is
 computed in ``setup`` (in ``np.longdouble``, slow, hence the smaller grid:
-``ACCURACY_BATCHES`` and ``ACCURACY_MAX_ELEMENTS`` in ``benchmarks/common.py``)
+``ACCURACY_BATCHES`` and ``ACCURACY_MAX_ELEMENTS`` in ``xentbench/suite.py``)
 and shared by the backends within one asv run. Class names are those of the
 time/peakmem benchmarks (``SUITE``).
 """
 
-from .common import SUITE, Accuracy
+from xentbench.suite import SUITE
+
+from .common import Accuracy
 
 
 class SparseLoss(Accuracy):

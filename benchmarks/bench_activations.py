@@ -1,9 +1,11 @@
 """softmax and log_softmax over the class axis: time and peak memory.
 
-Parameters ``(backend, batch, classes, dtype)``; see ``benchmarks/common.py``.
+Parameters ``(backend, batch, classes, dtype)``; see ``xentbench/suite.py``.
 """
 
-from .common import SUITE, Timed
+from xentbench.suite import SUITE
+
+from .common import Timed
 
 
 class Softmax(Timed):

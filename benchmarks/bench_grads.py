@@ -2,10 +2,12 @@
 
 For the peers this is forward plus ``backward()`` (torch) or
 ``jax.value_and_grad`` of the summed loss (JAX). Parameters
-``(backend, batch, classes, dtype)``; see ``benchmarks/common.py``.
+``(backend, batch, classes, dtype)``; see ``xentbench/suite.py``.
 """
 
-from .common import SUITE, Timed
+from xentbench.suite import SUITE
+
+from .common import Timed
 
 
 class SparseLossGrad(Timed):

@@ -1,10 +1,12 @@
 """Forward losses: sparse, dense (soft labels) and sigmoid, time and peak memory.
 
-Parameters ``(backend, batch, classes, dtype)``; see ``benchmarks/common.py``
-for the grid, the inputs and what is skipped.
+Parameters ``(backend, batch, classes, dtype)``; see ``xentbench/suite.py``
+for the grid and what is skipped, ``benchmarks/common.py`` for the inputs.
 """
 
-from .common import SUITE, Timed
+from xentbench.suite import SUITE
+
+from .common import Timed
 
 
 class SparseLoss(Timed):

@@ -2,13 +2,15 @@
 
 ``track_speedup`` of every class is ``time(backend) / time(numba)`` per call,
 both timed back to back in rounds within one process (``paired_ratio`` in
-``benchmarks/common.py``), unit ``"speedup"``, float32 over the timing grid;
+``xentbench/timing.py``), unit ``"speedup"``, float32 over the timing grid;
 ``backend`` is one of ``BASELINES``. The report judges the speed targets on
 these ratios when a run has them. Class names are those of the time/peakmem
 benchmarks (``SUITE``).
 """
 
-from .common import SUITE, Paired
+from xentbench.suite import SUITE
+
+from .common import Paired
 
 
 class SparseLoss(Paired):

@@ -1,53 +1,8 @@
-"""Everything the asv suite shares: the grid, the inputs, the backends, the base classes.
+"""What the asv benchmarks share: the inputs, the truth cache and the base classes.
 
-Naming scheme (``xentbench report`` and ``xentbench compare`` parse it)
------------------------------------------------------------------------
-A benchmark is ``<module>.<Class>.<method>``; ``SUITE`` maps each class name to
-the ``impls`` function it measures, the same class name in every module:
-
-=====================  ===================================================
-class                  ``impls`` function
-=====================  ===================================================
-``SparseLoss``         ``sparse_softmax_cross_entropy_with_logits``
-``DenseLoss``          ``softmax_cross_entropy_with_logits``
-``SigmoidLoss``        ``sigmoid_cross_entropy_with_logits``
-``SparseLossGrad``     ``sparse_softmax_cross_entropy_with_logits_and_grad``
-``DenseLossGrad``      ``softmax_cross_entropy_with_logits_and_grad``
-``Softmax``            ``softmax``
-``LogSoftmax``         ``log_softmax``
-=====================  ===================================================
-
-* ``bench_losses.{SparseLoss,DenseLoss,SigmoidLoss}.{time,peakmem}_forward``
-* ``bench_grads.{SparseLossGrad,DenseLossGrad}.{time,peakmem}_forward_backward``
-* ``bench_activations.{Softmax,LogSoftmax}.{time,peakmem}_forward``
-* ``bench_accuracy.<Class>.track_error``: the largest relative error against the
-  extended-precision truth, ``xentbench.accuracy``'s one measure, unit
-  ``"relative error"``
-* ``bench_startup.NumbaFirstCall.track_first_call``: seconds, params
-  ``(function, cache)`` with ``cache`` in ``{"cold", "cached"}``
-* ``bench_paired.<Class>.track_speedup``: numba's speed over the ``backend``
-  parameter (``BASELINES``: TensorFlow and the peers), ``time(backend) /
-  time(numba)`` measured *paired*, unit ``"speedup"``; float32, the timing
-  grid (see ``Paired``)
-
-Parameters, in this order, for every benchmark but the start-up one:
-``(backend, batch, classes, dtype)``, e.g. asv's
-``bench_losses.SparseLoss.time_forward('numba', 4096, 1000, 'float32')``.
-``backend`` is an ``impls`` backend or a peer (``"torch"``, ``"jax"``); the
-logits are ``(batch, classes)`` of ``dtype`` with the class axis last.
-
-The grid and what is skipped (asv's skip: ``NotImplementedError`` in ``setup``,
-shown as ``n/a``; ``timing_skip_reason`` and ``accuracy_skip_reason`` say why)
-------------------------------------------------------------------------------
-* time and peakmem, float32: batch ``BATCHES`` x classes ``CLASSES``, except
-  logits over ``MAX_LOGITS_BYTES`` (256 MiB): 21 of 25 shapes;
-* time and peakmem, float64 and float16: batch ``SMALL_BATCHES`` x classes
-  ``SMALL_CLASSES`` up to ``SMALL_MAX_ELEMENTS`` logits: 5 shapes;
-* accuracy (``track_error``), every dtype: batch ``ACCURACY_BATCHES`` x classes
-  ``CLASSES`` up to ``ACCURACY_MAX_ELEMENTS`` logits (the truth is computed in
-  ``np.longdouble``, slowly): 8 shapes;
-* a backend that does not import here (a peer not installed, TensorFlow
-  missing) is skipped the same way.
+The naming scheme, the grid and what is skipped are ``xentbench.suite``'s
+(every tool that reads the results imports them from there); this module makes
+the inputs and truths and holds the asv base classes that run the grid.
 
 Inputs (``inputs``)
 -------------------
@@ -68,8 +23,8 @@ Timing
 ``setup`` calls the function once (Numba compilation or cache loading, JAX
 ``jit`` tracing and compilation, TensorFlow's kernel start-up, all outside the
 timed region), times a second call to choose asv's ``number`` (calls per
-sample, about ``SAMPLE_TIME`` = 5 ms) and ``repeat``: at least 3 samples, at
-most 8, about 0.08 s of sampling; 2 samples of one call for calls over 0.25 s,
+sample, about ``SAMPLE_TIME`` = 5 ms; ``xentbench.timing`` times) and
+``repeat``: at least 3 samples, at most 8, about 0.08 s of sampling; 2 samples of one call for calls over 0.25 s,
 one for calls over 1 s (whose relative noise is small).
 ``rounds = 1``, no warm-up beyond those calls. ``xentbench bench`` runs
 every process with glibc's malloc keeping arrays up to 32 MiB on a heap that
@@ -93,11 +48,9 @@ between shapes of one backend, not as an absolute.
 
 Peers
 -----
-``TorchPeer`` and ``JaxPeer`` offer the seven functions of an ``impls`` backend
-(numpy in, numpy out, float16 computed in float32 like ``impls``), so the
-benchmark classes treat every backend alike; they are benchmark code, not part
-of ``impls``. ``XENTBENCH_PREIMPORT`` (comma-separated backend names, or
-``none``) limits what the suite imports up front (``xentbench bench
+``xentbench.peers`` adapts PyTorch and JAX to the interface of an ``impls``
+backend (``get_backend``). ``XENTBENCH_PREIMPORT`` (comma-separated backend
+names, or ``none``) limits what the suite imports up front (``xentbench bench
 --backend`` sets it); a backend not pre-imported is imported in ``setup``.
 """
 
@@ -105,85 +58,21 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
-os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before anything imports jax
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
 import impls  # noqa: E402
 from xentbench import accuracy  # noqa: E402
-
-# --------------------------------------------------------------------------- the grid
-
-PEERS = ("torch", "jax")
-BACKENDS = tuple(impls.names()) + PEERS
-#: the backend the paired benchmarks are about, and what they measure it against
-FOCUS = "numba"
-BASELINES = ("tensorflow",) + PEERS
-BATCHES = (1, 32, 256, 4096, 65536)
-CLASSES = (2, 10, 1000, 32000, 128256)
-DTYPES = ("float32", "float64", "float16")
-PARAM_NAMES = ("backend", "batch", "classes", "dtype")
-
-MAX_LOGITS_BYTES = 256 * 2**20
-SMALL_BATCHES = (32, 4096)
-SMALL_CLASSES = (10, 1000, 32000)
-SMALL_MAX_ELEMENTS = 2**22
-ACCURACY_BATCHES = (32, 4096)
-ACCURACY_MAX_ELEMENTS = 2**22
-
-#: class name -> the ``impls`` function it benchmarks (the report parses this).
-SUITE = {
-    "SparseLoss": "sparse_softmax_cross_entropy_with_logits",
-    "DenseLoss": "softmax_cross_entropy_with_logits",
-    "SigmoidLoss": "sigmoid_cross_entropy_with_logits",
-    "SparseLossGrad": "sparse_softmax_cross_entropy_with_logits_and_grad",
-    "DenseLossGrad": "softmax_cross_entropy_with_logits_and_grad",
-    "Softmax": "softmax",
-    "LogSoftmax": "log_softmax",
-}
+from xentbench.peers import get_backend, import_peer  # noqa: E402
+from xentbench.suite import (  # noqa: E402
+    ACCURACY_BATCHES, ACCURACY_UNIT, BACKENDS, BASELINES, BATCHES, CLASSES, DTYPES, FOCUS, NONFINITE_ERROR,
+    PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT, accuracy_skip_reason, timing_skip_reason)
+from xentbench.timing import (  # noqa: E402
+    LEAD_IN, PAIRED_ROUNDS, SAMPLE_TIME, SLOW_CALL, calibrate, paired_ratio)
 
 TIMEOUT = 180  # seconds per parameter combination (setup included)
-NONFINITE_ERROR = 1e30  # the track_error of a result that is NaN or inf where the truth is finite
-SAMPLE_TIME = 0.005  # seconds of calls per timing sample
-PAIRED_ROUNDS = 15  # rounds of a paired measurement (3 for calls over SLOW_CALL seconds)
-SLOW_CALL = 0.25
-#: seconds of untimed calls before each timed turn of a paired measurement:
-#: PyTorch's OpenMP worker spins for ~9 ms after a call returns (measured:
-#: it burns 8-9 ms of CPU in the 10-200 ms after a call; numba's TBB workers
-#: 0.3-0.5 ms, JAX's and TensorFlow's none), which takes a core from the
-#: next backend's first milliseconds
-LEAD_IN = 0.01
-
-
-def timing_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
-    """Why ``(batch, classes, dtype)`` is off the time/peakmem grid, or ``None``."""
-    nbytes = batch * classes * np.dtype(dtype).itemsize
-    if nbytes > MAX_LOGITS_BYTES:
-        return f"{batch}x{classes} {dtype} logits are {nbytes / 2**20:.0f} MiB, over the 256 MiB limit"
-    if dtype != "float32":
-        if batch not in SMALL_BATCHES or classes not in SMALL_CLASSES:
-            return f"{dtype} runs only batch {SMALL_BATCHES} x classes {SMALL_CLASSES}"
-        if batch * classes > SMALL_MAX_ELEMENTS:
-            return f"{dtype} runs only up to {SMALL_MAX_ELEMENTS} logits"
-    return None
-
-
-def accuracy_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
-    """Why ``(batch, classes, dtype)`` is off the accuracy grid, or ``None``."""
-    if batch not in ACCURACY_BATCHES:
-        return f"accuracy runs only batch {ACCURACY_BATCHES}"
-    if batch * classes > ACCURACY_MAX_ELEMENTS:
-        return f"accuracy runs only up to {ACCURACY_MAX_ELEMENTS} logits (longdouble truth)"
-    return None
-
-
-def grid(skip_reason, batches=BATCHES) -> list[tuple[int, int, str]]:
-    """The ``(batch, classes, dtype)`` that ``skip_reason`` keeps."""
-    return [(b, c, d) for b in batches for c in CLASSES for d in DTYPES
-            if skip_reason(b, c, d) is None]
 
 
 def missing_benchmarks(classes, functions=accuracy.FUNCTIONS) -> list[str]:
@@ -315,201 +204,7 @@ def truth(function: str, batch: int, classes: int, dtype: str) -> accuracy.Truth
     return _remember("truth", (function, batch, classes, dtype), make)
 
 
-# --------------------------------------------------------------------------- peers
-
-_peer_modules: dict = {}
-
-
-def _import_peer(name: str):
-    """``(torch, torch.nn.functional)`` or ``(jax, jax.numpy)``; NotImplementedError if not installed."""
-    if name not in _peer_modules:
-        try:
-            if name == "torch":
-                import torch
-                import torch.nn.functional
-                _peer_modules[name] = (torch, torch.nn.functional)
-            else:
-                import jax
-                import jax.numpy
-                jax.config.update("jax_enable_x64", True)  # else float64 silently runs in float32
-                _peer_modules[name] = (jax, jax.numpy)
-        except ImportError as exc:  # the optional extra "peers" is not installed
-            _peer_modules[name] = exc
-    found = _peer_modules[name]
-    if isinstance(found, ImportError):
-        raise NotImplementedError(f"{name} is not installed: {found}")
-    return found
-
-
-def _last(axis) -> None:
-    if axis not in (-1,):
-        raise ValueError("the peers take the classes on the last axis only (axis=-1)")
-
-
-class TorchPeer:
-    """``torch.nn.functional`` with the seven functions of an ``impls`` backend.
-
-    ``cross_entropy(reduction="none")`` (integer targets for the sparse loss,
-    probability targets for the dense one), ``softmax``, ``log_softmax``,
-    ``binary_cross_entropy_with_logits(reduction="none")``; the fused functions
-    run the forward and ``backward()`` of the summed loss. Classes on the last
-    axis only (``axis=-1``), which is all the suite uses.
-    """
-
-    name = "torch"
-
-    def __init__(self):
-        self.torch, self.F = _import_peer("torch")
-        self.torch.set_num_threads(os.cpu_count())
-
-    def _in(self, a):
-        """float16 is computed in float32, as in ``impls``, converted by torch."""
-        t = self.torch.from_numpy(np.asarray(a))
-        return t.float() if t.dtype == self.torch.float16 else t
-
-    def _sparse(self, labels):
-        return self.torch.from_numpy(np.asarray(labels, np.int64))
-
-    def _out(self, t, like):
-        t = t.detach()
-        return (t.half() if np.asarray(like).dtype == np.float16 else t).numpy()
-
-    def softmax(self, logits, axis=-1):
-        _last(axis)
-        return self._out(self.F.softmax(self._in(logits), dim=-1), logits)
-
-    def log_softmax(self, logits, axis=-1):
-        _last(axis)
-        return self._out(self.F.log_softmax(self._in(logits), dim=-1), logits)
-
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1):
-        _last(axis)
-        return self._out(self.F.cross_entropy(self._in(logits), self._in(labels), reduction="none"), logits)
-
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits):
-        return self._out(self.F.cross_entropy(self._in(logits), self._sparse(labels), reduction="none"), logits)
-
-    def sigmoid_cross_entropy_with_logits(self, labels, logits):
-        loss = self.F.binary_cross_entropy_with_logits(self._in(logits), self._in(labels), reduction="none")
-        return self._out(loss, logits)
-
-    def _fused(self, target, logits):
-        x = self._in(logits).requires_grad_(True)
-        loss = self.F.cross_entropy(x, target, reduction="none")
-        loss.sum().backward()
-        return self._out(loss, logits), self._out(x.grad, logits)
-
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
-        _last(axis)
-        return self._fused(self._in(labels), logits)
-
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
-        return self._fused(self._sparse(labels), logits)
-
-
-class JaxPeer:
-    """JAX (``jax.nn``, ``jax.jit``, CPU) with the seven functions of an ``impls`` backend.
-
-    The sparse loss is ``logsumexp - take_along_axis``, the dense one
-    ``-sum(labels * log_softmax)``, the sigmoid loss the stable
-    ``max(x, 0) - x*z + log1p(exp(-|x|))`` (no optax), the fused functions
-    ``jax.value_and_grad`` of the summed loss (the per-row loss as auxiliary
-    output); all under ``jax.jit``, and every call blocks until its result is
-    ready. Classes on the last axis only.
-    """
-
-    name = "jax"
-
-    def __init__(self):
-        jax, jnp = _import_peer("jax")
-        self.jax = jax
-
-        def sparse(y, x):
-            return jax.nn.logsumexp(x, axis=-1) - jnp.take_along_axis(x, y[:, None], axis=-1)[:, 0]
-
-        def dense(z, x):
-            return -jnp.sum(z * jax.nn.log_softmax(x, axis=-1), axis=-1)
-
-        def sigmoid(z, x):
-            return jnp.maximum(x, 0) - x * z + jnp.log1p(jnp.exp(-jnp.abs(x)))
-
-        def fused(loss):
-            def summed(x, y):
-                per_row = loss(y, x)
-                return per_row.sum(), per_row
-
-            value_and_grad = jax.value_and_grad(summed, has_aux=True)
-
-            def run(y, x):
-                (_, per_row), dx = value_and_grad(x, y)
-                return per_row, dx
-            return run
-
-        def in_float32(fn):
-            """float16 is computed in float32, as in ``impls``; the casts are XLA's, in the jit."""
-            def run(*args):
-                dtype = args[-1].dtype
-                up = [a.astype(jnp.float32) if a.dtype == jnp.float16 else a for a in args]
-                return jax.tree.map(lambda o: o.astype(dtype), fn(*up))
-            return run
-
-        self._fns = {name: jax.jit(in_float32(fn)) for name, fn in {
-            "softmax": lambda x: jax.nn.softmax(x, axis=-1),
-            "log_softmax": lambda x: jax.nn.log_softmax(x, axis=-1),
-            "softmax_cross_entropy_with_logits": dense,
-            "sparse_softmax_cross_entropy_with_logits": sparse,
-            "sigmoid_cross_entropy_with_logits": sigmoid,
-            "softmax_cross_entropy_with_logits_and_grad": fused(dense),
-            "sparse_softmax_cross_entropy_with_logits_and_grad": fused(sparse),
-        }.items()}
-
-    def _call(self, name, logits, *labels):
-        out = self.jax.block_until_ready(self._fns[name](*labels, np.asarray(logits)))
-        return tuple(map(np.asarray, out)) if isinstance(out, tuple) else np.asarray(out)
-
-    def softmax(self, logits, axis=-1):
-        _last(axis)
-        return self._call("softmax", logits)
-
-    def log_softmax(self, logits, axis=-1):
-        _last(axis)
-        return self._call("log_softmax", logits)
-
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1):
-        _last(axis)
-        return self._call("softmax_cross_entropy_with_logits", logits, np.asarray(labels))
-
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits):
-        return self._call("sparse_softmax_cross_entropy_with_logits", logits, np.asarray(labels, np.int64))
-
-    def sigmoid_cross_entropy_with_logits(self, labels, logits):
-        return self._call("sigmoid_cross_entropy_with_logits", logits, np.asarray(labels))
-
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
-        _last(axis)
-        return self._call("softmax_cross_entropy_with_logits_and_grad", logits, np.asarray(labels))
-
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
-        return self._call("sparse_softmax_cross_entropy_with_logits_and_grad", logits,
-                          np.asarray(labels, np.int64))
-
-
-_PEER_CLASSES = {"torch": TorchPeer, "jax": JaxPeer}
-_backends: dict = {}
-
-
-def get_backend(name: str):
-    """An ``impls`` backend or a peer by name; ``NotImplementedError`` (asv: skipped) if unavailable."""
-    if name not in _backends:
-        if name in _PEER_CLASSES:
-            _backends[name] = _PEER_CLASSES[name]()
-        else:
-            try:
-                _backends[name] = impls.get(name)
-            except impls.BackendUnavailable as exc:
-                raise NotImplementedError(str(exc)) from exc
-    return _backends[name]
-
+# --------------------------------------------------------------------------- pre-imports
 
 def _preimport() -> None:
     """Import the backends once, in asv's fork server, so each benchmark needn't.
@@ -529,7 +224,7 @@ def _preimport() -> None:
                 pass
         elif name in PEERS:
             try:
-                _import_peer(name)
+                import_peer(name)
             except NotImplementedError:
                 pass
     if "numba" in names:
@@ -559,52 +254,6 @@ class _Benchmark:
 
     def _backend_call(self, backend):
         return getattr(get_backend(backend), self.function)
-
-
-def calibrate(call, args) -> tuple[int, float]:
-    """``(number, estimate)``: calls per timing sample (about ``SAMPLE_TIME``
-    seconds of them, 1 to 1000) and the seconds of one call.
-
-    The first call, untimed, pays compilation, tracing or cache loading; the
-    second is the estimate (the first is estimate enough past 1 s).
-    """
-    start = time.perf_counter()
-    call(*args)
-    estimate = time.perf_counter() - start
-    if estimate < 1.0:
-        start = time.perf_counter()
-        call(*args)
-        estimate = time.perf_counter() - start
-    return max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9)))), estimate
-
-
-def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_counter) -> float:
-    """The median over ``rounds`` of ``time(second) / time(first)`` per call.
-
-    In each round both are timed back to back, ``numbers[0]`` calls of
-    ``first`` and ``numbers[1]`` of ``second``, first-second in even rounds and
-    second-first in odd ones: a change in the machine's load between rounds
-    (other tenants, frequency) moves both times of a round alike, and the order
-    within a round does not favour either. Each turn starts with
-    ``lead_ins[i]`` untimed calls (``LEAD_IN``), so that the threads the other
-    one left spinning have stopped when the clock starts.
-    """
-    ratios = []
-    for r in range(rounds):
-        per_call = {}
-        for slot in ((0, 1) if r % 2 == 0 else (1, 0)):
-            fn, number = (first, second)[slot], numbers[slot]
-            for _ in range(lead_ins[slot]):
-                fn()
-            start = clock()
-            for _ in range(number):
-                fn()
-            per_call[slot] = (clock() - start) / number
-        ratios.append(per_call[1] / per_call[0])
-    return float(np.median(ratios))
-
-
-_warm: set = set()
 
 
 class Timed(_Benchmark):
@@ -650,8 +299,8 @@ class Paired(_Benchmark):
     Subclasses define ``track_speedup`` as ``return self.speedup()``.
     """
 
-    unit = "speedup"
-    params = [list(BASELINES), list(BATCHES), list(CLASSES), ["float32"]]
+    unit = SPEEDUP_UNIT
+    params = [list(BASELINES), list(BATCHES), list(CLASSES), list(PAIRED_DTYPES)]
 
     def setup(self, backend, batch, classes, dtype):
         reason = timing_skip_reason(batch, classes, dtype)
@@ -676,7 +325,7 @@ class Accuracy(_Benchmark):
     with a benchmark method would itself be collected by asv.
     """
 
-    unit = "relative error"
+    unit = ACCURACY_UNIT
     params = [list(BACKENDS), list(ACCURACY_BATCHES), list(CLASSES), list(DTYPES)]
 
     def setup(self, backend, batch, classes, dtype):

@@ -19,7 +19,7 @@ from types import ModuleType
 
 import numpy as np
 
-from . import _validate as v
+from . import _validate
 
 __all__ = [
     "BackendUnavailable", "Backend", "names", "available", "get", "FUNCTIONS",
@@ -65,20 +65,20 @@ class Backend:
 
     def __init__(self, name: str, module: ModuleType):
         self.name = name
-        self._m = module
+        self._module = module
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
 
     def softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
-        rows = v.Rows.from_logits(v.check_logits(logits), axis)
-        return rows.restore_full(self._m.softmax(rows.logits))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
+        return rows.restore_full(self._module.softmax(rows.logits))
 
     def log_softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
-        rows = v.Rows.from_logits(v.check_logits(logits), axis)
-        return rows.restore_full(self._m.log_softmax(rows.logits))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
+        return rows.restore_full(self._module.log_softmax(rows.logits))
 
     def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
@@ -86,10 +86,10 @@ class Backend:
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
         loss has the logits' shape without ``axis``.
         """
-        logits = v.check_logits(logits)
-        rows = v.Rows.from_logits(logits, axis)
-        labels = v.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._m.softmax_cross_entropy_with_logits(labels, rows.logits))
+        logits = _validate.check_logits(logits)
+        rows = _validate.Rows.from_logits(logits, axis)
+        labels = _validate.dense_labels(labels, rows, logits.shape)
+        return rows.restore(self._module.softmax_cross_entropy_with_logits(labels, rows.logits))
 
     def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
@@ -97,9 +97,9 @@ class Backend:
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
         each in ``[0, num_classes)``; the loss has the labels' shape.
         """
-        rows = v.Rows.from_logits(v.check_logits(logits), -1)
-        labels = v.sparse_labels(labels, rows)
-        return rows.restore(self._m.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        labels = _validate.sparse_labels(labels, rows)
+        return rows.restore(self._module.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
 
     def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
@@ -107,9 +107,9 @@ class Backend:
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
         labels and logits have the same shape, and so does the loss.
         """
-        labels, flat, dtype = v.sigmoid_inputs(labels, logits)
-        loss = self._m.sigmoid_cross_entropy_with_logits(labels, flat)
-        return v.as_dtype(loss, dtype).reshape(np.shape(logits))
+        labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
+        loss = self._module.sigmoid_cross_entropy_with_logits(labels, flat)
+        return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
@@ -118,17 +118,17 @@ class Backend:
         sums to 1; like TF's fused kernel it is ``softmax - labels`` whatever
         the labels sum to.
         """
-        logits = v.check_logits(logits)
-        rows = v.Rows.from_logits(logits, axis)
-        labels = v.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._m.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        logits = _validate.check_logits(logits)
+        rows = _validate.Rows.from_logits(logits, axis)
+        labels = _validate.dense_labels(labels, rows, logits.shape)
+        loss, grad = self._module.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
-        rows = v.Rows.from_logits(v.check_logits(logits), -1)
-        labels = v.sparse_labels(labels, rows)
-        loss, grad = self._m.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        labels = _validate.sparse_labels(labels, rows)
+        loss, grad = self._module.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
 

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
-from . import _numba_kernels as k
+from . import _numba_kernels as kernels
 
 name = "numba"
 
@@ -49,39 +49,39 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if loss is None:
         loss = np.empty(0, dtype=logits.dtype)
     z = logits if dense is None else dense
-    _launch(k.rows, k.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+    _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
     return out, loss
 
 
 def softmax(logits):
-    return _rows(k.SOFTMAX, logits, out=np.empty_like(logits))[0]
+    return _rows(kernels.SOFTMAX, logits, out=np.empty_like(logits))[0]
 
 
 def log_softmax(logits):
-    return _rows(k.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
+    return _rows(kernels.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
 
 
 def softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(k.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype))[1]
+    return _rows(kernels.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype))[1]
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(k.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype))[1]
+    return _rows(kernels.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype))[1]
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits):
     out = np.empty_like(logits)
-    _launch(k.sigmoid_xent, k.sigmoid_span, logits.size, labels, logits, out)
+    _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
     return out
 
 
 def softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    grad, loss = _rows(k.DENSE, logits, dense=labels, out=np.empty_like(logits),
+    grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=np.empty_like(logits),
                        loss=np.empty(len(logits), logits.dtype), grad=True)
     return loss, grad
 
 
 def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    grad, loss = _rows(k.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
+    grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
                        loss=np.empty(len(logits), logits.dtype), grad=True)
     return loss, grad

@@ -16,25 +16,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xentbench import accuracy, bench
+from xentbench import accuracy, bench, peers, suite, timing
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def common():
-    """``benchmarks.common`` without importing every backend up front."""
-    saved = os.environ.get("XENTBENCH_PREIMPORT")
-    os.environ["XENTBENCH_PREIMPORT"] = "none"
-    sys.path.insert(0, str(ROOT))
-    try:
+    """``benchmarks.common``, imported without importing every backend up front."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XENTBENCH_PREIMPORT", "none")
         return importlib.import_module("benchmarks.common")
-    finally:
-        sys.path.remove(str(ROOT))
-        if saved is None:
-            del os.environ["XENTBENCH_PREIMPORT"]
-        else:
-            os.environ["XENTBENCH_PREIMPORT"] = saved
 
 
 def test_asv_check_finds_no_problem():
@@ -46,40 +38,36 @@ def test_asv_check_finds_no_problem():
 
 
 def test_every_function_has_time_peakmem_and_track(common):
-    suite = importlib.import_module("benchmarks")
+    package = importlib.import_module("benchmarks")
     modules = [importlib.import_module(f"benchmarks.{m}")
                for m in ("bench_losses", "bench_grads", "bench_activations", "bench_accuracy")]
     classes = [c for m in modules for c in vars(m).values()
                if isinstance(c, type) and c.__module__ == m.__name__]
-    assert suite and common.missing_benchmarks(classes) == []
+    assert package and common.missing_benchmarks(classes) == []
     without_track = [c for c in classes if not c.__module__.endswith("bench_accuracy")]
     missing = common.missing_benchmarks(without_track)
     assert len(missing) == len(accuracy.FUNCTIONS) and all("track_" in m for m in missing)
 
 
-def test_bench_mirrors_the_suite(common):
-    assert bench.CLASSES == common.SUITE
-    assert set(common.SUITE.values()) == set(accuracy.FUNCTIONS)
-    assert bench.BACKENDS == common.BACKENDS and bench.BASELINES == common.BASELINES
-    assert bench.BACKENDS_CHOICES == common.BACKENDS + (bench.PAIRED,)
-    assert bench.PREIMPORT[bench.PAIRED].split(",") == [common.FOCUS, *common.BASELINES]
-    assert {c for group in bench.GROUPS.values() for c in group} == set(common.SUITE) | {bench.STARTUP}
+def test_bench_filters_cover_the_suite():
+    assert set(suite.SUITE.values()) == set(accuracy.FUNCTIONS)
+    assert {c for group in bench.GROUPS.values() for c in group} == set(suite.SUITE) | {suite.STARTUP}
     batches, classes, dtypes = bench.QUICK
     for b in batches:
         for c in classes:
             for d in dtypes:
-                assert common.timing_skip_reason(b, c, d) is None
-                assert common.accuracy_skip_reason(b, c, d) is None
+                assert suite.timing_skip_reason(b, c, d) is None
+                assert suite.accuracy_skip_reason(b, c, d) is None
 
 
-def test_grid_covers_image_and_language_model_shapes(common):
-    float32 = [(b, c) for b, c, d in common.grid(common.timing_skip_reason) if d == "float32"]
+def test_grid_covers_image_and_language_model_shapes():
+    float32 = [(b, c) for b, c, d in suite.grid(suite.timing_skip_reason) if d == "float32"]
     assert len(float32) == 21
     assert (256, 128256) in float32 and (65536, 1000) in float32 and (1, 2) in float32
-    assert common.timing_skip_reason(4096, 32000, "float32")  # 500 MiB of logits
+    assert suite.timing_skip_reason(4096, 32000, "float32")  # 500 MiB of logits
     for dtype in ("float64", "float16"):
-        assert len([1 for *_, d in common.grid(common.timing_skip_reason) if d == dtype]) == 5
-    accuracy_grid = common.grid(common.accuracy_skip_reason, common.ACCURACY_BATCHES)
+        assert len([1 for *_, d in suite.grid(suite.timing_skip_reason) if d == dtype]) == 5
+    accuracy_grid = suite.grid(suite.accuracy_skip_reason, suite.ACCURACY_BATCHES)
     assert (32, 128256, "float16") in accuracy_grid and (4096, 32000, "float32") not in accuracy_grid
 
 
@@ -113,7 +101,7 @@ def test_inputs_are_fixed_and_realistic(common):
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 def test_peers_compute_the_same_functions(common, peer, dtype):
     try:
-        backend = common.get_backend(peer)
+        backend = peers.get_backend(peer)
     except NotImplementedError as exc:
         pytest.skip(str(exc))
     for function in accuracy.FUNCTIONS:
@@ -165,11 +153,11 @@ def test_peers_compute_the_same_functions(common, peer, dtype):
      False),
     ("bench_losses.SparseLoss.time_forward('torch', 32, 1000, 'float32')", {"backend": "paired"}, False),
 ])
-def test_filters_select_what_they_say(common, label, selection, selected):
+def test_filters_select_what_they_say(label, selection, selected):
     import re
 
     selection = dict({"backend": "numba"}, **selection)
-    regexes = bench.bench_regexes(common, **selection)
+    regexes = bench.bench_regexes(**selection)
     assert any(re.search(r, label) for r in regexes) == selected
 
 
@@ -182,12 +170,12 @@ def test_selection_is_exactly_the_grid(common):
     from benchmarks.bench_losses import SparseLoss as Timed
 
     for cls, method in ((Timed, "time_forward"), (Accurate, "track_error")):
-        regexes = bench.bench_regexes(common, "jax", ["SparseLoss"])
+        regexes = bench.bench_regexes("jax", ["SparseLoss"])
         for params in itertools.product(*cls.params):
             label = f"bench_x.SparseLoss.{method}({', '.join(repr(p) for p in params)})"
             label = label.replace("bench_x", "bench_losses" if cls is Timed else "bench_accuracy")
             chosen = any(re.search(r, label) for r in regexes)
-            skip = (common.timing_skip_reason if cls is Timed else common.accuracy_skip_reason)(*params[1:])
+            skip = (suite.timing_skip_reason if cls is Timed else suite.accuracy_skip_reason)(*params[1:])
             assert chosen == (params[0] == "jax" and skip is None), label
 
 
@@ -196,12 +184,12 @@ def test_every_function_has_a_paired_benchmark(common):
 
     classes = {name: cls for name, cls in vars(bench_paired).items()
                if isinstance(cls, type) and cls.__module__ == bench_paired.__name__}
-    assert {name: cls.function for name, cls in classes.items()} == common.SUITE
+    assert {name: cls.function for name, cls in classes.items()} == suite.SUITE
     assert all(callable(getattr(cls, "track_speedup", None)) for cls in classes.values())
-    assert common.Paired.unit == "speedup" and common.Paired.params[0] == list(common.BASELINES)
+    assert common.Paired.unit == "speedup" and common.Paired.params[0] == list(suite.BASELINES)
 
 
-def test_paired_ratio_alternates_and_takes_the_median(common):
+def test_paired_ratio_alternates_and_takes_the_median():
     """A fake clock, read twice a turn (start, stop): a timed call of ``first``
     costs 1 unit, of ``second`` 3; a lead-in call (before the clock starts)
     costs 100, which must not count. In round 2 the machine is twice as slow
@@ -221,7 +209,7 @@ def test_paired_ratio_alternates_and_takes_the_median(common):
             now[0] += cost * spike if timed else 100.0
         return fn
 
-    ratio = common.paired_ratio(call("first", 1.0), call("second", 3.0), (2, 5), (1, 2), rounds=5, clock=clock)
+    ratio = timing.paired_ratio(call("first", 1.0), call("second", 3.0), (2, 5), (1, 2), rounds=5, clock=clock)
     assert ratio == 3.0
     # round 0: first (1 lead-in, 2 timed), then second (2 lead-ins, 5 timed); round 1 the other way
     assert calls[:10] == ["lead-in first"] + ["first"] * 2 + ["lead-in second"] * 2 + ["second"] * 5
@@ -238,9 +226,9 @@ def test_paired_setup_skips_off_the_grid(common):
         SparseLoss().setup("tensorflow", 1, 2, "float64")
 
 
-def test_unknown_function_is_refused(common):
+def test_unknown_function_is_refused():
     with pytest.raises(ValueError, match="unknown function"):
-        bench.bench_regexes(common, "numba", functions=["crossentropy"])
+        bench.bench_regexes("numba", functions=["crossentropy"])
 
 
 def test_bench_dry_run_prints_the_asv_command(capsys):

@@ -168,7 +168,7 @@ def test_the_concurrency_check_can_fail():
     """The harness is not blind: a backend whose results depend on the calling thread is caught."""
     cheat = r"""
 import threading, impls, numpy as np
-m = impls.get("numba")._m
+m = impls.get("numba")._module
 _softmax = m.softmax
 m.softmax = lambda x: _softmax(x) if threading.current_thread() is threading.main_thread() else _softmax(x) * 1.0001
 """
@@ -250,7 +250,7 @@ with warnings.catch_warnings(record=True) as caught:
     # Numba kernels too, and must find a cache folder without the numba backend
     ok = np.allclose(impls.get("numpy").softmax(x.astype(np.float16)), impls.get("numpy").softmax(x), atol=1e-3)
     b = impls.get("numba")
-    assert b._m.__file__.startswith(%r), b._m.__file__
+    assert b._module.__file__.startswith(%r), b._module.__file__
     ok = ok and all(np.allclose(getattr(b, f)(x), getattr(impls.get("numpy"), f)(x), rtol=1e-5, atol=1e-6)
                     for f in ("softmax", "log_softmax"))
 print(json.dumps(dict(ok=bool(ok), warnings=[f"{w.category.__name__}: {w.message}" for w in caught])))
@@ -401,5 +401,5 @@ def test_small_calls_run_serially(monkeypatch):
         if "cross_entropy" in function:
             kwargs["labels"] = np.zeros(2, np.int64) if function.startswith("sparse") else logits
         getattr(backend, function)(**kwargs)
-    assert pairs == {(numba_parallel.k.rows, numba_parallel.k.rows_serial),
-                     (numba_parallel.k.sigmoid_xent, numba_parallel.k.sigmoid_span)}
+    assert pairs == {(numba_parallel.kernels.rows, numba_parallel.kernels.rows_serial),
+                     (numba_parallel.kernels.sigmoid_xent, numba_parallel.kernels.sigmoid_span)}

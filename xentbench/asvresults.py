@@ -26,9 +26,10 @@ import itertools
 import json
 import math
 import os
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from xentbench import checkout
 
 #: asv's benchmark types, by the prefix of the benchmark's method name.
 KINDS = {"time_": ("time", "seconds"), "peakmem_": ("peakmem", "bytes"),
@@ -226,13 +227,11 @@ def result_files(results_dir, machine: str | None = None) -> list[Path]:
 
 
 def resolve_commit(rev: str, repo=".") -> str:
-    """The full hash of ``rev`` in the git repository ``repo``; ``rev`` itself if git cannot tell."""
+    """The full hash of ``rev`` in the git repository ``repo``; ``rev`` itself (a hash prefix) if git cannot tell."""
     try:
-        done = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"],
-                              cwd=repo, capture_output=True, text=True)
-    except OSError:
+        return checkout.resolve(rev, repo)
+    except checkout.CheckoutError:
         return rev
-    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else rev
 
 
 def find(results_dir, commit: str, machine: str | None = None) -> list[Path]:
@@ -272,6 +271,18 @@ def load_commit(results_dir, commit: str, machine: str | None = None, repo=".") 
         raise ResultsError(f"several result files for commit {commit}: {listing}; pick one with --machine")
     benchmarks = load_benchmarks_json(results_dir)
     return load(paths[0], benchmarks)
+
+
+def default_results_dir() -> Path:
+    """``results_dir`` of the ``asv.conf.json`` here or above, else ``.asv/results``."""
+    for folder in (Path.cwd(), *Path.cwd().parents):
+        conf = folder / "asv.conf.json"
+        if conf.exists():
+            try:
+                return folder / json.loads(conf.read_text()).get("results_dir", ".asv/results")
+            except ValueError:
+                break
+    return Path(".asv/results")
 
 
 def machine_name() -> str | None:

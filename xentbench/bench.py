@@ -14,10 +14,10 @@ in ``.asv/results/<machine>/<hash>-<env>.json`` for ``xentbench compare`` and
 Which code is measured: without ``--commit``, the working tree (the package is
 installed in editable mode), recorded under HEAD, with a warning when
 ``impls/`` differs from HEAD. With ``--commit REV``, the library (``impls/``)
-of REV is exported with ``git archive`` to a temporary directory that the
-suite puts first on ``sys.path`` (``XENTBENCH_LIBRARY``), and measured with
-the instruments of the working tree: its benchmarks and its
-``xentbench.accuracy``. Two commits are so measured by the same benchmark
+of REV is exported (``xentbench.checkout.materialise``) to a temporary
+directory that the suite puts first on ``sys.path`` (``XENTBENCH_LIBRARY``),
+and measured with the instruments of the working tree: its benchmarks and
+its ``xentbench`` (the suite's grid, timing, peers and accuracy). Two commits are so measured by the same benchmark
 code (asv compares only results of the same benchmark version) and judged by
 the same error measure.
 
@@ -54,8 +54,6 @@ status: 0, 1 if any combination failed, 2 if nothing could run.
 from __future__ import annotations
 
 import argparse
-import importlib
-import io
 import json
 import os
 import re
@@ -63,24 +61,15 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
-from xentbench import asvresults
+from xentbench import asvresults, checkout
+from xentbench.suite import (
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, STARTUP, SUITE, accuracy_skip_reason, grid,
+    timing_skip_reason)
 
-#: benchmark class -> the impls function it measures: ``SUITE`` of benchmarks/common.py,
-#: mirrored here (a test checks) so that readers of results need not import the suite
-CLASSES = {
-    "SparseLoss": "sparse_softmax_cross_entropy_with_logits",
-    "DenseLoss": "softmax_cross_entropy_with_logits",
-    "SigmoidLoss": "sigmoid_cross_entropy_with_logits",
-    "SparseLossGrad": "sparse_softmax_cross_entropy_with_logits_and_grad",
-    "DenseLossGrad": "softmax_cross_entropy_with_logits_and_grad",
-    "Softmax": "softmax",
-    "LogSoftmax": "log_softmax",
-}
 #: glibc's malloc for every benchmark process: arrays up to 32 MiB (the most glibc
 #: allows) come from the heap and the heap is never given back to the system.
 #: Without it, whether a call pays a page fault for every 4 KiB of its outputs
@@ -90,9 +79,7 @@ CLASSES = {
 #: by its place in the run. The same for every backend; arrays over 32 MiB are
 #: still mapped afresh each call (NumPy's are on huge pages).
 MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
-#: the class of the Numba first-call latency benchmark (bench_startup), params (function, cache)
-STARTUP = "NumbaFirstCall"
-#: --function groups -> benchmark classes (the classes are ``SUITE`` of benchmarks/common.py)
+#: --function groups -> benchmark classes (the classes of ``SUITE``, and ``STARTUP``)
 GROUPS = {
     "sparse": ["SparseLoss", "SparseLossGrad"],
     "dense": ["DenseLoss", "DenseLossGrad"],
@@ -103,48 +90,29 @@ GROUPS = {
     "startup": [STARTUP],
 }
 KINDS = ("time", "peakmem", "track")
-#: every backend parameter of the suite (``BACKENDS`` of benchmarks/common.py, checked by a test)
-BACKENDS = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
-#: the --backend of the paired benchmarks (bench_paired: numba against each of
+#: the --backend of the paired benchmarks (bench_paired: ``FOCUS`` against each of
 #: ``BASELINES``, in one process), an asv run of its own that imports them all
 PAIRED = "paired"
-BASELINES = ("tensorflow", "torch", "jax")  # ``BASELINES`` of benchmarks/common.py
 BACKENDS_CHOICES = BACKENDS + (PAIRED,)
 #: what the forkserver of each asv run imports (XENTBENCH_PREIMPORT): the backend measured
-PREIMPORT = {PAIRED: ",".join(("numba",) + BASELINES)}
+PREIMPORT = {PAIRED: ",".join((FOCUS,) + BASELINES)}
 #: the --quick slice: batch 32, classes 10 and 1000, float32, on every grid of the suite;
 #: the Numba first call of the sparse loss
 QUICK = ((32,), (10, 1000), ("float32",))
 QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
-LIBRARY = ("impls",)  # what --commit exports: the code under test, not the instruments
 
 
-def load_suite(root: Path):
-    """``benchmarks.common`` of the checkout at ``root``, without importing any backend."""
-    saved = os.environ.get("XENTBENCH_PREIMPORT")
-    os.environ["XENTBENCH_PREIMPORT"] = "none"
-    sys.path.insert(0, str(root))
-    try:
-        return importlib.import_module("benchmarks.common")
-    finally:
-        sys.path.remove(str(root))
-        if saved is None:
-            del os.environ["XENTBENCH_PREIMPORT"]
-        else:
-            os.environ["XENTBENCH_PREIMPORT"] = saved
-
-
-def classes_for(name: str, suite) -> list[str]:
+def classes_for(name: str) -> list[str]:
     """The benchmark classes that ``--function name`` selects."""
     key = name.strip().lower()
     if key in GROUPS:
         return list(GROUPS[key])
-    for cls, function in suite.SUITE.items():
+    for cls, function in SUITE.items():
         if key in (cls.lower(), function):
             return [cls]
     if key == STARTUP.lower():
         return [STARTUP]
-    choices = sorted(GROUPS) + sorted(suite.SUITE) + sorted(suite.SUITE.values())
+    choices = sorted(GROUPS) + sorted(SUITE) + sorted(SUITE.values())
     raise ValueError(f"unknown function {name!r}; expected one of: {', '.join(choices)}")
 
 
@@ -159,66 +127,37 @@ def _combos(combos, quick: bool) -> str:
     return _alt(f"{b}, {c}, {d!r}" for b, c, d in combos)
 
 
-def bench_regexes(suite, backend: str, functions=None, kinds=None, quick: bool = False) -> list[str]:
+def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False) -> list[str]:
     """asv ``-b`` regular expressions selecting exactly the combinations of ``backend`` that run.
 
     asv matches them against ``name(param, ...)``. Only the combinations on the
     suite's grids are selected, so asv spends no process on a combination that
     its ``setup`` would skip (they are recorded as n/a all the same).
     """
-    classes = sorted({c for f in functions for c in classes_for(f, suite)}) if functions \
-        else sorted(suite.SUITE) + [STARTUP]
+    classes = sorted({c for f in functions for c in classes_for(f)}) if functions \
+        else sorted(SUITE) + [STARTUP]
     kinds = list(kinds) if kinds else list(KINDS)
-    grid_classes = [c for c in classes if c in suite.SUITE]
+    grid_classes = [c for c in classes if c in SUITE]
     if backend == PAIRED:
         if not grid_classes or "track" not in kinds:
             return []
-        dtypes = suite.Paired.params[3]
-        combos = _combos([c for c in suite.grid(suite.timing_skip_reason) if c[2] in dtypes], quick)
+        combos = _combos([c for c in grid(timing_skip_reason) if c[2] in PAIRED_DTYPES], quick)
         baselines = _alt(repr(b) for b in BASELINES)
         return [rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({baselines}, {combos}\)$"]
     timed = [k for k in kinds if k != "track"]
     regexes = []
     if grid_classes and timed:
-        combos = _combos(suite.grid(suite.timing_skip_reason), quick)
+        combos = _combos(grid(timing_skip_reason), quick)
         regexes.append(rf"^bench_(?!accuracy|startup)\w+\.{_alt(grid_classes)}\.{_alt(timed)}_\w+"
                        rf"\({re.escape(repr(backend))}, {combos}\)$")
     if grid_classes and "track" in kinds:
-        combos = _combos(suite.grid(suite.accuracy_skip_reason, suite.ACCURACY_BATCHES), quick)
+        combos = _combos(grid(accuracy_skip_reason, ACCURACY_BATCHES), quick)
         regexes.append(rf"^bench_accuracy\.{_alt(grid_classes)}\.track_\w+"
                        rf"\({re.escape(repr(backend))}, {combos}\)$")
     if STARTUP in classes and "track" in kinds and backend == "numba":
         functions = _alt(repr(f) for f in QUICK_STARTUP) if quick else "'[^']*'"
         regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, '[^']*'\)$")
     return regexes
-
-
-def find_root() -> Path:
-    """The directory of ``asv.conf.json``: here or above, else the checkout of this package."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        if (folder / "asv.conf.json").exists():
-            return folder
-    package_root = Path(__file__).resolve().parents[1]
-    if (package_root / "asv.conf.json").exists():
-        return package_root
-    raise FileNotFoundError("no asv.conf.json here or above; run from the xentbench checkout")
-
-
-def _git(root: Path, *args) -> str:
-    done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout.strip()
-
-
-def export_library(root: Path, commit: str, dest: Path) -> None:
-    """``impls/`` of ``commit``, written under ``dest``."""
-    archive = subprocess.run(["git", "archive", "--format=tar", commit, *LIBRARY], cwd=root,
-                             capture_output=True)
-    if archive.returncode != 0:
-        raise RuntimeError(f"git archive {commit}: {archive.stderr.decode().strip()}")
-    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
-        tar.extractall(dest, filter="data")
 
 
 def _asv(*args) -> list[str]:
@@ -338,14 +277,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the asv command and exit")
 
 
-def plan(args, root: Path) -> list[tuple[str, list[str]]]:
+def plan(args) -> list[tuple[str, list[str]]]:
     """``(backend, asv -b regexes)`` per asv run: one run per backend, each importing only it."""
     if args.bench:
         return [("all", list(args.bench))]
-    suite = load_suite(root)
     runs = []
     for backend in args.backend or BACKENDS_CHOICES:
-        regexes = bench_regexes(suite, backend, args.function, args.kind, args.quick)
+        regexes = bench_regexes(backend, args.function, args.kind, args.quick)
         if regexes:
             runs.append((backend, regexes))
     if not runs:
@@ -399,10 +337,10 @@ def publish(staging: Path, results_dir: Path) -> list[str]:
 
 def run(args) -> int:
     try:
-        root = find_root()
-        runs = plan(args, root)
-        head = _git(root, "rev-parse", "HEAD")
-        commit = _git(root, "rev-parse", "--verify", f"{args.commit or 'HEAD'}^{{commit}}")
+        root = checkout.find_root()
+        runs = plan(args)
+        head = checkout.resolve("HEAD", root)
+        commit = checkout.resolve(args.commit or "HEAD", root)
         conf = json.loads((root / "asv.conf.json").read_text())
     except (ValueError, RuntimeError, FileNotFoundError, ImportError) as exc:
         print(f"xentbench bench: error: {exc}", file=sys.stderr)
@@ -439,11 +377,11 @@ def run(args) -> int:
             return 0
         library = tmp / "library"
         if args.commit:
-            export_library(root, commit, library)
+            checkout.materialise(commit, library, root)
             env["XENTBENCH_LIBRARY"] = str(library)  # benchmarks/__init__.py puts it first on sys.path
             print(f"xentbench bench: measuring the library of {args.commit} ({commit[:8]}), exported to {library}")
         else:
-            dirty = _git(root, "status", "--porcelain", "--", *LIBRARY)
+            dirty = checkout.library_changes(root)
             print(f"xentbench bench: measuring the working tree, recorded as HEAD ({head[:8]})")
             if dirty:
                 print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "

@@ -33,7 +33,6 @@ hash) are counted, not judged.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from dataclasses import dataclass
@@ -41,12 +40,11 @@ from pathlib import Path
 
 from xentbench import asvresults
 from xentbench.asvresults import Result, ResultFile, ResultsError
+from xentbench.suite import is_accuracy, is_speedup
 
 DEFAULT_FACTOR = 1.15
 DEFAULT_ACCURACY_EPSILON = 1e-6
 ACCURACY_FLOOR = 1e-30  # absolute slack: an error of exactly 0 may become 1e-31 by formatting
-ACCURACY_UNIT = "relative error"
-SPEEDUP_UNIT = "speedup"
 
 #: verdicts that fail the comparison, in the order they are printed
 REGRESSIONS = ("slower", "less accurate", "failed")
@@ -77,15 +75,6 @@ class Change:
     @property
     def regression(self) -> bool:
         return self.verdict in REGRESSIONS
-
-
-def is_accuracy(result: Result) -> bool:
-    return result.kind == "track" and result.unit == ACCURACY_UNIT
-
-
-def is_speedup(result: Result) -> bool:
-    """A paired speed-up: higher is better, unlike a time."""
-    return result.kind == "track" and result.unit == SPEEDUP_UNIT
 
 
 def judge(before: Result, after: Result, factor: float = DEFAULT_FACTOR, use_stats: bool = True,
@@ -172,18 +161,6 @@ def format_table(changes: list[Change]) -> list[str]:
     return ["  " + "  ".join(r[i].rjust(widths[i]) for i in range(3)) + "  " + r[3] for r in rows]
 
 
-def default_results_dir() -> Path:
-    """``results_dir`` of the ``asv.conf.json`` here or above, else ``.asv/results``."""
-    for folder in (Path.cwd(), *Path.cwd().parents):
-        conf = folder / "asv.conf.json"
-        if conf.exists():
-            try:
-                return folder / json.loads(conf.read_text()).get("results_dir", ".asv/results")
-            except ValueError:
-                break
-    return Path(".asv/results")
-
-
 def add_arguments(parser) -> None:
     parser.add_argument("base", help="the commit compared against (git revision or hash prefix)")
     parser.add_argument("head", help="the commit under test")
@@ -204,7 +181,7 @@ def run(args) -> int:
     if args.factor <= 1:
         print("xentbench compare: error: --factor must be > 1", file=sys.stderr)
         return 2
-    results_dir = args.results_dir or default_results_dir()
+    results_dir = args.results_dir or asvresults.default_results_dir()
     try:
         base = asvresults.load_commit(results_dir, args.base, args.machine)
         head = asvresults.load_commit(results_dir, args.head, args.machine)

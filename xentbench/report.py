@@ -50,27 +50,15 @@ from pathlib import Path
 
 import numpy as np
 
-from xentbench import accuracy
-from xentbench.compare import is_accuracy, is_speedup
+from xentbench import accuracy, checkout, roofline, targets
+from xentbench.analysis import paired_speedups, roofline_fraction, speedups, throughput_gbs
+from xentbench.suite import (
+    BACKENDS, FOCUS, NONFINITE_ERROR, PEERS, REFERENCE, SHORT_NAMES, STARTUP, SUITE, is_accuracy, is_speedup)
 
-REFERENCE = "tensorflow"
-FOCUS = "numba"  # the backend the targets and the paired benchmarks are about
 #: The headline splits the shapes at this size of the logits (small: call overhead dominates).
 SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
 #: Peak memory over the baseline is shown for inputs of at least this size only.
 MEMORY_MIN_INPUT = 4 << 20
-PEERS = ("torch", "jax")
-BACKEND_ORDER = ("naive", "numpy", "numba", "tensorflow", "torch", "jax")
-#: short names, for titles and file names
-SHORT = {
-    "softmax": "softmax",
-    "log_softmax": "log_softmax",
-    "softmax_cross_entropy_with_logits": "dense",
-    "sparse_softmax_cross_entropy_with_logits": "sparse",
-    "sigmoid_cross_entropy_with_logits": "sigmoid",
-    "softmax_cross_entropy_with_logits_and_grad": "dense_grad",
-    "sparse_softmax_cross_entropy_with_logits_and_grad": "sparse_grad",
-}
 #: the issue's order: the losses first, the building blocks last
 FUNCTION_ORDER = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
                   "sparse_softmax_cross_entropy_with_logits_and_grad",
@@ -250,11 +238,6 @@ def fmt_seconds(s) -> str:
     return f"{s * 1e9:.3g} ns"
 
 
-#: The suite records a NaN or inf result (where the truth is finite) as this error, since
-#: asv cannot graph inf (``NONFINITE_ERROR`` in benchmarks/common.py).
-NONFINITE_ERROR = 1e30
-
-
 def fmt_error(e) -> str:
     return "inf (NaN/inf out)" if e >= NONFINITE_ERROR else f"{e:.2e}"
 
@@ -270,7 +253,7 @@ def geomean(values) -> float | None:
 
 def _order(backends) -> list[str]:
     backends = set(backends)
-    return [b for b in BACKEND_ORDER if b in backends] + sorted(backends - set(BACKEND_ORDER))
+    return [b for b in BACKENDS if b in backends] + sorted(backends - set(BACKENDS))
 
 
 def _functions(names) -> list[str]:
@@ -316,11 +299,10 @@ class Run:
 
 
 def _classify(result) -> tuple[str | None, str | None]:
-    """``(section, function)`` of one asv result, by the naming scheme of benchmarks/common.py."""
-    from xentbench.bench import CLASSES, STARTUP
+    """``(section, function)`` of one asv result, by the suite's naming scheme (``xentbench.suite``)."""
     if result.class_name == STARTUP and result.kind == "track":
         return "latency", result.params.get("function")
-    function = CLASSES.get(result.class_name)
+    function = SUITE.get(result.class_name)
     if function is None:
         return None, None
     if result.kind in ("time", "peakmem"):
@@ -395,65 +377,7 @@ def newest_commit(results_dir: Path, machine: str | None) -> str:
 
 # --------------------------------------------------------------------------- analysis
 
-def throughput_gbs(key, seconds) -> float:
-    _, _, batch, classes, dtype = key
-    return batch * classes * np.dtype(dtype).itemsize / seconds / 1e9
-
-
-def speedups(run: Run, function: str, dtype: str) -> dict:
-    """``{(backend, "tf"|"peer"): {(batch, classes): ratio}}``: time of the baseline / time of the backend."""
-    by_shape = defaultdict(dict)
-    for (f, b, batch, classes, dt), t in run.timings.items():
-        if f == function and dt == dtype:
-            by_shape[(batch, classes)][b] = t
-    out = defaultdict(dict)
-    for shape, times in by_shape.items():
-        ref = times.get(REFERENCE)
-        peers = [times[p] for p in PEERS if p in times]
-        best_peer = min(peers) if peers else None
-        for b, t in times.items():
-            if ref is not None and b != REFERENCE:
-                out[(b, "tf")][shape] = ref / t
-            if best_peer is not None and b not in PEERS:
-                out[(b, "peer")][shape] = best_peer / t
-    return out
-
-
-def paired_speedups(run: Run, function: str, dtype: str) -> dict:
-    """``{against: {(batch, classes): ratio}}``: numba's paired speed-ups over each
-    baseline (``"tensorflow"``, ``"torch"``, ``"jax"``), and as ``speedups``
-    names them, ``"tf"`` and ``"peer"``: over the faster peer, the smaller of
-    the ratios over the peers measured at that shape."""
-    out = defaultdict(dict)
-    for (f, baseline, batch, classes, dt), ratio in run.paired.items():
-        if f == function and dt == dtype:
-            out[baseline][(batch, classes)] = ratio
-    if REFERENCE in out:
-        out["tf"] = dict(out[REFERENCE])
-    for shape in {s for p in PEERS for s in out.get(p, {})}:
-        out["peer"][shape] = min(out[p][shape] for p in PEERS if shape in out.get(p, {}))
-    return dict(out)
-
-
-def roofline_fraction(run: Run, roof: dict | None) -> dict:
-    """``key -> (fraction of the limit, bound, memory level, fraction of the bandwidth ceiling)``."""
-    from xentbench import roofline
-    if roof is None:
-        return {}
-    out = {}
-    for key, t in run.timings.items():
-        function, _, batch, classes, dtype = key
-        if function not in roofline.TRAFFIC:
-            continue
-        lim = roofline.limit(roof, function, batch, classes, dtype)
-        rate = batch * classes / t
-        bandwidth = roofline.ceilings(roof, function, batch * classes * roofline.TRAFFIC[function]
-                                      * np.dtype(dtype).itemsize, dtype)[0]
-        out[key] = (rate / lim["elements_per_s"], lim["bound"], lim["level"], rate / bandwidth)
-    return out
-
-
-def headline(run: Run, roof: dict | None, dtype: str, focus: str = "numba") -> list[str]:
+def headline(run: Run, roof: dict | None, dtype: str, focus: str = FOCUS) -> list[str]:
     """One sentence per function: who is fastest where, by how much, how close to the roofline."""
     fractions = roofline_fraction(run, roof)
     lines = []
@@ -476,7 +400,7 @@ def headline(run: Run, roof: dict | None, dtype: str, focus: str = "numba") -> l
             if total:
                 best = sorted((b for b in counts if counts[b]), key=lambda b: -counts[b])
                 regions.append(f"{name}: " + ", ".join(f"{b} {counts[b]}" for b in best) + f" of {total}")
-        text = f"**{SHORT[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
+        text = f"**{SHORT_NAMES[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
         sp = speedups(run, function, dtype)
         for b in dict.fromkeys([ranked[0], focus]):
             if b not in {k[1] for k in keys}:
@@ -605,7 +529,6 @@ def section_headline(ctx: Context) -> list[str]:
 
 
 def section_targets(ctx: Context) -> None:
-    from xentbench import targets
     ctx.doc.h(2, "Targets")
     ctx.doc.p("The numba backend's targets (the fast-kernels issue; benchmarks/NOTES.md says what "
               "was tried), checked at every shape of this run where they apply. Ratios are "
@@ -635,7 +558,6 @@ def _shapes_by_dtype(shapes, primary: str) -> list:
 
 
 def section_throughput(ctx: Context) -> None:
-    from xentbench import roofline
     run, doc = ctx.run, ctx.doc
     doc.h(2, "Throughput")
     doc.p("GB/s of logits processed (batch x classes x itemsize / time, the time being asv's "
@@ -658,7 +580,7 @@ def section_throughput(ctx: Context) -> None:
                 for key, t in ctx.old.timings.items():
                     if key[0] == function and key[4] == dtype:
                         compare[key[2]].setdefault(key[1], []).append((key[3], throughput_gbs(key, t)))
-            name = f"throughput_{SHORT[function]}_{dtype}.png"
+            name = f"throughput_{SHORT_NAMES[function]}_{dtype}.png"
             ctx.plot("throughput", name, f"{function} ({dtype})", np.dtype(dtype).itemsize,
                      dict(panels), dict(limits) if limits else None,
                      dict(compare) if compare else None, f"commit {ctx.old.short}" if ctx.old else "")
@@ -693,7 +615,7 @@ def section_speedup(ctx: Context) -> None:
         for dt in _dtypes(run, function, ctx.dtype):
             sp = speedups(run, function, dt)
             for b in _order({k[0] for k in sp}):
-                summary.append([SHORT[function], dt, b, fmt_ratio(geomean(sp.get((b, "tf"), {}).values())),
+                summary.append([SHORT_NAMES[function], dt, b, fmt_ratio(geomean(sp.get((b, "tf"), {}).values())),
                                 fmt_ratio(geomean(sp.get((b, "peer"), {}).values()))])
     doc.table(["function", "dtype", "backend", "vs TF (geomean)", "vs peer (geomean)"], summary,
               numeric_from=3)
@@ -712,7 +634,7 @@ def section_speedup(ctx: Context) -> None:
             for (batch, cls), r in sp[(b, against)].items():
                 grid[batches.index(batch), classes.index(cls)] = r
             grids.append((f"{b} vs {'TensorFlow' if against == 'tf' else 'fastest peer'}", grid))
-        name = f"speedup_{SHORT[function]}_{dtype}.png"
+        name = f"speedup_{SHORT_NAMES[function]}_{dtype}.png"
         ctx.plot("heatmaps", name, f"speed-up, {function} ({dtype})", grids, batches, classes)
         doc.img(name, f"speed-up heat maps of {function}")
         rows = [[f"{batch:,}", f"{cls:,}"] + [fmt_ratio(sp[c].get((batch, cls))) for c in columns]
@@ -739,7 +661,7 @@ def section_paired(ctx: Context) -> None:
     for function in functions:
         sp = paired_speedups(run, function, dtype)
         against = [a for a in (REFERENCE, *PEERS, "peer") if a in sp]
-        summary.append([SHORT[function]] + [fmt_ratio(geomean(sp[a].values())) if a in sp else "-"
+        summary.append([SHORT_NAMES[function]] + [fmt_ratio(geomean(sp[a].values())) if a in sp else "-"
                                             for a in (REFERENCE, *PEERS, "peer")])
         unpaired = speedups(run, function, dtype).get((FOCUS, "peer"), {})
         shapes = sorted({s for a in against for s in sp[a]})
@@ -753,7 +675,7 @@ def section_paired(ctx: Context) -> None:
                 grids.append((f"{FOCUS} vs {'TensorFlow' if a == 'tf' else 'faster peer'}, paired", grid))
         doc.h(3, f"{function} ({dtype})")
         if grids:
-            name = f"paired_{SHORT[function]}_{dtype}.png"
+            name = f"paired_{SHORT_NAMES[function]}_{dtype}.png"
             ctx.plot("heatmaps", name, f"paired speed-up, {function} ({dtype})", grids, batches, classes)
             doc.img(name, f"paired speed-up heat maps of {function}")
         rows = [[f"{batch:,}", f"{cls:,}"] + [fmt_ratio(sp.get(a, {}).get((batch, cls))) for a in against]
@@ -765,7 +687,6 @@ def section_paired(ctx: Context) -> None:
 
 
 def section_roofline(ctx: Context) -> None:
-    from xentbench import roofline
     run, doc, roof = ctx.run, ctx.doc, ctx.roof
     doc.h(2, "Roofline")
     if roof is None:
@@ -805,8 +726,8 @@ def section_roofline(ctx: Context) -> None:
         grid = np.geomspace(min(xs) / 2, max(xs) * 2, 200)
         bandwidth = [(ws, roofline.ceilings(roof, function, ws, dtype)[0]) for ws in grid]
         curves[function] = dict(bandwidth=bandwidth, exp=roofline.ceilings(roof, function, 1, dtype)[1])
-    ordered = {SHORT[f]: panels[f] for f in _functions(panels)}
-    curves = {SHORT[f]: c for f, c in curves.items()}
+    ordered = {SHORT_NAMES[f]: panels[f] for f in _functions(panels)}
+    curves = {SHORT_NAMES[f]: c for f, c in curves.items()}
     ctx.plot("roofline", f"roofline_{dtype}.png", f"achieved throughput and this machine's limit ({dtype})",
              ordered, curves)
     doc.img(f"roofline_{dtype}.png", "roofline")
@@ -818,7 +739,7 @@ def section_roofline(ctx: Context) -> None:
                 vals = [(fractions[k][0], k) for k in fractions if k[0] == function and k[1] == b and k[4] == dt]
                 best, best_key = max(vals)
                 big = [v for v, k in vals if fractions[k][2] == "memory"]
-                rows.append([SHORT[function], b, dt, f"{float(np.median([v for v, _ in vals])):.1%}",
+                rows.append([SHORT_NAMES[function], b, dt, f"{float(np.median([v for v, _ in vals])):.1%}",
                              f"{best:.1%}", f"{best_key[2]:,} x {best_key[3]:,} ({fractions[best_key][1]})",
                              f"{fractions[best_key][3]:.1%}", f"{max(big):.1%}" if big else "-"])
     doc.table(["function", "backend", "dtype", "median", "best", "best at (bound)",
@@ -839,7 +760,7 @@ def section_accuracy(ctx: Context) -> None:
     rows = []
     for function in _functions({k[0] for k in run.errors}):
         for b in _order({k[1] for k in run.errors if k[0] == function}):
-            row = [SHORT[function], b]
+            row = [SHORT_NAMES[function], b]
             worst = 0.0
             for dt in dtypes:
                 err = run.errors.get((function, b, dt))
@@ -880,10 +801,10 @@ def section_memory(ctx: Context) -> None:
     for (function, b, batch, classes, dt), peak in run.peakmem.items():
         size = input_bytes(function, batch, classes, dt)
         if size >= MEMORY_MIN_INPUT:
-            panels[SHORT[function]][b].append((size, peak - baseline[(function, b)]))
+            panels[SHORT_NAMES[function]][b].append((size, peak - baseline[(function, b)]))
     if panels:
-        ordered = {SHORT[f]: dict(panels[SHORT[f]]) for f in _functions(run.peakmem_functions())
-                   if SHORT[f] in panels}
+        ordered = {SHORT_NAMES[f]: dict(panels[SHORT_NAMES[f]]) for f in _functions(run.peakmem_functions())
+                   if SHORT_NAMES[f] in panels}
         ctx.plot("memory", "peakmem.png", "peak memory over the baseline against the input's size", ordered)
         doc.img("peakmem.png", "peak memory")
     for function in _functions({k[0] for k in run.peakmem}):
@@ -917,7 +838,7 @@ def section_latency(ctx: Context) -> None:
     rows = []
     for function in _functions({k[0] for k in run.latency}):
         cold, cached = run.latency.get((function, "cold")), run.latency.get((function, "cached"))
-        row = [SHORT[function], fmt_seconds(cold), fmt_seconds(cached),
+        row = [SHORT_NAMES[function], fmt_seconds(cold), fmt_seconds(cached),
                fmt_ratio(cold / cached) if cold and cached else "-"]
         if ctx.old:
             row += [fmt_seconds(ctx.old.latency.get((function, "cold"))),
@@ -940,7 +861,7 @@ def section_compare(ctx: Context) -> None:
     for key, t in run.timings.items():
         if key in old.timings:
             groups[(key[0], key[1], key[4])].append(old.timings[key] / t)
-    rows = [[SHORT[f], b, dt, str(len(v)), fmt_ratio(geomean(v)), fmt_ratio(min(v)), fmt_ratio(max(v))]
+    rows = [[SHORT_NAMES[f], b, dt, str(len(v)), fmt_ratio(geomean(v)), fmt_ratio(min(v)), fmt_ratio(max(v))]
             for f in _functions({g[0] for g in groups})
             for b in _order({g[1] for g in groups if g[0] == f})
             for dt in sorted({g[2] for g in groups if g[:2] == (f, b)}, key=lambda d: np.dtype(d).itemsize)
@@ -1031,9 +952,8 @@ def write_index(out: Path) -> Path:
 # --------------------------------------------------------------------------- the command
 
 def _repo_root() -> Path:
-    from xentbench.bench import find_root
     try:
-        return find_root()
+        return checkout.find_root()
     except FileNotFoundError:
         return Path.cwd()
 
@@ -1055,12 +975,11 @@ def verify_commit(root: Path, commit: str) -> tuple[str, str]:
     does) and verified by this tree's ``xentbench verify`` in a subprocess;
     a commit git does not know is verified on the working tree instead.
     """
-    from xentbench.bench import export_library
     with tempfile.TemporaryDirectory(prefix="xentbench-verify-") as tmp:
         try:
-            export_library(root, commit, Path(tmp))
+            checkout.materialise(commit, tmp, root)
             argv, what = [sys.executable, "-c", _VERIFY, tmp], f"on `impls/` of `{commit[:8]}`"
-        except (RuntimeError, OSError):
+        except (checkout.CheckoutError, OSError):
             argv, what = [sys.executable, "-m", "xentbench.cli", "verify"], _tree_state(root, commit)
         done = subprocess.run(argv, cwd=root, capture_output=True, text=True)
     if not done.stdout.strip():
@@ -1073,10 +992,9 @@ def _tree_state(root: Path, commit: str) -> str:
     """Which library code runs here, in words, compared with the reported commit."""
     def git(*args):
         try:
-            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-        except OSError:
+            return checkout.git(root, *args)
+        except checkout.CheckoutError:
             return None
-        return done.stdout.strip() if done.returncode == 0 else None
 
     head = git("rev-parse", "HEAD")
     if head is None:
@@ -1110,13 +1028,11 @@ def add_arguments(parser) -> None:
 def make_report(args, argv: list[str] | None = None) -> Path:
     """Build the report of ``args`` and return its folder (see the module docstring)."""
     import platform
-    from xentbench import roofline
-    from xentbench.compare import default_results_dir
 
     progress = Progress(quiet=args.quiet)
     root = _repo_root()
-    results = args.results or default_results_dir()
     asv = _asv()
+    results = args.results or asv.default_results_dir()
     commit = args.commit
     if commit is None:  # HEAD if recorded, else the newest recorded commit
         head = asv.resolve_commit("HEAD", root)

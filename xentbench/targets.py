@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xentbench.report import FOCUS, REFERENCE, SHORT, paired_speedups, roofline_fraction, speedups
+from xentbench.analysis import paired_speedups, roofline_fraction, speedups
+from xentbench.suite import FOCUS, REFERENCE, SHORT_NAMES
 
 FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
 FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
@@ -63,9 +64,9 @@ def _verdict(target: str, cases: list, minimum: float, describe) -> Verdict:
 
 def ratios(run, function: str, against: str) -> tuple[dict, bool]:
     """``({(batch, classes): ratio}, paired)``: numba over TF (``against="tf"``) or
-    the faster peer (``"peer"``), float32; paired (``report.paired_speedups``)
+    the faster peer (``"peer"``), float32; paired (``analysis.paired_speedups``)
     if the run has paired ratios of ``function`` against it, else from the
-    separate timings (``report.speedups``)."""
+    separate timings (``analysis.speedups``)."""
     paired = paired_speedups(run, function, "float32").get(against)
     if paired:
         return paired, True
@@ -79,13 +80,13 @@ def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool
     cases = []
     for function in functions:
         by_shape, paired = ratios(run, function, against)
-        cases += [(ratio, f"{SHORT[function]} {batch}x{classes}" + (" (paired)" if paired else ""))
+        cases += [(ratio, f"{SHORT_NAMES[function]} {batch}x{classes}" + (" (paired)" if paired else ""))
                   for (batch, classes), ratio in by_shape.items()
                   if everywhere or (batch, classes) in ISSUE_SHAPES or classes >= 1000]
     who = "the faster peer" if against == "peer" else "TensorFlow"
     where = ("at every float32 shape" if everywhere
              else "at the issue's shapes and every shape with >= 1000 classes")
-    target = f"{' and '.join(SHORT[f] for f in functions)}: >= {minimum:g}x {who}, {where}"
+    target = f"{' and '.join(SHORT_NAMES[f] for f in functions)}: >= {minimum:g}x {who}, {where}"
     return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}")
 
 
@@ -94,14 +95,14 @@ def _roofline_target(run, roof) -> Verdict:
     for key, (fraction, bound, level, bandwidth) in roofline_fraction(run, roof).items():
         function, backend, batch, classes, dtype = key
         if backend == FOCUS and dtype == "float32" and batch * classes * 4 >= ROOFLINE_MIN_BYTES:
-            cases.append((fraction, f"{SHORT[function]} {batch}x{classes} ({bound}-bound in {level}; "
+            cases.append((fraction, f"{SHORT_NAMES[function]} {batch}x{classes} ({bound}-bound in {level}; "
                                     f"{bandwidth:.0%} of the bandwidth ceiling alone)"))
     return _verdict(f">= 60% of the roofline, every function, float32 logits >= "
                     f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}")
 
 
 def _float64_target(run) -> Verdict:
-    cases = [(times["numpy"] / times[FOCUS], f"{SHORT[f]} {b}x{c}")
+    cases = [(times["numpy"] / times[FOCUS], f"{SHORT_NAMES[f]} {b}x{c}")
              for (f, b, c), times in _times(run, "float64").items() if "numpy" in times and FOCUS in times]
     return _verdict("float64: >= 2x NumPy stable, every function and shape", cases, 2.0,
                     lambda v, w: f"{v:.2f}x at {w}")
@@ -109,7 +110,7 @@ def _float64_target(run) -> Verdict:
 
 def _float16_target(run) -> Verdict:
     f32 = _times(run, "float32")
-    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT[key[0]]} {key[1]}x{key[2]}")
+    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT_NAMES[key[0]]} {key[1]}x{key[2]}")
              for key, times in _times(run, "float16").items()
              if FOCUS in times and FOCUS in f32.get(key, {})]
     return _verdict(f"float16 without a slow path: at most {FLOAT16_MAX_COST:g}x float32's time at "
@@ -123,13 +124,13 @@ def _accuracy_target(run) -> Verdict:
         reference = run.errors.get((function, REFERENCE, dtype))
         if backend == FOCUS and dtype == "float32" and reference is not None:
             ratio = reference / error if error > 0 else np.inf
-            cases.append((ratio, f"{SHORT[function]}: {error:.2g} against TensorFlow's {reference:.2g}"))
+            cases.append((ratio, f"{SHORT_NAMES[function]}: {error:.2g} against TensorFlow's {reference:.2g}"))
     return _verdict("float32 error no worse than TensorFlow's on the same inputs (largest over shapes)",
                     cases, 1.0, lambda v, w: w)
 
 
 def _first_call_target(run) -> Verdict:
-    cases = [(FIRST_CALL_MAX_S / s, f"{SHORT[f]}: {s:.2f} s")
+    cases = [(FIRST_CALL_MAX_S / s, f"{SHORT_NAMES[f]}: {s:.2f} s")
              for (f, mode), s in run.latency.items() if mode == "cached" and s > 0]
     return _verdict(f"first call with the on-disk cache warm: < {FIRST_CALL_MAX_S:g} s", cases, 1.0,
                     lambda v, w: w)

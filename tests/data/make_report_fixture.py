@@ -4,7 +4,7 @@
 
 ``tests/data/report_asv/results/``: asv 0.6 result files (format version 2) of
 two made-up commits on a made-up machine ``testbox``, in the naming scheme of
-``benchmarks/common.py``: two of the seven functions (``SparseLoss``,
+``xentbench/suite.py``: two of the seven functions (``SparseLoss``,
 ``Softmax``), four backends (numba, tensorflow and the peers torch and jax),
 batch 32 and 4096, classes 10 and 1000, float32 and float64; accuracy
 (``track_error``), the Numba first-call latency, and the paired speed-ups of

@@ -1,0 +1,165 @@
+"""What the benchmark suite shares with the tools that read its results, defined once.
+
+The asv suite (``benchmarks/``), ``xentbench bench`` (which selects from it),
+``xentbench compare`` and ``xentbench report`` (which read its results) all
+import these names; none restates them.
+
+Naming scheme (``xentbench report`` and ``xentbench compare`` parse it)
+-----------------------------------------------------------------------
+A benchmark is ``<module>.<Class>.<method>``; ``SUITE`` maps each class name to
+the ``impls`` function it measures, the same class name in every module:
+
+=====================  ===================================================
+class                  ``impls`` function
+=====================  ===================================================
+``SparseLoss``         ``sparse_softmax_cross_entropy_with_logits``
+``DenseLoss``          ``softmax_cross_entropy_with_logits``
+``SigmoidLoss``        ``sigmoid_cross_entropy_with_logits``
+``SparseLossGrad``     ``sparse_softmax_cross_entropy_with_logits_and_grad``
+``DenseLossGrad``      ``softmax_cross_entropy_with_logits_and_grad``
+``Softmax``            ``softmax``
+``LogSoftmax``         ``log_softmax``
+=====================  ===================================================
+
+* ``bench_losses.{SparseLoss,DenseLoss,SigmoidLoss}.{time,peakmem}_forward``
+* ``bench_grads.{SparseLossGrad,DenseLossGrad}.{time,peakmem}_forward_backward``
+* ``bench_activations.{Softmax,LogSoftmax}.{time,peakmem}_forward``
+* ``bench_accuracy.<Class>.track_error``: the largest relative error against the
+  extended-precision truth, ``xentbench.accuracy``'s one measure, unit
+  ``ACCURACY_UNIT``; a NaN or inf where the truth is finite is recorded as
+  ``NONFINITE_ERROR``
+* ``bench_startup.NumbaFirstCall.track_first_call`` (``STARTUP``): seconds,
+  params ``(function, cache)`` with ``cache`` in ``{"cold", "cached"}``
+* ``bench_paired.<Class>.track_speedup``: ``FOCUS``'s speed over the
+  ``backend`` parameter (``BASELINES``: TensorFlow and the peers), ``time(backend)
+  / time(FOCUS)`` measured *paired*, unit ``SPEEDUP_UNIT``; ``PAIRED_DTYPES``,
+  the timing grid
+
+Parameters, in this order, for every benchmark but the start-up one:
+``PARAM_NAMES`` = ``(backend, batch, classes, dtype)``, e.g. asv's
+``bench_losses.SparseLoss.time_forward('numba', 4096, 1000, 'float32')``.
+``backend`` is an ``impls`` backend or a peer (``PEERS``); the logits are
+``(batch, classes)`` of ``dtype`` with the class axis last.
+
+The grid and what is skipped (asv's skip: ``NotImplementedError`` in ``setup``,
+shown as ``n/a``; ``timing_skip_reason`` and ``accuracy_skip_reason`` say why)
+------------------------------------------------------------------------------
+* time and peakmem, float32: batch ``BATCHES`` x classes ``CLASSES``, except
+  logits over ``MAX_LOGITS_BYTES`` (256 MiB): 21 of 25 shapes;
+* time and peakmem, float64 and float16: batch ``SMALL_BATCHES`` x classes
+  ``SMALL_CLASSES`` up to ``SMALL_MAX_ELEMENTS`` logits: 5 shapes;
+* accuracy (``track_error``), every dtype: batch ``ACCURACY_BATCHES`` x classes
+  ``CLASSES`` up to ``ACCURACY_MAX_ELEMENTS`` logits (the truth is computed in
+  ``np.longdouble``, slowly): 8 shapes;
+* a backend that does not import here (a peer not installed, TensorFlow
+  missing) is skipped the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import impls
+
+# --------------------------------------------------------------------------- backends
+
+#: the benchmarks' peers: not ``impls`` backends, adapted in ``xentbench.peers``
+PEERS = ("torch", "jax")
+#: every backend parameter of the suite
+BACKENDS = tuple(impls.names()) + PEERS
+#: the backend the targets and the paired benchmarks are about
+FOCUS = "numba"
+#: the backend everything is checked against
+REFERENCE = "tensorflow"
+#: what the paired benchmarks measure ``FOCUS`` against
+BASELINES = (REFERENCE,) + PEERS
+
+# --------------------------------------------------------------------------- the grid
+
+BATCHES = (1, 32, 256, 4096, 65536)
+CLASSES = (2, 10, 1000, 32000, 128256)
+DTYPES = ("float32", "float64", "float16")
+PARAM_NAMES = ("backend", "batch", "classes", "dtype")
+PAIRED_DTYPES = ("float32",)
+
+MAX_LOGITS_BYTES = 256 * 2**20
+SMALL_BATCHES = (32, 4096)
+SMALL_CLASSES = (10, 1000, 32000)
+SMALL_MAX_ELEMENTS = 2**22
+ACCURACY_BATCHES = (32, 4096)
+ACCURACY_MAX_ELEMENTS = 2**22
+
+# --------------------------------------------------------------------------- the functions
+
+#: benchmark class name -> the ``impls`` function it benchmarks (the report parses this)
+SUITE = {
+    "SparseLoss": "sparse_softmax_cross_entropy_with_logits",
+    "DenseLoss": "softmax_cross_entropy_with_logits",
+    "SigmoidLoss": "sigmoid_cross_entropy_with_logits",
+    "SparseLossGrad": "sparse_softmax_cross_entropy_with_logits_and_grad",
+    "DenseLossGrad": "softmax_cross_entropy_with_logits_and_grad",
+    "Softmax": "softmax",
+    "LogSoftmax": "log_softmax",
+}
+#: the class of the Numba first-call latency benchmark (bench_startup), params (function, cache)
+STARTUP = "NumbaFirstCall"
+#: ``impls`` function -> its short name, for titles, tables and file names
+SHORT_NAMES = {
+    "softmax": "softmax",
+    "log_softmax": "log_softmax",
+    "softmax_cross_entropy_with_logits": "dense",
+    "sparse_softmax_cross_entropy_with_logits": "sparse",
+    "sigmoid_cross_entropy_with_logits": "sigmoid",
+    "softmax_cross_entropy_with_logits_and_grad": "dense_grad",
+    "sparse_softmax_cross_entropy_with_logits_and_grad": "sparse_grad",
+}
+
+# --------------------------------------------------------------------------- units
+
+#: the unit of the accuracy benchmarks (``track_error``)
+ACCURACY_UNIT = "relative error"
+#: the unit of the paired speed-ups (``track_speedup``); higher is better, unlike a time
+SPEEDUP_UNIT = "speedup"
+#: the ``track_error`` of a result that is NaN or inf where the truth is finite
+#: (``asv publish`` cannot graph inf)
+NONFINITE_ERROR = 1e30
+
+
+def is_accuracy(result) -> bool:
+    """Whether an ``asvresults.Result`` is an accuracy figure (``track_error``)."""
+    return result.kind == "track" and result.unit == ACCURACY_UNIT
+
+
+def is_speedup(result) -> bool:
+    """Whether an ``asvresults.Result`` is a paired speed-up: higher is better, unlike a time."""
+    return result.kind == "track" and result.unit == SPEEDUP_UNIT
+
+
+# --------------------------------------------------------------------------- skip rules
+
+def timing_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
+    """Why ``(batch, classes, dtype)`` is off the time/peakmem grid, or ``None``."""
+    nbytes = batch * classes * np.dtype(dtype).itemsize
+    if nbytes > MAX_LOGITS_BYTES:
+        return f"{batch}x{classes} {dtype} logits are {nbytes / 2**20:.0f} MiB, over the 256 MiB limit"
+    if dtype != "float32":
+        if batch not in SMALL_BATCHES or classes not in SMALL_CLASSES:
+            return f"{dtype} runs only batch {SMALL_BATCHES} x classes {SMALL_CLASSES}"
+        if batch * classes > SMALL_MAX_ELEMENTS:
+            return f"{dtype} runs only up to {SMALL_MAX_ELEMENTS} logits"
+    return None
+
+
+def accuracy_skip_reason(batch: int, classes: int, dtype: str) -> str | None:
+    """Why ``(batch, classes, dtype)`` is off the accuracy grid, or ``None``."""
+    if batch not in ACCURACY_BATCHES:
+        return f"accuracy runs only batch {ACCURACY_BATCHES}"
+    if batch * classes > ACCURACY_MAX_ELEMENTS:
+        return f"accuracy runs only up to {ACCURACY_MAX_ELEMENTS} logits (longdouble truth)"
+    return None
+
+
+def grid(skip_reason, batches=BATCHES) -> list[tuple[int, int, str]]:
+    """The ``(batch, classes, dtype)`` that ``skip_reason`` keeps."""
+    return [(b, c, d) for b in batches for c in CLASSES for d in DTYPES
+            if skip_reason(b, c, d) is None]

@@ -1,0 +1,72 @@
+"""How the suite times a call: calibration and paired ratios, free of asv.
+
+The asv suite (``benchmarks/common.py``) times with these, and so can any
+tool that measures two backends, or two commits, against each other.
+
+``calibrate`` makes the first call (Numba compilation or cache loading, JAX
+``jit`` tracing and compilation, TensorFlow's kernel start-up: all outside any
+timed region), times a second and chooses the calls per timing sample
+(about ``SAMPLE_TIME`` of them). ``paired_ratio`` times two calls in turns,
+each turn after ``LEAD_IN`` seconds of untimed calls (``max(1, ceil(LEAD_IN /
+estimate))`` of them), and takes the median ratio over the rounds: ``PAIRED_ROUNDS``, or 3 where a call
+takes over ``SLOW_CALL`` seconds.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+SAMPLE_TIME = 0.005  # seconds of calls per timing sample
+PAIRED_ROUNDS = 15  # rounds of a paired measurement (3 for calls over SLOW_CALL seconds)
+SLOW_CALL = 0.25
+#: seconds of untimed calls before each timed turn of a paired measurement:
+#: PyTorch's OpenMP worker spins for ~9 ms after a call returns (measured:
+#: it burns 8-9 ms of CPU in the 10-200 ms after a call; numba's TBB workers
+#: 0.3-0.5 ms, JAX's and TensorFlow's none), which takes a core from the
+#: next backend's first milliseconds
+LEAD_IN = 0.01
+
+
+def calibrate(call, args) -> tuple[int, float]:
+    """``(number, estimate)``: calls per timing sample (about ``SAMPLE_TIME``
+    seconds of them, 1 to 1000) and the seconds of one call.
+
+    The first call, untimed, pays compilation, tracing or cache loading; the
+    second is the estimate (the first is estimate enough past 1 s).
+    """
+    start = time.perf_counter()
+    call(*args)
+    estimate = time.perf_counter() - start
+    if estimate < 1.0:
+        start = time.perf_counter()
+        call(*args)
+        estimate = time.perf_counter() - start
+    return max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9)))), estimate
+
+
+def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_counter) -> float:
+    """The median over ``rounds`` of ``time(second) / time(first)`` per call.
+
+    In each round both are timed back to back, ``numbers[0]`` calls of
+    ``first`` and ``numbers[1]`` of ``second``, first-second in even rounds and
+    second-first in odd ones: a change in the machine's load between rounds
+    (other tenants, frequency) moves both times of a round alike, and the order
+    within a round does not favour either. Each turn starts with
+    ``lead_ins[i]`` untimed calls (``LEAD_IN``), so that the threads the other
+    one left spinning have stopped when the clock starts.
+    """
+    ratios = []
+    for r in range(rounds):
+        per_call = {}
+        for slot in ((0, 1) if r % 2 == 0 else (1, 0)):
+            fn, number = (first, second)[slot], numbers[slot]
+            for _ in range(lead_ins[slot]):
+                fn()
+            start = clock()
+            for _ in range(number):
+                fn()
+            per_call[slot] = (clock() - start) / number
+        ratios.append(per_call[1] / per_call[0])
+    return float(np.median(ratios))

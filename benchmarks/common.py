@@ -65,6 +65,7 @@ import numpy as np  # noqa: E402
 
 import impls  # noqa: E402
 from xentbench import accuracy  # noqa: E402
+from xentbench.inputs import arguments, make_logits  # noqa: E402
 from xentbench.peers import get_backend, import_peer  # noqa: E402
 from xentbench.suite import (  # noqa: E402
     ACCURACY_BATCHES, ACCURACY_UNIT, BACKENDS, BASELINES, BATCHES, CLASSES, DTYPES, FOCUS, NONFINITE_ERROR,
@@ -93,12 +94,6 @@ def missing_benchmarks(classes, functions=accuracy.FUNCTIONS) -> list[str]:
 
 # --------------------------------------------------------------------------- inputs
 
-LOGIT_STD = 3.0
-ROW_OFFSET_STD = 2.0
-LABEL_BUMP = 5.0
-LABEL_SMOOTHING = 0.1
-_SEED = 20240611
-
 #: Marker that ``setup_cache`` leaves in asv's shared working directory.
 _CACHE_MARKER = "xentbench-benchmark-cache"
 _memo: dict = {}  # kind -> (key, value): the latest of each kind only, to bound memory
@@ -126,15 +121,7 @@ def _remember(kind: str, key, make):
     return _memo[kind][1]
 
 
-def _make_logits(batch: int, classes: int, dtype: str):
-    rng = np.random.default_rng([_SEED, batch, classes])
-    gen = np.float64 if dtype == "float64" else np.float32
-    logits = rng.standard_normal((batch, classes), dtype=gen)
-    logits *= LOGIT_STD
-    logits += (rng.standard_normal((batch, 1)) * ROW_OFFSET_STD).astype(gen)
-    labels = rng.integers(0, classes, size=batch, dtype=np.int64)
-    logits[np.arange(batch), labels] += LABEL_BUMP
-    return logits.astype(dtype, copy=False), labels
+_make_logits = make_logits  # xentbench.inputs: the one generator, shared with xentbench gate
 
 
 def _logits(batch: int, classes: int, dtype: str):
@@ -163,19 +150,7 @@ def inputs(function: str, batch: int, classes: int, dtype: str) -> tuple:
     losses; see the module docstring for what they contain.
     """
     def make():
-        logits, sparse = _logits(batch, classes, dtype)
-        if function in ("softmax", "log_softmax"):
-            return (logits,)
-        if function in accuracy.SPARSE:
-            return sparse, logits
-        rows = np.arange(batch)
-        if function in accuracy.DENSE:
-            labels = np.full((batch, classes), LABEL_SMOOTHING / classes, dtype=dtype)
-            labels[rows, sparse] += 1 - LABEL_SMOOTHING
-            return labels, logits
-        labels = np.zeros((batch, classes), dtype=dtype)  # sigmoid: multi-label targets
-        labels[rows, sparse] = 1
-        return labels, logits
+        return arguments(function, *_logits(batch, classes, dtype))
 
     return _remember("inputs", (function, batch, classes, dtype), make)
 

@@ -10,7 +10,7 @@ import sys
 #: and ``run(args) -> int`` (the exit code), and its docstring's first line is the help.
 COMMANDS = {
     "verify": "xentbench.verify",
-    "bench": "xentbench.bench", "compare": "xentbench.compare",
+    "bench": "xentbench.bench", "compare": "xentbench.compare", "gate": "xentbench.gate",
     "report": "xentbench.report",
 }
 

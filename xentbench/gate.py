@@ -1,0 +1,437 @@
+"""Gate a change: BASE's and HEAD's impls/ timed in turns, decided by statistics; exit 1 on a regression.
+
+    xentbench gate BASE HEAD [--quick] [--function F] [--threshold 0.05] [--markdown FILE] [--json FILE]
+
+BASE and HEAD are git revisions (``origin/main``, ``HEAD``, a hash) or
+folders holding an ``impls/``. Their ``impls/`` are materialised
+(``checkout.materialise``) into a cache folder of their own each
+(``--cache-dir``), so each copy keeps its own Numba disk cache, and measured
+with the instruments of this checkout: the grid, the inputs
+(``xentbench.inputs``), the timing and the error measure.
+
+Timing: one worker process per version (``--mode processes``, the default:
+the A/A experiments of ``benchmarks/NOTES.md`` entry 13 measured it against
+``--mode inprocess``, both copies in one process under separate module sets).
+For every combination both get the same inputs; after the first call
+(compilation, untimed) each round times BASE and HEAD back to back, BASE
+first in even rounds and HEAD first in odd ones, each turn after ``LEAD_IN``
+seconds of untimed calls, with the same number of calls (about
+``SAMPLE_TIME`` seconds). A round gives one ratio HEAD/BASE; the load of the
+machine moves both times of a round alike.
+
+Decision (``xentbench.gate_stats``): after ``--rounds`` rounds, the
+interval of the median log-ratio decides slower, faster, same or undecided
+against ``--threshold``; an undecided combination gets more batches of
+rounds while its share of ``--budget`` (seconds of timing for the whole grid,
+spread over the combinations left) lasts. What stays undecided is reported as
+undecided: it neither fails nor passes the gate silently.
+
+Accuracy and failures, as ``xentbench compare`` judges them: on the accuracy
+grid, the error of each version's result against the extended-precision truth
+(``xentbench.accuracy``), HEAD *less accurate* when larger than BASE's by more
+than 1e-6 relative; a function that raises in HEAD and not in BASE *failed*.
+
+Grid: ``--backend`` (numba), ``--function`` (repeatable: an ``impls`` function,
+a benchmark class name, a short name; ``sparse``, ``dense`` and ``grad`` are
+groups, as in ``bench``), ``--dtype`` (float32), the suite's timing grid;
+``--quick``: batch x classes ``QUICK_SHAPES`` only.
+
+Exit status: 0 nothing slower, less accurate or failed; 1 a regression; 2 the
+gate cannot run (an unknown revision, a worker that does not start).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from xentbench import accuracy, checkout, gate_output, machine
+from xentbench.asvresults import Result
+from xentbench.bench import MALLOC_TUNABLES
+from xentbench.compare import judge
+from xentbench.gate_stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS, decide
+from xentbench.inputs import make_logits
+from xentbench.suite import (
+    ACCURACY_UNIT, BATCHES, CLASSES, DTYPES, FOCUS, PARAM_NAMES, SHORT_NAMES, SUITE, accuracy_skip_reason,
+    timing_skip_reason)
+from xentbench.timing import LEAD_IN, SAMPLE_TIME, SLOW_CALL
+
+#: --quick: these (batch, classes) of the timing grid
+QUICK_SHAPES = ((32, 10), (256, 1000), (4096, 1000))
+#: a turn: after the lead-in, SAMPLES samples of about SAMPLE_TIME / SAMPLES seconds
+#: of calls each; the turn's time is its fastest sample's
+SAMPLES = 10
+MIN_SAMPLES = 3  # for long calls: about ROUND_TIME of samples a round, at least this many
+ROUND_TIME = 0.1
+FIRST_ROUNDS = 20  # rounds before the first decision (and per extra batch)
+SLOW_ROUNDS = 12  # the same for calls over SLOW_CALL / 10 seconds
+#: default --budget: seconds of timing rounds per combination, spread over the grid
+BUDGET_PER_COMBINATION = 4.0
+QUICK_BUDGET_PER_COMBINATION = 3.0
+MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
+MODES = ("processes", "inprocess")
+DEFAULT_MODE = "inprocess"
+
+
+class GateError(RuntimeError):
+    """The gate cannot run: exit 2 with this message."""
+
+
+@dataclass
+class Outcome:
+    """Everything the gate found about one combination."""
+
+    function: str
+    batch: int
+    classes: int
+    dtype: str
+    backend: str
+    timing: str = "n/a"  # slower, faster, same, undecided, n/a (not timed: a version failed)
+    accuracy: str = "n/a"  # less accurate, more accurate, unchanged, n/a (off the accuracy grid)
+    failure: str | None = None  # failed, fixed, still failing
+    ratio: float | None = None
+    low: float | None = None
+    high: float | None = None
+    rounds: int = 0
+    seconds: float = 0.0  # all of it: inputs, first calls, accuracy, rounds
+    timing_seconds: float = 0.0  # the rounds only (what --budget counts)
+    base_time: float | None = None
+    head_time: float | None = None
+    base_error: float | None = None
+    head_error: float | None = None
+    errors: tuple = (None, None)  # the exception each version raised
+    log_ratios: list = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return f"{SHORT_NAMES.get(self.function, self.function)} {self.batch}x{self.classes}"
+
+    @property
+    def verdict(self) -> str:
+        """The one word of the tables: a failure, else a regression, else the timing verdict."""
+        if self.failure:
+            return self.failure
+        if self.accuracy == "less accurate":
+            return "less accurate"
+        return self.timing
+
+    @property
+    def regression(self) -> bool:
+        return self.failure == "failed" or self.accuracy == "less accurate" or self.timing == "slower"
+
+
+# --------------------------------------------------------------------------- the grid
+
+def select_functions(names) -> list[str]:
+    """The ``impls`` functions ``--function`` names (all seven without any), in the suite's order."""
+    if not names:
+        return list(SUITE.values())
+    chosen = set()
+    for name in names:
+        key = name.strip().lower()
+        found = {f for cls, f in SUITE.items()
+                 if key in (cls.lower(), f, SHORT_NAMES[f], SHORT_NAMES[f].removesuffix("_grad"))
+                 or (key == "grad" and f.endswith("_and_grad"))}
+        if not found:
+            raise GateError(f"unknown function {name!r}; expected one of: "
+                            f"{', '.join(sorted(set(SHORT_NAMES.values()) | {'grad'}))}, a class or function name")
+        chosen |= found
+    return [f for f in SUITE.values() if f in chosen]
+
+
+def combinations(functions, dtype: str, quick: bool) -> list[tuple[str, int, int]]:
+    """``(function, batch, classes)`` of the timing grid (or ``QUICK_SHAPES``) for ``dtype``."""
+    shapes = [(b, c) for b in BATCHES for c in CLASSES if timing_skip_reason(b, c, dtype) is None]
+    if quick:
+        shapes = [s for s in shapes if s in QUICK_SHAPES]
+    return [(f, b, c) for f in functions for b, c in shapes]
+
+
+# --------------------------------------------------------------------------- the versions
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xentbench" / "gate"
+
+
+def library(rev: str, role: str, cache_dir: Path, root) -> tuple[Path, str]:
+    """``(folder holding impls/, name)`` of a revision or folder, materialised once into ``cache_dir``."""
+    given = Path(rev)
+    if (given / "impls" / "__init__.py").is_file():
+        return given.resolve(), str(given)
+    try:
+        commit = checkout.resolve(rev, root)
+    except checkout.CheckoutError as exc:
+        raise GateError(str(exc)) from None
+    folder = cache_dir / f"{commit}-{role}"
+    if not (folder / "impls" / "__init__.py").is_file():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=cache_dir))
+        try:
+            checkout.materialise(commit, staging, root)
+        except checkout.CheckoutError as exc:
+            raise GateError(str(exc)) from None
+        try:
+            os.replace(staging, folder)
+        except OSError:  # another gate materialised it meanwhile
+            pass
+    return folder, commit[:12]
+
+
+class Worker:
+    """A ``xentbench.gate_worker`` process and its JSON pipe."""
+
+    def __init__(self, folders, env):
+        self.proc = subprocess.Popen([sys.executable, "-m", "xentbench.gate_worker", *map(str, folders)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        ready = self.read()
+        if not ready.get("ready"):
+            raise GateError(f"the worker for {', '.join(map(str, folders))} did not start: {ready.get('error')}")
+
+    def read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise GateError(f"a worker process ended (exit status {self.proc.wait()})")
+        return json.loads(line)
+
+    def send(self, **request) -> None:
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+
+    def ask(self, **request) -> dict:
+        self.send(**request)
+        answer = self.read()
+        if "error" in answer and len(answer) == 1:
+            raise RuntimeError(answer["error"])
+        return answer
+
+    def close(self) -> None:
+        try:
+            self.send(op="quit")
+            self.proc.stdin.close()
+            self.proc.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired, ValueError):
+            self.proc.kill()
+
+
+class Pair:
+    """BASE and HEAD behind one interface: two worker processes, or one holding both."""
+
+    def __init__(self, folders, mode: str):
+        env = dict(os.environ)
+        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+        env["PYTHONPATH"] = os.pathsep.join(
+            [str(Path(__file__).resolve().parents[1])] + [p for p in [env.get("PYTHONPATH")] if p])
+        self.mode = mode
+        self.workers: list[Worker] = []
+        try:
+            if mode == "inprocess":
+                self.workers = [Worker(folders, env)]
+            else:
+                self.workers = [Worker([f], env) for f in folders]
+        except BaseException:
+            self.close()
+            raise
+
+    def load(self, function, backend, inputs, outputs) -> list[dict]:
+        if self.mode == "inprocess":
+            return self.workers[0].ask(op="load", function=function, backend=backend, inputs=inputs,
+                                       outputs=outputs)["versions"]
+        for i, w in enumerate(self.workers):  # both load at once: compilation runs in parallel
+            w.send(op="load", function=function, backend=backend, inputs=inputs,
+                   outputs=outputs and f"{outputs}.p{i}")
+        answers = [w.read()["versions"][0] for w in self.workers]
+        if outputs:
+            for i in range(2):
+                os.replace(f"{outputs}.p{i}.v0.npz", f"{outputs}.v{i}.npz")
+        return answers
+
+    def round(self, order, number: int, lead_in: int, samples: int = SAMPLES) -> list[float]:
+        """One round: per-call seconds of version 0 and 1 (fastest sample of each turn), timed in ``order``."""
+        times = [0.0, 0.0]
+        if self.mode == "inprocess":
+            return self.workers[0].ask(op="interleaved", order=list(order), number=number, lead_in=lead_in,
+                                       samples=samples)["times"]
+        for v in order:
+            times[v] = self.workers[v].ask(op="turns", turns=[[0, number, lead_in, samples]])["times"][0]
+        return times
+
+    def close(self) -> None:
+        for w in self.workers:
+            w.close()
+
+
+# --------------------------------------------------------------------------- one combination
+
+def _errors(function, args, outputs) -> list[float | None]:
+    """Each version's error against the truth (``None`` where it saved no result)."""
+    labels, logits = (None, args[0]) if len(args) == 1 else args
+    truth = accuracy.truth(function, labels, logits)
+    errors = []
+    for i in range(2):
+        path = f"{outputs}.v{i}.npz"
+        if not os.path.exists(path):
+            errors.append(None)
+            continue
+        with np.load(path) as f:
+            got = tuple(f[f"value{j}"] for j in range(len(f.files)))
+        errors.append(truth.error(got if len(got) > 1 else got[0]))
+        os.remove(path)
+    return errors
+
+
+def _result(outcome: Outcome, value) -> Result:
+    """An accuracy figure as ``compare.judge`` reads it (``None``: failed)."""
+    params = (repr(outcome.backend), str(outcome.batch), str(outcome.classes), repr(outcome.dtype))
+    return Result(f"gate.{outcome.function}.track_error", params, PARAM_NAMES, value, "track", ACCURACY_UNIT)
+
+
+def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold: float, method: str,
+            first_rounds: int = FIRST_ROUNDS, fixed_rounds: int | None = None) -> Outcome:
+    """Judge one combination: failures, accuracy, then timing rounds until decided or ``share`` is spent.
+
+    ``fixed_rounds`` (experiments): exactly that many rounds, decided once at the end.
+    """
+    from xentbench.inputs import arguments
+
+    started = time.perf_counter()
+    f, b, c, d = outcome.function, outcome.batch, outcome.classes, outcome.dtype
+    logits, labels = make_logits(b, c, d)
+    stem = str(workdir / "inputs")
+    np.save(stem + ".logits.npy", logits)
+    np.save(stem + ".labels.npy", labels)
+    on_accuracy_grid = accuracy_skip_reason(b, c, d) is None
+    outputs = str(workdir / "outputs") if on_accuracy_grid else None
+    versions = pair.load(f, outcome.backend, stem, outputs)
+    outcome.errors = tuple(v["error"] for v in versions)
+    ok = [v["ok"] for v in versions]
+    if not all(ok):
+        outcome.failure = {(True, False): "failed", (False, True): "fixed"}.get(tuple(ok), "still failing")
+    if on_accuracy_grid:
+        errors = _errors(f, arguments(f, logits, labels), outputs)
+        outcome.base_error, outcome.head_error = errors
+        if all(ok):
+            outcome.accuracy = judge(_result(outcome, errors[0]), _result(outcome, errors[1])).verdict
+    if not all(ok):
+        outcome.seconds = time.perf_counter() - started
+        return outcome
+    estimate = max(v["estimate"] for v in versions)
+    number = max(1, min(1000, round(SAMPLE_TIME / SAMPLES / max(estimate, 1e-9))))
+    lead_in = max(1, math.ceil(LEAD_IN / max(estimate, 1e-9)))
+    samples = max(MIN_SAMPLES, min(SAMPLES, round(ROUND_TIME / (2 * number * estimate))))
+    batch = fixed_rounds or (SLOW_ROUNDS if estimate > SLOW_CALL / 10 else first_rounds)
+    times: list[list[float]] = []
+    timing_started = time.perf_counter()
+    while True:
+        for _ in range(batch):
+            order = (0, 1) if len(times) % 2 == 0 else (1, 0)
+            times.append(pair.round(order, number, lead_in, samples))
+        x = [math.log(h / b_) for b_, h in times]
+        decision = decide(x, threshold, method)
+        spent = time.perf_counter() - timing_started
+        per_round = spent / len(times)
+        if fixed_rounds or decision.verdict != "undecided" or spent + batch * per_round > share:
+            break
+    outcome.timing, outcome.ratio, outcome.low, outcome.high = (
+        decision.verdict, decision.ratio, decision.low, decision.high)
+    outcome.rounds, outcome.log_ratios = decision.rounds, x
+    outcome.base_time = float(np.median([t[0] for t in times]))
+    outcome.head_time = float(np.median([t[1] for t in times]))
+    outcome.timing_seconds = time.perf_counter() - timing_started
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+# --------------------------------------------------------------------------- the command
+
+def add_arguments(parser) -> None:
+    parser.add_argument("base", help="the commit compared against (git revision, or a folder holding impls/)")
+    parser.add_argument("head", help="the commit under test (git revision, or a folder holding impls/)")
+    parser.add_argument("--backend", default=FOCUS, help=f"the impls backend measured (default {FOCUS})")
+    parser.add_argument("--function", action="append", default=[],
+                        help="repeatable: an impls function, class or short name, or a group "
+                             "(sparse, dense, grad); default: all seven")
+    parser.add_argument("--dtype", default="float32", choices=DTYPES, help="logits dtype (default float32)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"only batch x classes {', '.join(f'{b}x{c}' for b, c in QUICK_SHAPES)}")
+    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                        help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timing rounds for the whole grid (default "
+                             f"{BUDGET_PER_COMBINATION:g} per combination, {QUICK_BUDGET_PER_COMBINATION:g} with --quick)")
+    parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS,
+                        help=f"rounds before the first decision and per extra batch (default {FIRST_ROUNDS})")
+    parser.add_argument("--markdown", type=Path, help="write a pull-request comment in Markdown here")
+    parser.add_argument("--json", type=Path, help="write every combination's figures and raw ratios here")
+    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
+                        help=f"two worker processes in turns, or both copies in one (default {DEFAULT_MODE})")
+    parser.add_argument("--method", choices=sorted(METHODS), default=DEFAULT_METHOD,
+                        help=f"the interval the decision uses (default {DEFAULT_METHOD})")
+    parser.add_argument("--fixed-rounds", type=int, default=None,
+                        help="experiments: exactly this many rounds per combination, no early decision")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="where materialised commits and their Numba caches live "
+                             "(default ~/.cache/xentbench/gate)")
+
+
+def run(args) -> int:
+    started = time.perf_counter()
+    try:
+        if not 0 < args.threshold < 1:
+            raise GateError("--threshold must be in (0, 1)")
+        combos = combinations(select_functions(args.function), args.dtype, args.quick)
+        if not combos:
+            raise GateError("no combination on the grid for these options")
+        root = checkout.find_root()
+        cache_dir = args.cache_dir or default_cache_dir()
+        (base_dir, base_name), (head_dir, head_name) = (
+            library(args.base, "base", cache_dir, root), library(args.head, "head", cache_dir, root))
+        if base_dir == head_dir:
+            raise GateError("BASE and HEAD are the same folder; give two folders")
+        per = QUICK_BUDGET_PER_COMBINATION if args.quick else BUDGET_PER_COMBINATION
+        budget = args.budget if args.budget is not None else per * len(combos)
+        pair = Pair([base_dir, head_dir], args.mode)
+    except (GateError, FileNotFoundError) as exc:
+        print(f"xentbench gate: error: {exc}", file=sys.stderr)
+        return 2
+    header = {"base": args.base, "base_commit": base_name, "head": args.head, "head_commit": head_name,
+              "backend": args.backend, "dtype": args.dtype, "quick": args.quick, "threshold": args.threshold,
+              "budget": budget, "mode": args.mode, "method": args.method, "confidence": CONFIDENCE,
+              "cpu": machine.cpu(), "vector_width": machine.vector_width(), "cores": os.cpu_count()}
+    outcomes: list[Outcome] = []
+    progress = gate_output.Progress(len(combos))
+    try:
+        with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
+            spent = 0.0
+            for i, (f, b, c) in enumerate(combos):
+                share = max(MIN_SHARE, (budget - spent) / (len(combos) - i))
+                progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
+                outcome = measure(pair, Outcome(f, b, c, args.dtype, args.backend), Path(work), share,
+                                  args.threshold, args.method, args.rounds, args.fixed_rounds)
+                spent += outcome.timing_seconds
+                outcomes.append(outcome)
+                progress.done(outcome)
+    except (GateError, RuntimeError) as exc:
+        progress.stop()
+        print(f"xentbench gate: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        pair.close()
+    progress.stop()
+    header["seconds"] = round(time.perf_counter() - started, 1)
+    code = 1 if any(o.regression for o in outcomes) else 0
+    header["exit"] = code
+    gate_output.print_table(outcomes, header)
+    if args.markdown:
+        args.markdown.write_text(gate_output.markdown(outcomes, header))
+    if args.json:
+        args.json.write_text(gate_output.to_json(outcomes, header))
+    return code

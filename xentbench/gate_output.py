@@ -1,0 +1,152 @@
+"""What ``xentbench gate`` shows and writes: the progress display, the console table, Markdown and JSON.
+
+The progress display is ``rich``'s (a bar, the combination being measured,
+elapsed time and an ETA) on a terminal; elsewhere (CI logs, pipes) one plain
+line per combination with the same counts and ETA.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import asdict
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, \
+    TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+#: the order of the verdicts in summaries
+ORDER = ("failed", "less accurate", "slower", "undecided", "faster", "same", "fixed", "still failing",
+         "more accurate", "n/a")
+
+
+def _console() -> Console:
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+
+
+class Progress:
+    """A progress display with an ETA: ``rich`` on a terminal, plain lines elsewhere."""
+
+    def __init__(self, total: int):
+        self.total, self.finished, self.started = total, 0, time.perf_counter()
+        self.console = _console()
+        self.rich = None
+        if self.console.is_terminal:
+            self.rich = RichProgress(TextColumn("[bold]gate"), BarColumn(), MofNCompleteColumn(),
+                                     TextColumn("{task.description}"), TimeElapsedColumn(),
+                                     TextColumn("ETA"), TimeRemainingColumn(), console=self.console,
+                                     transient=True)
+            self.task = self.rich.add_task("", total=total)
+            self.rich.start()
+
+    def start(self, name: str) -> None:
+        if self.rich:
+            self.rich.update(self.task, description=name)
+
+    def done(self, outcome) -> None:
+        self.finished += 1
+        if self.rich:
+            self.rich.update(self.task, advance=1)
+            return
+        elapsed = time.perf_counter() - self.started
+        eta = elapsed / self.finished * (self.total - self.finished)
+        print(f"[{self.finished}/{self.total}] {outcome.name}: {outcome.verdict}{_ratio_text(outcome)} "
+              f"({outcome.rounds} rounds, {outcome.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s)",
+              flush=True)
+
+    def stop(self) -> None:
+        if self.rich:
+            self.rich.stop()
+            self.rich = None
+
+
+def _ratio_text(o) -> str:
+    return "" if o.ratio is None else f" {o.ratio:.3f}x [{o.low:.3f}, {o.high:.3f}]"
+
+
+def _time(seconds) -> str:
+    if seconds is None:
+        return "-"
+    for scale, suffix in ((1, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if seconds >= scale or suffix == "us":
+            return f"{seconds / scale:.3g}{suffix}"
+
+
+def _error(value) -> str:
+    return "-" if value is None else f"{value:.2e}" if math.isfinite(value) else str(value)
+
+
+def counts(outcomes) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for o in outcomes:
+        found[o.verdict] = found.get(o.verdict, 0) + 1
+    return {v: found[v] for v in ORDER if v in found}
+
+
+def verdict_line(outcomes, header) -> str:
+    """The one-line verdict: what fails the gate, then the rest."""
+    regressions = [o for o in outcomes if o.regression]
+    summary = ", ".join(f"{n} {v}" for v, n in counts(outcomes).items())
+    state = "REGRESSION" if regressions else "OK"
+    return (f"{state}: {len(regressions)} of {len(outcomes)} combinations slower, less accurate or failed "
+            f"({summary}); BASE {header['base']} ({header['base_commit']}) vs HEAD {header['head']} "
+            f"({header['head_commit']}), threshold {header['threshold']:.0%}")
+
+
+def rows(outcomes):
+    """``(name, verdict, HEAD/BASE [CI], rounds, BASE time, HEAD time, BASE error, HEAD error)``, worst first."""
+    rank = {v: i for i, v in enumerate(ORDER)}
+    for o in sorted(outcomes, key=lambda o: (rank.get(o.verdict, 99), -(o.ratio or 0))):
+        yield (o.name, o.verdict + (f" ({o.errors[1] or o.errors[0]})" if o.failure else ""),
+               _ratio_text(o).strip() or "-", str(o.rounds), _time(o.base_time), _time(o.head_time),
+               _error(o.base_error), _error(o.head_error))
+
+
+COLUMNS = ("combination", "verdict", "HEAD/BASE [CI]", "rounds", "BASE", "HEAD", "BASE error", "HEAD error")
+
+
+def print_table(outcomes, header) -> None:
+    console = _console()
+    table = Table(*COLUMNS, title=f"xentbench gate: {header['backend']} {header['dtype']}, "
+                                  f"{header['confidence']:.1%} intervals of the median ratio")
+    for row in rows(outcomes):
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"{header['seconds']:.0f}s on {header['cpu']}, {header['vector_width']}")
+    console.print(verdict_line(outcomes, header))
+
+
+def markdown(outcomes, header) -> str:
+    """A pull-request comment: the verdict, the regressions with ratio and interval, the rest collapsed."""
+    regressions = [o for o in outcomes if o.regression]
+    icon = ":x:" if regressions else ":white_check_mark:"
+    lines = [f"{icon} **xentbench gate {verdict_line(outcomes, header)}**", ""]
+    table_head = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    if regressions:
+        lines += ["### Regressions", ""] + table_head
+        lines += ["| " + " | ".join(r) + " |" for r in rows(regressions)] + [""]
+    undecided = [o for o in outcomes if o.verdict == "undecided"]
+    if undecided:
+        lines += [f"{len(undecided)} combination(s) stayed **undecided** within the time budget "
+                  "(neither passed nor failed): " + ", ".join(o.name for o in undecided), ""]
+    lines += ["<details><summary>All combinations, how they were measured</summary>", "",
+              f"{header['backend']} backend, {header['dtype']}; BASE and HEAD timed in alternating turns "
+              f"({header['mode']}), {header['confidence']:.1%} {header['method']} interval of the per-round "
+              f"ratio HEAD/BASE; slower when the interval lies above +{header['threshold'] / 2:.1%}, same when "
+              f"within ±{header['threshold']:.0%}. {header['seconds']:.0f}s on {header['cpu']}.", ""]
+    lines += table_head + ["| " + " | ".join(r) + " |" for r in rows(outcomes)]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def to_json(outcomes, header) -> str:
+    combos = []
+    for o in outcomes:
+        item = asdict(o)
+        item["verdict"], item["regression"] = o.verdict, o.regression
+        combos.append(item)
+    return json.dumps({**header, "counts": counts(outcomes), "combinations": combos}, indent=1,
+                      allow_nan=True) + "\n"

@@ -1,0 +1,138 @@
+"""The gate's error rates on this machine: A/A runs and planted slowdowns (benchmarks/NOTES.md entry 13).
+
+    python experiments/gate_experiments.py OUT_DIR [--runs 20] [--aa-runs 10] [--full-runs 0]
+
+* A/A: ``xentbench gate HEAD HEAD --quick`` (two materialised copies of the
+  same commit): every judgement other than *same* or *undecided* is a false alarm.
+* planted: HEAD is a copy of HEAD's ``impls/`` whose
+  ``sparse_softmax_cross_entropy_with_logits`` busy-waits, after each call, a
+  fraction (5% or 10%) of the call's own measured time; gated with
+  ``--quick --function sparse_softmax_cross_entropy_with_logits``. Detected
+  where called *slower*; never to be called *faster*.
+* ``--full-runs``: A/A runs of the default grid.
+
+Runs are interleaved (planted 10%, planted 5%, A/A, ...) so that a partial
+run is balanced. Each gate's JSON goes to OUT_DIR; ``summarise`` prints the
+rates from them:
+
+    python experiments/gate_experiments.py summarise OUT_DIR
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTION = "sparse_softmax_cross_entropy_with_logits"
+PLANT = '''
+
+# planted by experiments/gate_experiments.py: {function} {fraction:.0%} slower
+import time as _planted_time
+
+
+def _planted(method, fraction):
+    def slower(self, *args, **kwargs):
+        start = _planted_time.perf_counter()
+        result = method(self, *args, **kwargs)
+        end = start + (_planted_time.perf_counter() - start) * (1 + fraction)
+        while _planted_time.perf_counter() < end:
+            pass
+        return result
+    return slower
+
+
+Backend.{function} = _planted(Backend.{function}, {fraction!r})
+'''
+
+
+def plant(dest: Path, fraction: float, function: str = FUNCTION) -> Path:
+    """A folder holding HEAD's ``impls/`` with ``function`` made ``fraction`` slower."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "impls"], cwd=ROOT, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    with open(dest / "impls" / "__init__.py", "a") as f:
+        f.write(PLANT.format(function=function, fraction=fraction))
+    return dest
+
+
+def gate(out: Path, name: str, base: str, head: str, *options) -> None:
+    cmd = [sys.executable, "-m", "xentbench.cli", "gate", base, head, "--json", str(out / f"{name}.json"),
+           *options]
+    started = time.time()
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    (out / f"{name}.log").write_text(done.stdout + done.stderr)
+    print(f"{time.strftime('%H:%M:%S')} {name}: exit {done.returncode} in {time.time() - started:.0f}s",
+          flush=True)
+
+
+def experiment(out: Path, runs: int, aa_runs: int, full_runs: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    planted = {f: plant(out / f"planted-{round(f * 100)}", f) for f in (0.10, 0.05)}
+    for i in range(max(runs, aa_runs, full_runs)):
+        for fraction, folder in planted.items() if i < runs else ():
+            gate(out, f"planted{round(fraction * 100):02d}-{i:02d}", "HEAD", str(folder), "--quick",
+                 "--function", FUNCTION)
+        if i < aa_runs:
+            gate(out, f"aa-quick-{i:02d}", "HEAD", "HEAD", "--quick")
+        if i < full_runs:
+            gate(out, f"aa-full-{i:02d}", "HEAD", "HEAD")
+
+
+def summarise(out: Path) -> None:
+    groups: dict[str, list] = {}
+    for path in sorted(glob.glob(str(out / "*.json"))):
+        groups.setdefault(Path(path).stem.rsplit("-", 1)[0], []).append(json.load(open(path)))
+    for group, runs in groups.items():
+        verdicts: dict[str, int] = {}
+        exits = [r["exit"] for r in runs]
+        for r in runs:
+            for c in r["combinations"]:
+                verdicts[c["verdict"]] = verdicts.get(c["verdict"], 0) + 1
+        seconds = [r["seconds"] for r in runs]
+        print(f"{group}: {len(runs)} runs, exit codes {dict((e, exits.count(e)) for e in set(exits))}, "
+              f"{sum(verdicts.values())} judgements {verdicts}, {min(seconds):.0f}-{max(seconds):.0f}s a run")
+        if group.startswith("planted"):
+            for shape in sorted({(c["batch"], c["classes"]) for r in runs for c in r["combinations"]}):
+                cells = [c for r in runs for c in r["combinations"] if (c["batch"], c["classes"]) == shape]
+                times = sorted(c["base_time"] for c in cells if c["base_time"])
+                ratios = sorted(round(c["ratio"], 3) for c in cells if c["ratio"])
+                got = {v: sum(c["verdict"] == v for c in cells) for v in ("slower", "same", "undecided", "faster")}
+                print(f"  {shape[0]}x{shape[1]} (BASE {times[len(times) // 2] * 1e6:.0f} us): "
+                      f"detected {got['slower']}/{len(cells)}, {got}, median ratio "
+                      f"{ratios[len(ratios) // 2] if ratios else '-'}")
+        else:
+            alarms = verdicts.get("slower", 0) + verdicts.get("faster", 0)
+            print(f"  false alarms: {alarms} of {sum(verdicts.values())} judgements "
+                  f"({alarms / max(1, sum(verdicts.values())):.2%})")
+
+
+def main(argv) -> int:
+    if argv[:1] == ["summarise"]:
+        summarise(Path(argv[1]))
+        return 0
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--aa-runs", type=int, default=10)
+    parser.add_argument("--full-runs", type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    experiment(args.out, args.runs, args.aa_runs, args.full_runs)
+    summarise(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -52,12 +52,16 @@ Backend.{function} = _planted(Backend.{function}, {fraction!r})
 '''
 
 
+#: the commit gated: HEAD when the experiment starts (later commits do not change what is measured)
+COMMIT = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
 def plant(dest: Path, fraction: float, function: str = FUNCTION) -> Path:
     """A folder holding HEAD's ``impls/`` with ``function`` made ``fraction`` slower."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "impls"], cwd=ROOT, check=True,
+    archive = subprocess.run(["git", "archive", "--format=tar", COMMIT, "impls"], cwd=ROOT, check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     with open(dest / "impls" / "__init__.py", "a") as f:
@@ -80,12 +84,12 @@ def experiment(out: Path, runs: int, aa_runs: int, full_runs: int) -> None:
     planted = {f: plant(out / f"planted-{round(f * 100)}", f) for f in (0.10, 0.05)}
     for i in range(max(runs, aa_runs, full_runs)):
         for fraction, folder in planted.items() if i < runs else ():
-            gate(out, f"planted{round(fraction * 100):02d}-{i:02d}", "HEAD", str(folder), "--quick",
+            gate(out, f"planted{round(fraction * 100):02d}-{i:02d}", COMMIT, str(folder), "--quick",
                  "--function", FUNCTION)
         if i < aa_runs:
-            gate(out, f"aa-quick-{i:02d}", "HEAD", "HEAD", "--quick")
+            gate(out, f"aa-quick-{i:02d}", COMMIT, COMMIT, "--quick")
         if i < full_runs:
-            gate(out, f"aa-full-{i:02d}", "HEAD", "HEAD")
+            gate(out, f"aa-full-{i:02d}", COMMIT, COMMIT)
 
 
 def summarise(out: Path) -> None:

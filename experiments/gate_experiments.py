@@ -16,6 +16,8 @@ run is balanced. Each gate's JSON goes to OUT_DIR; ``summarise`` prints the
 rates from them:
 
     python experiments/gate_experiments.py summarise OUT_DIR
+    python experiments/gate_experiments.py modes OUT_DIR RUNS     # in-process vs two processes, A/A spread
+    python experiments/gate_experiments.py oldpath OUT_DIR RUNS   # A/A through bench + compare (sparse, numba)
 """
 
 from __future__ import annotations
@@ -120,9 +122,59 @@ def summarise(out: Path) -> None:
                   f"({alarms / max(1, sum(verdicts.values())):.2%})")
 
 
+def modes(out: Path, runs: int) -> None:
+    """A/A with a fixed number of rounds in both designs: the spread of the per-round log-ratios."""
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(runs):
+        for mode in ("inprocess", "processes"):
+            gate(out, f"mode-{mode}-{i:02d}", COMMIT, COMMIT, "--quick", "--fixed-rounds", "40", "--mode", mode)
+    import numpy as np
+
+    for mode in ("inprocess", "processes"):
+        cells: dict = {}
+        for path in sorted(glob.glob(str(out / f"mode-{mode}-*.json"))):
+            for c in json.load(open(path))["combinations"]:
+                cells.setdefault((c["batch"], c["classes"]), []).append(c["log_ratios"])
+        for shape, runs_ in sorted(cells.items()):
+            x = np.array([v for r in runs_ for v in r])
+            q25, q75 = np.percentile(x, [25, 75])
+            print(f"{mode} {shape[0]}x{shape[1]}: {len(x)} rounds, IQR of log-ratio {q75 - q25:.4f}, "
+                  f"5-95% {np.percentile(x, 5):+.3f}..{np.percentile(x, 95):+.3f}")
+
+
+def old_path(out: Path, runs: int) -> None:
+    """The same A/A through ``bench`` + ``compare``: an empty commit on top of COMMIT in a clone."""
+    for i in range(runs):
+        clone = out / f"clone-{i}"
+        shutil.rmtree(clone, ignore_errors=True)
+        subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+        subprocess.run(["git", "checkout", "-q", COMMIT], cwd=clone, check=True)
+        subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty",
+                        "-m", "A/A"], cwd=clone, check=True)
+        env = dict(os.environ, PYTHONPATH=str(clone), ASV_PYTHONPATH=str(clone))
+        log = []
+        for rev in ("HEAD~1", "HEAD"):
+            done = subprocess.run([sys.executable, "-m", "xentbench.cli", "bench", "--backend", "numba",
+                                   "--function", "sparse", "--commit", rev], cwd=clone, env=env,
+                                  capture_output=True, text=True)
+            log.append(done.stdout[-2000:] + done.stderr[-2000:])
+        done = subprocess.run([sys.executable, "-m", "xentbench.cli", "compare", "HEAD~1", "HEAD", "--factor",
+                               "1.15"], cwd=clone, env=env, capture_output=True, text=True)
+        (out / f"oldpath-{i:02d}.log").write_text("\n".join(log) + done.stdout + done.stderr)
+        print(f"{time.strftime('%H:%M:%S')} old path A/A {i}: compare exit {done.returncode}; "
+              + done.stdout.strip().splitlines()[-3], flush=True)
+
+
 def main(argv) -> int:
     if argv[:1] == ["summarise"]:
         summarise(Path(argv[1]))
+        return 0
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+    if argv[:1] == ["modes"]:
+        modes(Path(argv[1]), int(argv[2]))
+        return 0
+    if argv[:1] == ["oldpath"]:
+        old_path(Path(argv[1]), int(argv[2]))
         return 0
     import argparse
 

@@ -24,6 +24,12 @@ parameter combination measured in both is judged:
   (the suite records an infinite error as 1e30, which the rule above catches).
 * a combination that ran in BASE and fails in HEAD is *failed*.
 
+Timings from separate runs on a shared machine are not a regression
+verdict: the load drifts between runs (identical code measured 0.5x-3.7x
+apart, issue 15), so ``compare`` is for history; ``xentbench gate`` times
+BASE and HEAD in turns and decides by statistics. Accuracy and failures are
+deterministic and exact either way.
+
 Exit status: 1 when anything is slower, less accurate or failed; 2 when the
 results cannot be read (a missing commit, a corrupt or truncated file: the
 message names it); 0 otherwise. Combinations skipped in either commit, present
@@ -46,6 +52,10 @@ DEFAULT_FACTOR = 1.15
 DEFAULT_ACCURACY_EPSILON = 1e-6
 ACCURACY_FLOOR = 1e-30  # absolute slack: an error of exactly 0 may become 1e-31 by formatting
 
+#: printed with every comparison: what its timings are worth
+NOT_A_VERDICT = ("Note: timings from separate runs on a shared machine are not a regression verdict "
+                 "(the load drifts between runs); use `xentbench gate BASE HEAD` for that. "
+                 "Accuracy and failures are exact.")
 #: verdicts that fail the comparison, in the order they are printed
 REGRESSIONS = ("slower", "less accurate", "failed")
 IMPROVEMENTS = ("faster", "more accurate", "fixed")
@@ -193,6 +203,7 @@ def run(args) -> int:
     print(f"HEAD {args.head} = {head.commit_hash[:8]} ({head.path})")
     print(f"factor {args.factor:g} on time and memory, accuracy epsilon {args.accuracy_epsilon:g} "
           f"(relative){'' if not args.no_stats else ', no stats'}")
+    print(NOT_A_VERDICT)
     by_verdict: dict[str, list[Change]] = {}
     for c in changes:
         by_verdict.setdefault(c.verdict, []).append(c)
@@ -210,6 +221,8 @@ def run(args) -> int:
     if regressions:
         print(f"REGRESSION: {regressions} combination(s) slower than x{args.factor:g}, "
               f"less accurate, or failing in HEAD")
+        print(NOT_A_VERDICT)
         return 1
     print("OK: nothing slower, less accurate or failing")
+    print(NOT_A_VERDICT)
     return 0

@@ -148,11 +148,13 @@ def select_functions(names) -> list[str]:
     return [f for f in SUITE.values() if f in chosen]
 
 
-def combinations(functions, dtype: str, quick: bool) -> list[tuple[str, int, int]]:
-    """``(function, batch, classes)`` of the timing grid (or ``QUICK_SHAPES``) for ``dtype``."""
+def combinations(functions, dtype: str, quick: bool, only=()) -> list[tuple[str, int, int]]:
+    """``(function, batch, classes)`` of the timing grid (or ``QUICK_SHAPES``; or ``only``) for ``dtype``."""
     shapes = [(b, c) for b in BATCHES for c in CLASSES if timing_skip_reason(b, c, dtype) is None]
     if quick:
         shapes = [s for s in shapes if s in QUICK_SHAPES]
+    if only:
+        shapes = [s for s in shapes if s in only]
     return [(f, b, c) for f in functions for b, c in shapes]
 
 
@@ -352,6 +354,11 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
 
 # --------------------------------------------------------------------------- the command
 
+def _shape(text: str) -> tuple[int, int]:
+    batch, _, classes = text.lower().partition("x")
+    return int(batch), int(classes)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("base", help="the commit compared against (git revision, or a folder holding impls/)")
     parser.add_argument("head", help="the commit under test (git revision, or a folder holding impls/)")
@@ -362,6 +369,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="logits dtype (default float32)")
     parser.add_argument("--quick", action="store_true",
                         help=f"only batch x classes {', '.join(f'{b}x{c}' for b, c in QUICK_SHAPES)}")
+    parser.add_argument("--shape", action="append", default=[], type=_shape, metavar="BATCHxCLASSES",
+                        help="repeatable: only these shapes of the grid (e.g. 256x1000)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
     parser.add_argument("--budget", type=float, default=None,
@@ -387,7 +396,7 @@ def run(args) -> int:
     try:
         if not 0 < args.threshold < 1:
             raise GateError("--threshold must be in (0, 1)")
-        combos = combinations(select_functions(args.function), args.dtype, args.quick)
+        combos = combinations(select_functions(args.function), args.dtype, args.quick, args.shape)
         if not combos:
             raise GateError("no combination on the grid for these options")
         root = checkout.find_root()

@@ -1,0 +1,173 @@
+"""``xentbench gate``: the decision rule on synthetic ratios, and whole gates on planted changes.
+
+The end-to-end gates run on the ``numpy`` backend (no compilation) and one
+on ``numba``, each on one shape, with copies of this commit's ``impls/``; the
+HEAD copies plant a known change: a 30% busy wait after each call, a result
+off by 1e-3 relative, a raise. The copies are materialised into a temporary
+cache folder per test session.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from xentbench import checkout, cli, gate, gate_stats
+
+SPARSE = "sparse_softmax_cross_entropy_with_logits"
+
+
+# --------------------------------------------------------------------------- the decision rule
+
+def samples(ratio, spread, n, seed=0):
+    return list(np.random.default_rng(seed).normal(math.log(ratio), spread, n))
+
+
+@pytest.mark.parametrize("method", sorted(gate_stats.METHODS))
+@pytest.mark.parametrize("ratio, spread, n, verdict", [
+    (1.00, 0.02, 40, "same"),
+    (1.10, 0.03, 40, "slower"),  # the planted 10% slowdown
+    (1.05, 0.01, 60, "slower"),  # 5%, measured precisely
+    (0.90, 0.03, 40, "faster"),
+    (1.00, 0.30, 12, "undecided"),  # too noisy for so few rounds
+    (1.01, 0.005, 40, "same"),  # a change under half the threshold is never called
+])
+def test_decision(method, ratio, spread, n, verdict):
+    decision = gate_stats.decide(samples(ratio, spread, n), 0.05, method)
+    assert decision.verdict == verdict, decision
+    assert decision.low <= decision.ratio <= decision.high
+    assert decision.rounds == n
+
+
+def test_median_interval_is_the_sign_tests():
+    assert gate_stats.order_statistic_rank(10, 0.999) == 0  # 2 / 2**10 > 0.001: no interval at all
+    assert gate_stats.order_statistic_rank(11, 0.999) == 1
+    assert gate_stats.order_statistic_rank(40, 0.999) == 10
+    # a few wild rounds (another tenant) move the median's interval by a rank, not by their size
+    x = samples(1.10, 0.02, 40) + [math.log(10.0)] * 3
+    assert gate_stats.decide(x, 0.05, "median").verdict == "slower"
+
+
+def test_undecided_is_not_a_regression():
+    outcome = gate.Outcome(SPARSE, 32, 10, "float32", "numba", timing="undecided")
+    assert not outcome.regression and outcome.verdict == "undecided"
+    assert gate.Outcome(SPARSE, 32, 10, "float32", "numba", timing="slower").regression
+
+
+def test_functions_and_grid():
+    assert gate.select_functions(["sparse"]) == [SPARSE, SPARSE + "_and_grad"]
+    assert gate.select_functions(["SparseLoss"]) == [SPARSE]
+    assert len(gate.select_functions([])) == 7
+    with pytest.raises(gate.GateError):
+        gate.select_functions(["nope"])
+    assert len(gate.combinations([SPARSE], "float32", quick=False)) == 21
+    assert [(b, c) for _, b, c in gate.combinations([SPARSE], "float32", quick=True)] == list(gate.QUICK_SHAPES)
+
+
+# --------------------------------------------------------------------------- whole gates
+
+PLANTS = {
+    "slow": '''
+import time as _t
+def _slow(method):
+    def call(self, *args, **kwargs):
+        start = _t.perf_counter()
+        result = method(self, *args, **kwargs)
+        end = start + (_t.perf_counter() - start) * 1.3
+        while _t.perf_counter() < end:
+            pass
+        return result
+    return call
+Backend.sparse_softmax_cross_entropy_with_logits = _slow(Backend.sparse_softmax_cross_entropy_with_logits)
+''',
+    "inaccurate": '''
+def _off(method):
+    return lambda self, *args, **kwargs: method(self, *args, **kwargs) * (1 + 1e-3)
+Backend.softmax = _off(Backend.softmax)
+''',
+    "raises": '''
+def _raises(self, *args, **kwargs):
+    raise RuntimeError("planted failure")
+Backend.sparse_softmax_cross_entropy_with_logits = _raises
+''',
+}
+
+
+@pytest.fixture(scope="module")
+def copies(tmp_path_factory):
+    """Folders holding this commit's impls/: ``base`` as is, and one per plant."""
+    root = checkout.find_root()
+    folders = {}
+    for name in ["base", *PLANTS]:
+        folder = checkout.materialise("HEAD", tmp_path_factory.mktemp(name), root)
+        if name in PLANTS:
+            with open(folder / "impls" / "__init__.py", "a") as f:
+                f.write("\n" + PLANTS[name])
+        folders[name] = folder
+    return folders
+
+
+def run_gate(tmp_path, base, head, *options):
+    md, js = tmp_path / "gate.md", tmp_path / "gate.json"
+    code = cli.main(["gate", str(base), str(head), "--markdown", str(md), "--json", str(js),
+                     "--cache-dir", str(tmp_path / "cache"), *options])
+    return code, (md.read_text() if md.exists() else ""), (json.loads(js.read_text()) if js.exists() else None)
+
+
+def test_planted_slowdown_fails_the_gate(copies, tmp_path):
+    code, md, data = run_gate(tmp_path, copies["base"], copies["slow"], "--backend", "numpy",
+                              "--function", SPARSE, "--shape", "32x1000", "--shape", "256x10")
+    assert code == 1
+    assert data["exit"] == 1 and data["counts"]["slower"] == 2
+    for c in data["combinations"]:
+        assert c["verdict"] == "slower" and c["regression"]
+        assert 1.15 < c["ratio"] < 1.5 and c["low"] <= c["ratio"] <= c["high"]
+        assert len(c["log_ratios"]) == c["rounds"] >= gate.FIRST_ROUNDS
+    lines = md.splitlines()
+    assert lines[0].startswith(":x: **xentbench gate REGRESSION: 2 of 2")
+    regressions = md[md.index("### Regressions"):md.index("<details>")]
+    assert "sparse 32x1000 | slower |" in regressions and "sparse 256x10 | slower |" in regressions
+    assert "</details>" in md
+
+
+def test_accuracy_regression_and_failure(copies, tmp_path):
+    code, md, data = run_gate(tmp_path, copies["base"], copies["inaccurate"], "--backend", "numpy",
+                              "--function", "softmax", "--shape", "32x1000", "--budget", "1")
+    assert code == 1
+    (c,) = data["combinations"]
+    assert c["accuracy"] == "less accurate" and c["verdict"] == "less accurate"
+    assert c["head_error"] > 100 * c["base_error"]
+    assert "softmax 32x1000 | less accurate" in md
+
+    code, md, data = run_gate(tmp_path, copies["base"], copies["raises"], "--backend", "numpy",
+                              "--function", SPARSE, "--shape", "32x1000")
+    assert code == 1
+    (c,) = data["combinations"]
+    assert c["verdict"] == "failed" and "planted failure" in c["errors"][1] and c["errors"][0] is None
+    assert "sparse 32x1000 | failed (RuntimeError: planted failure)" in md
+    # the other way round: fixed, not a regression
+    code, _, data = run_gate(tmp_path, copies["raises"], copies["base"], "--backend", "numpy",
+                             "--function", SPARSE, "--shape", "32x1000")
+    assert code == 0 and data["combinations"][0]["verdict"] == "fixed"
+
+
+def test_cannot_run_exits_2(tmp_path, capsys):
+    code, md, data = run_gate(tmp_path, "no-such-revision", "HEAD", "--quick")
+    assert code == 2 and data is None
+    assert "no-such-revision" in capsys.readouterr().err
+    assert run_gate(tmp_path, "HEAD", "HEAD", "--function", "nope")[0] == 2
+
+
+def test_aa_on_materialised_commits_passes(tmp_path, capsys):
+    """The CI smoke run in small: HEAD against HEAD, two materialised copies, numba, one shape."""
+    code, md, data = run_gate(tmp_path, "HEAD", "HEAD", "--quick", "--function", SPARSE, "--shape", "32x10")
+    assert code == 0, md
+    (c,) = data["combinations"]
+    assert c["verdict"] in ("same", "undecided") and c["accuracy"] == "unchanged"
+    assert data["base_commit"] == data["head_commit"] and data["mode"] == gate.DEFAULT_MODE
+    out = capsys.readouterr().out
+    assert "[1/1] sparse 32x10" in out and "ETA" in out  # the plain progress lines, not a terminal
+    assert md.startswith(":white_check_mark: **xentbench gate OK")

@@ -1,6 +1,6 @@
 """The worker process of ``xentbench gate``: loads one or two copies of ``impls`` and times their turns.
 
-    python -m xentbench.gate_worker LIBRARY [LIBRARY ...]
+    python -m xentbench.gate.worker LIBRARY [LIBRARY ...]
 
 Each ``LIBRARY`` is a folder holding an ``impls/`` (``checkout.materialise``).
 With one, the worker imports it as ``impls``, first on ``sys.path``. With

@@ -1,43 +1,6 @@
-"""Gate a change: BASE's and HEAD's impls/ timed in turns, decided by statistics; exit 1 on a regression.
+"""How ``xentbench gate`` measures: the grid, the two versions, the worker processes, one combination.
 
-    xentbench gate BASE HEAD [--quick] [--function F] [--threshold 0.05] [--markdown FILE] [--json FILE]
-
-BASE and HEAD are git revisions (``origin/main``, ``HEAD``, a hash) or
-folders holding an ``impls/``. Their ``impls/`` are materialised
-(``checkout.materialise``) into a cache folder of their own each
-(``--cache-dir``), so each copy keeps its own Numba disk cache, and measured
-with the instruments of this checkout: the grid, the inputs
-(``xentbench.inputs``), the timing and the error measure.
-
-Timing: one worker process per version (``--mode processes``, the default:
-the A/A experiments of ``benchmarks/NOTES.md`` entry 13 measured it against
-``--mode inprocess``, both copies in one process under separate module sets).
-For every combination both get the same inputs; after the first call
-(compilation, untimed) each round times BASE and HEAD back to back, BASE
-first in even rounds and HEAD first in odd ones, each turn after ``LEAD_IN``
-seconds of untimed calls, with the same number of calls (about
-``SAMPLE_TIME`` seconds). A round gives one ratio HEAD/BASE; the load of the
-machine moves both times of a round alike.
-
-Decision (``xentbench.gate_stats``): after ``--rounds`` rounds, the
-interval of the median log-ratio decides slower, faster, same or undecided
-against ``--threshold``; an undecided combination gets more batches of
-rounds while its share of ``--budget`` (seconds of timing for the whole grid,
-spread over the combinations left) lasts. What stays undecided is reported as
-undecided: it neither fails nor passes the gate silently.
-
-Accuracy and failures, as ``xentbench compare`` judges them: on the accuracy
-grid, the error of each version's result against the extended-precision truth
-(``xentbench.accuracy``), HEAD *less accurate* when larger than BASE's by more
-than 1e-6 relative; a function that raises in HEAD and not in BASE *failed*.
-
-Grid: ``--backend`` (numba), ``--function`` (repeatable: an ``impls`` function,
-a benchmark class name, a short name; ``sparse``, ``dense`` and ``grad`` are
-groups, as in ``bench``), ``--dtype`` (float32), the suite's timing grid;
-``--quick``: batch x classes ``QUICK_SHAPES`` only.
-
-Exit status: 0 nothing slower, less accurate or failed; 1 a regression; 2 the
-gate cannot run (an unknown revision, a worker that does not start).
+See the package's docstring for the method; ``stats`` decides, ``output`` shows.
 """
 
 from __future__ import annotations
@@ -54,15 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from xentbench import accuracy, checkout, gate_output, machine
+from xentbench import accuracy, checkout
 from xentbench.asvresults import Result
 from xentbench.bench import MALLOC_TUNABLES
 from xentbench.compare import judge
-from xentbench.gate_stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS, decide
-from xentbench.inputs import make_logits
+from xentbench.gate.stats import decide
+from xentbench.inputs import arguments, make_logits
 from xentbench.suite import (
-    ACCURACY_UNIT, BATCHES, CLASSES, DTYPES, FOCUS, PARAM_NAMES, SHORT_NAMES, SUITE, accuracy_skip_reason,
-    timing_skip_reason)
+    ACCURACY_UNIT, BATCHES, CLASSES, PARAM_NAMES, SHORT_NAMES, SUITE, accuracy_skip_reason, timing_skip_reason)
 from xentbench.timing import LEAD_IN, SAMPLE_TIME, SLOW_CALL
 
 #: --quick: these (batch, classes) of the timing grid
@@ -189,10 +151,10 @@ def library(rev: str, role: str, cache_dir: Path, root) -> tuple[Path, str]:
 
 
 class Worker:
-    """A ``xentbench.gate_worker`` process and its JSON pipe."""
+    """A ``xentbench.gate.worker`` process and its JSON pipe."""
 
     def __init__(self, folders, env):
-        self.proc = subprocess.Popen([sys.executable, "-m", "xentbench.gate_worker", *map(str, folders)],
+        self.proc = subprocess.Popen([sys.executable, "-m", "xentbench.gate.worker", *map(str, folders)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         ready = self.read()
         if not ready.get("ready"):
@@ -302,8 +264,6 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
 
     ``fixed_rounds`` (experiments): exactly that many rounds, decided once at the end.
     """
-    from xentbench.inputs import arguments
-
     started = time.perf_counter()
     f, b, c, d = outcome.function, outcome.batch, outcome.classes, outcome.dtype
     logits, labels = make_logits(b, c, d)
@@ -350,97 +310,3 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.timing_seconds = time.perf_counter() - timing_started
     outcome.seconds = time.perf_counter() - started
     return outcome
-
-
-# --------------------------------------------------------------------------- the command
-
-def _shape(text: str) -> tuple[int, int]:
-    batch, _, classes = text.lower().partition("x")
-    return int(batch), int(classes)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("base", help="the commit compared against (git revision, or a folder holding impls/)")
-    parser.add_argument("head", help="the commit under test (git revision, or a folder holding impls/)")
-    parser.add_argument("--backend", default=FOCUS, help=f"the impls backend measured (default {FOCUS})")
-    parser.add_argument("--function", action="append", default=[],
-                        help="repeatable: an impls function, class or short name, or a group "
-                             "(sparse, dense, grad); default: all seven")
-    parser.add_argument("--dtype", default="float32", choices=DTYPES, help="logits dtype (default float32)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"only batch x classes {', '.join(f'{b}x{c}' for b, c in QUICK_SHAPES)}")
-    parser.add_argument("--shape", action="append", default=[], type=_shape, metavar="BATCHxCLASSES",
-                        help="repeatable: only these shapes of the grid (e.g. 256x1000)")
-    parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
-    parser.add_argument("--budget", type=float, default=None,
-                        help="seconds of timing rounds for the whole grid (default "
-                             f"{BUDGET_PER_COMBINATION:g} per combination, {QUICK_BUDGET_PER_COMBINATION:g} with --quick)")
-    parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS,
-                        help=f"rounds before the first decision and per extra batch (default {FIRST_ROUNDS})")
-    parser.add_argument("--markdown", type=Path, help="write a pull-request comment in Markdown here")
-    parser.add_argument("--json", type=Path, help="write every combination's figures and raw ratios here")
-    parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE,
-                        help=f"two worker processes in turns, or both copies in one (default {DEFAULT_MODE})")
-    parser.add_argument("--method", choices=sorted(METHODS), default=DEFAULT_METHOD,
-                        help=f"the interval the decision uses (default {DEFAULT_METHOD})")
-    parser.add_argument("--fixed-rounds", type=int, default=None,
-                        help="experiments: exactly this many rounds per combination, no early decision")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="where materialised commits and their Numba caches live "
-                             "(default ~/.cache/xentbench/gate)")
-
-
-def run(args) -> int:
-    started = time.perf_counter()
-    try:
-        if not 0 < args.threshold < 1:
-            raise GateError("--threshold must be in (0, 1)")
-        combos = combinations(select_functions(args.function), args.dtype, args.quick, args.shape)
-        if not combos:
-            raise GateError("no combination on the grid for these options")
-        root = checkout.find_root()
-        cache_dir = args.cache_dir or default_cache_dir()
-        (base_dir, base_name), (head_dir, head_name) = (
-            library(args.base, "base", cache_dir, root), library(args.head, "head", cache_dir, root))
-        if base_dir == head_dir:
-            raise GateError("BASE and HEAD are the same folder; give two folders")
-        per = QUICK_BUDGET_PER_COMBINATION if args.quick else BUDGET_PER_COMBINATION
-        budget = args.budget if args.budget is not None else per * len(combos)
-        pair = Pair([base_dir, head_dir], args.mode)
-    except (GateError, FileNotFoundError) as exc:
-        print(f"xentbench gate: error: {exc}", file=sys.stderr)
-        return 2
-    header = {"base": args.base, "base_commit": base_name, "head": args.head, "head_commit": head_name,
-              "backend": args.backend, "dtype": args.dtype, "quick": args.quick, "threshold": args.threshold,
-              "budget": budget, "mode": args.mode, "method": args.method, "confidence": CONFIDENCE,
-              "cpu": machine.cpu(), "vector_width": machine.vector_width(), "cores": os.cpu_count()}
-    outcomes: list[Outcome] = []
-    progress = gate_output.Progress(len(combos))
-    try:
-        with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
-            spent = 0.0
-            for i, (f, b, c) in enumerate(combos):
-                share = max(MIN_SHARE, (budget - spent) / (len(combos) - i))
-                progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
-                outcome = measure(pair, Outcome(f, b, c, args.dtype, args.backend), Path(work), share,
-                                  args.threshold, args.method, args.rounds, args.fixed_rounds)
-                spent += outcome.timing_seconds
-                outcomes.append(outcome)
-                progress.done(outcome)
-    except (GateError, RuntimeError) as exc:
-        progress.stop()
-        print(f"xentbench gate: error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        pair.close()
-    progress.stop()
-    header["seconds"] = round(time.perf_counter() - started, 1)
-    code = 1 if any(o.regression for o in outcomes) else 0
-    header["exit"] = code
-    gate_output.print_table(outcomes, header)
-    if args.markdown:
-        args.markdown.write_text(gate_output.markdown(outcomes, header))
-    if args.json:
-        args.json.write_text(gate_output.to_json(outcomes, header))
-    return code

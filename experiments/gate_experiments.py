@@ -15,7 +15,7 @@ Runs are interleaved (planted 10%, planted 5%, A/A, ...) so that a partial
 run is balanced. Each gate's JSON goes to OUT_DIR; ``summarise`` prints the
 rates from them:
 
-    python experiments/gate_experiments.py summarise OUT_DIR
+    python experiments/gate_experiments.py summarise OUT_DIR      # and every interval method on the same ratios
     python experiments/gate_experiments.py modes OUT_DIR RUNS     # in-process vs two processes, A/A spread
     python experiments/gate_experiments.py oldpath OUT_DIR RUNS   # A/A through bench + compare (sparse, numba)
 """
@@ -122,6 +122,31 @@ def summarise(out: Path) -> None:
                   f"({alarms / max(1, sum(verdicts.values())):.2%})")
 
 
+def replay(out: Path) -> None:
+    """Every interval method of ``xentbench.gate.stats`` on the recorded ratios of every combination.
+
+    The rounds were chosen by the gate's own rule (it stops when the median's
+    interval decides), so this compares the methods on the same samples, not
+    as each would run sequentially.
+    """
+    from xentbench.gate.stats import METHODS, decide
+
+    groups: dict[str, list] = {}
+    for path in sorted(glob.glob(str(out / "*.json"))):
+        data = json.load(open(path))
+        group = Path(path).stem.rsplit("-", 1)[0]
+        groups.setdefault(group, []).extend(c for c in data["combinations"] if c["log_ratios"])
+    for group, cells in groups.items():
+        if group.startswith("planted"):
+            cells = [c for c in cells if c["function"] == FUNCTION and c["base_time"] >= 50e-6]
+        for method in sorted(METHODS):
+            got: dict[str, int] = {}
+            for c in cells:
+                verdict = decide(c["log_ratios"], method=method).verdict
+                got[verdict] = got.get(verdict, 0) + 1
+            print(f"replay {group} {'(calls >= 50 us) ' if group.startswith('planted') else ''}{method}: {got}")
+
+
 def modes(out: Path, runs: int) -> None:
     """A/A with a fixed number of rounds in both designs: the spread of the per-round log-ratios."""
     out.mkdir(parents=True, exist_ok=True)
@@ -168,6 +193,7 @@ def old_path(out: Path, runs: int) -> None:
 def main(argv) -> int:
     if argv[:1] == ["summarise"]:
         summarise(Path(argv[1]))
+        replay(Path(argv[1]))
         return 0
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     if argv[:1] == ["modes"]:

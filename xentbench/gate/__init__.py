@@ -9,15 +9,18 @@ folders holding an ``impls/``. Their ``impls/`` are materialised
 with the instruments of this checkout: the grid, the inputs
 (``xentbench.inputs``), the timing and the error measure.
 
-Timing: one worker process per version (``--mode processes``, the default:
-the A/A experiments of ``benchmarks/NOTES.md`` entry 13 measured it against
-``--mode inprocess``, both copies in one process under separate module sets).
-For every combination both get the same inputs; after the first call
-(compilation, untimed) each round times BASE and HEAD back to back, BASE
-first in even rounds and HEAD first in odd ones, each turn after ``LEAD_IN``
-seconds of untimed calls, with the same number of calls (about
-``SAMPLE_TIME`` seconds). A round gives one ratio HEAD/BASE; the load of the
-machine moves both times of a round alike.
+Timing (``--mode inprocess``, the default): one worker process
+(``xentbench.gate.worker``) loads both copies, each under its own set of
+modules, and gets the same inputs for both. After the first calls
+(compilation, untimed), each round gives each version ``LEAD_IN`` seconds of
+untimed calls, then times ``SAMPLES`` samples of each (about 1 ms of calls a
+sample; fewer samples for long calls), alternating sample by sample, BASE
+first in even rounds and HEAD first in odd ones; a version's time in the round
+is its fastest sample. One round gives one ratio HEAD/BASE: a change of the
+machine's load moves both times of a round alike. ``--mode processes`` runs
+one worker per version, alternating whole turns over pipes; on this project's
+2-core machine its A/A ratios spread several times wider (``benchmarks/NOTES.md``
+entry 13), so it is kept only to measure that.
 
 Decision (``xentbench.gate.stats``): after ``--rounds`` rounds, the
 interval of the median log-ratio decides slower, faster, same or undecided

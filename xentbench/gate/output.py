@@ -115,8 +115,8 @@ def print_table(outcomes, header) -> None:
     for row in rows(outcomes):
         table.add_row(*row)
     console.print(table)
-    console.print(f"{header['seconds']:.0f}s on {header['cpu']}, {header['vector_width']}")
-    console.print(verdict_line(outcomes, header))
+    console.print(f"{header['seconds']:.0f}s on {header['cpu']}, {header['vector_width']}", highlight=False)
+    console.print(verdict_line(outcomes, header), highlight=False)
 
 
 def markdown(outcomes, header) -> str:

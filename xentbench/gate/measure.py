@@ -192,8 +192,8 @@ class Pair:
     def __init__(self, folders, mode: str):
         env = dict(os.environ)
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(Path(__file__).resolve().parents[1])] + [p for p in [env.get("PYTHONPATH")] if p])
+        env["PYTHONPATH"] = os.pathsep.join(  # the worker imports this checkout's xentbench
+            [str(Path(__file__).resolve().parents[2])] + [p for p in [env.get("PYTHONPATH")] if p])
         self.mode = mode
         self.workers: list[Worker] = []
         try:

@@ -33,7 +33,7 @@ import pytest
 
 asv = pytest.importorskip("asv", reason="asv is not installed: `xentbench bench` cannot run")
 asvresults = pytest.importorskip("xentbench.asvresults", reason="xentbench.asvresults is not in this tree")
-report = pytest.importorskip("xentbench.report", reason="xentbench.report is not in this tree")
+report = pytest.importorskip("xentbench.report.command", reason="xentbench.report is not in this tree")
 pytest.importorskip("xentbench.bench", reason="xentbench.bench is not in this tree")
 from xentbench import cli  # noqa: E402  (after the skips)
 
@@ -390,7 +390,8 @@ def test_interrupted_report_leaves_nothing(recorded, monkeypatch):
 
 KILLED_REPORT = r"""
 import os, signal, sys
-from xentbench import cli, report
+from xentbench import cli
+from xentbench.report import command as report
 report.render = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)   # killed while drawing
 sys.exit(cli.main(sys.argv[1:]))
 """

@@ -20,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from xentbench import cli, plots, report, roofline
+from xentbench import cli, plots, roofline
+from xentbench.report import command as report  # make_report, add_arguments, render
+from xentbench.report.formatting import fmt, fmt_bytes, fmt_seconds
 
 DATA = Path(__file__).parent / "data" / "report_asv"
 RESULTS = DATA / "results"
@@ -130,9 +132,9 @@ def test_throughput_tables_equal_the_results(made):
         if value is None or value != value:  # failed or skipped
             assert cell == "-"
             continue
-        new = report.fmt(batch * classes * ITEMSIZE[dtype] / value / 1e9)
+        new = fmt(batch * classes * ITEMSIZE[dtype] / value / 1e9)
         old = raw_results(OLD)[(name, params)]
-        assert cell == f"{new} ({report.fmt(batch * classes * ITEMSIZE[dtype] / old / 1e9)})"
+        assert cell == f"{new} ({fmt(batch * classes * ITEMSIZE[dtype] / old / 1e9)})"
         checked += 1
     assert checked == 60  # 2 functions x 32 combinations, less jax skipped and torch failed in each
 
@@ -250,12 +252,12 @@ def test_peak_memory_and_latency_equal_the_results(made):
     peak = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 4096, 1000, "float32"))]
     base = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 32, 10, "float32"))]
     size = 4096 * 1000 * 4 + 4096 * 8
-    assert row["numba peak"] == f"{report.fmt_bytes(peak)} ({(peak - base) / size:+.1f}x)"
+    assert row["numba peak"] == f"{fmt_bytes(peak)} ({(peak - base) / size:+.1f}x)"
     (table,) = tables_under(md, "## Numba first-call latency")
     row = next(r for r in table if r["function"] == "sparse")
     cold = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cold"))]
     cached = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cached"))]
-    assert (row["cold"], row["cached"]) == (report.fmt_seconds(cold), report.fmt_seconds(cached))
+    assert (row["cold"], row["cached"]) == (fmt_seconds(cold), fmt_seconds(cached))
 
 
 def test_failed_benchmarks_are_listed(made):

@@ -9,17 +9,18 @@ this machine (its settings and the known quirks the probe of
 or raises, 0 otherwise. A quirk of the reference is reported, not failed: the
 grid's inputs are finite, and a quirk concerns NaN and infinities. A backend that cannot
 import or that raises is reported in its rows; the others still run.
+
+Progress goes to stderr (``xentbench.console``): a bar on a terminal, a plain
+line every few seconds in a log. TensorFlow's start-up messages are left out
+unless ``-v`` (or ``XENTBENCH_TF_LOGS=1``).
 """
 
 from __future__ import annotations
 
-import sys
-import time
-
 import numpy as np
 
 import impls
-from xentbench import accuracy, quirks
+from xentbench import accuracy, console, quirks
 
 #: (logits shape, class axis): empty batch, one class, binary, small and large
 #: class counts, and a 3-D batch with the class axis in the middle.
@@ -38,6 +39,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--backend", action="append", choices=impls.names(),
                         help="check only this backend (repeatable; default: all registered)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help=f"show TensorFlow's start-up messages (also {console.TF_LOGS}=1)")
 
 
 def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "moderate"):
@@ -63,14 +66,6 @@ def call(backend, function: str, labels, logits, axis: int):
     return fn(labels, logits)
 
 
-def _progress(done: int, total: int, what: str, start: float) -> None:
-    width = 30
-    filled = width * done // total
-    bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(f"\r[{bar}] {done}/{total} {time.monotonic() - start:5.0f}s {what:<60.60}")
-    sys.stderr.flush()
-
-
 def check(backends: list[str], seed: int = 0) -> list[dict]:
     """One row per backend x function: worst errors per dtype, against truth and TF."""
     loaded, rows = {}, []
@@ -88,11 +83,10 @@ def check(backends: list[str], seed: int = 0) -> list[dict]:
             reference = None
     cases = [(f, shape, axis, dtype, regime) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
              for dtype in DTYPES for regime in REGIMES]
-    start, total = time.monotonic(), len(cases)
     results = {(name, f): dict(backend=name, function=f, truth={}, tf={}, status="pass")
                for name in loaded for f in accuracy.FUNCTIONS}
-    for done, (function, shape, axis, dtype, regime) in enumerate(cases, 1):
-        _progress(done, total, f"{function} {np.dtype(dtype).name} {shape} {regime}", start)
+    steps = console.track(cases, "verify", lambda c: f"{c[0]} {np.dtype(c[3]).name} {c[1]} {c[4]}")
+    for done, (function, shape, axis, dtype, regime) in enumerate(steps, 1):
         rng = np.random.default_rng([seed, done])
         labels, logits = make_inputs(function, shape, axis, dtype, rng, regime)
         axis = -1 if function not in accuracy.WITH_AXIS else axis
@@ -111,7 +105,6 @@ def check(backends: list[str], seed: int = 0) -> list[dict]:
             row["truth"][key] = max(row["truth"].get(key, 0.0), want.error(got))
             if tf_result is not None:
                 row["tf"][key] = max(row["tf"].get(key, 0.0), want.error(got, reference=tf_result))
-    sys.stderr.write("\n")
     for row in results.values():
         worst = [err / accuracy.tolerance(dt) for part in ("truth", "tf") for dt, err in row[part].items()]
         if row["status"] == "pass" and any(not w <= 1 for w in worst):
@@ -144,6 +137,7 @@ def format_reference() -> str:
 
 
 def run(args) -> int:
+    console.import_tensorflow(verbose=args.verbose)  # before anything imports it, to quiet its start-up
     rows = check(args.backend or impls.names(), seed=args.seed)
     print(format_table(rows))
     print()

@@ -12,8 +12,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from xentbench import asvresults, checkout, roofline
-from xentbench.report.context import Context, Progress, render
+from xentbench import asvresults, checkout, console, roofline
+from xentbench.report.context import Context, render
 from xentbench.report.document import Doc
 from xentbench.report.folders import TMP_PREFIX, place, safe_name, sweep, write_index
 from xentbench.report.results import ReportError, load_run, newest_commit
@@ -84,6 +84,12 @@ def _tree_state(root: Path, commit: str) -> str:
     return where + f", whose library differs from `{commit[:8]}`" + (" (uncommitted changes)" if dirty else "")
 
 
+def _measure() -> dict:
+    """This machine's limits (``roofline.measure``; it probes TensorFlow's quirks, so its start-up is quieted)."""
+    console.import_tensorflow()
+    return roofline.measure()
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--results", type=Path, help="asv results folder (default: asv.conf.json's, .asv/results)")
     parser.add_argument("--machine", help="asv machine name (default: the only one recorded, else this host's)")
@@ -103,7 +109,7 @@ def add_arguments(parser) -> None:
 
 def make_report(args, argv: list[str] | None = None) -> Path:
     """Build the report of ``args`` and return its folder (see ``xentbench.report``)."""
-    progress = Progress(quiet=args.quiet)
+    progress = console.Steps(quiet=args.quiet)
     root = _repo_root()
     results = args.results or asvresults.default_results_dir()
     commit = args.commit
@@ -132,7 +138,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
                 previous = roofline.load(roof_path)
             except (OSError, ValueError):
                 previous = None
-        roof = roofline.merge(previous, roofline.measure())
+        roof = roofline.merge(previous, _measure())
         roofline.save(roof, roof_path)
         source = f"measured now, saved to `{roof_path}`"
     elif roof_path.exists():
@@ -142,7 +148,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
             raise ReportError(f"{roof_path}: unreadable roofline file: {exc}") from exc
     elif machine in (asvresults.machine_name(), platform.node()) and not args.roofline:
         progress("measuring this machine's bandwidth and exp throughput (once; kept in .asv/roofline/)")
-        roof = roofline.measure()
+        roof = _measure()
         roofline.save(roof, roof_path)
         source = f"measured now, saved to `{roof_path}`"
     verify_rows, verify_tree = None, ""

@@ -8,26 +8,12 @@ there are several, since matplotlib takes most of a report's time.
 from __future__ import annotations
 
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from xentbench.console import Steps
 from xentbench.report.document import Doc
 from xentbench.report.results import Run
-
-
-class Progress:
-    """``[elapsed] what`` lines on stderr."""
-
-    def __init__(self, stream=None, quiet: bool = False):
-        self.start = time.monotonic()
-        self.stream = stream or sys.stderr
-        self.quiet = quiet
-
-    def __call__(self, what: str) -> None:
-        if not self.quiet:
-            self.stream.write(f"[{time.monotonic() - self.start:5.1f}s] {what}\n")
-            self.stream.flush()
 
 
 @dataclass
@@ -39,7 +25,7 @@ class Context:
     folder: Path
     dtype: str  # the dtype of the tables and heat maps
     doc: Doc
-    progress: Progress
+    progress: Steps  # ``[elapsed] what`` lines on stderr
     verify_rows: str | None = None  # the table of ``xentbench verify``
     verify_tree: str = ""  # what code the verification ran, in words
     jobs: list = field(default_factory=list)
@@ -56,7 +42,7 @@ def _draw(job) -> str:
     return Path(path).name
 
 
-def render(jobs: list, workers: int, progress: Progress) -> None:
+def render(jobs: list, workers: int, progress: Steps) -> None:
     """Draw the queued figures, in ``workers`` processes when more than one."""
     if workers <= 1 or len(jobs) <= 1:
         for i, job in enumerate(jobs, 1):

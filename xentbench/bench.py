@@ -221,7 +221,9 @@ def _kill_processes_with(variable: str) -> None:
 
 def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
     """Echo asv's output as ``stream`` describes."""
-    held = None  # a "For parameters: ..." line, shown only if something but the note follows
+    # A "For parameters: ..." line heads the stderr of one combination, indented under it;
+    # held, it is shown only if a line of that stderr other than the note follows.
+    held = None
     for line in proc.stdout:
         if compact:
             if line.rstrip().endswith(" n/a"):
@@ -231,9 +233,9 @@ def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
                 continue
             if "setup hooks re-run between the" in line or (held and not line.strip()):
                 continue
-            if held:
+            if held and line[:1].isspace():  # more of the same combination's stderr
                 sys.stdout.write(held)
-                held = None
+            held = None  # else the block ended with the note alone (asv's next line)
         sys.stdout.write(line)
         header = _HEADER.search(line)
         if header:
@@ -335,6 +337,17 @@ def publish(staging: Path, results_dir: Path) -> list[str]:
     return problems
 
 
+def intent(args, commit: str, head: str, record: bool, library: Path) -> str:
+    """What this run measures and what becomes of its results, in one line, said before anything runs."""
+    if args.commit:
+        what = f"measuring the library of {args.commit} ({commit[:8]}), exported to {library}"
+    else:
+        what = f"measuring the working tree (HEAD {head[:8]})"
+    if record:
+        return f"{what}, to be recorded as {commit[:8]}"
+    return f"{what}, " + ("a smoke run (--quick), not recorded" if args.quick else "not recorded (--no-record)")
+
+
 def run(args) -> int:
     try:
         root = checkout.find_root()
@@ -379,13 +392,11 @@ def run(args) -> int:
         if args.commit:
             checkout.materialise(commit, library, root)
             env["XENTBENCH_LIBRARY"] = str(library)  # benchmarks/__init__.py puts it first on sys.path
-            print(f"xentbench bench: measuring the library of {args.commit} ({commit[:8]}), exported to {library}")
-        else:
-            dirty = checkout.library_changes(root)
-            print(f"xentbench bench: measuring the working tree, recorded as HEAD ({head[:8]})")
-            if dirty:
-                print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "
-                      f"{head[:8]} describe the working tree:\n{dirty}")
+        print("xentbench bench: " + intent(args, commit, head, record, library))
+        dirty = None if args.commit or not record else checkout.library_changes(root)
+        if dirty:
+            print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "
+                  f"{head[:8]} describe the working tree:\n{dirty}")
         try:
             ensure_machine(root, env)
         except subprocess.CalledProcessError as exc:
@@ -393,8 +404,6 @@ def run(args) -> int:
             return 2
         if record:
             stage(results_dir, staging, commit, machine_of(args))
-        print(f"xentbench bench: results {'recorded in' if record else 'not recorded'} "
-              f"{results_dir if record else ''}".rstrip())
         started = time.monotonic()
         codes, problems = [], []
         for i, (backend, cmd) in enumerate(commands, 1):
@@ -419,6 +428,9 @@ def run(args) -> int:
         print("\n".join(lines))
         if record and not problems:
             print(f"xentbench bench: results recorded in {results_dir / rf.path.relative_to(staging)}")
+        elif not record:
+            print(f"xentbench bench: results not recorded ({'--quick' if args.quick else '--no-record'}; "
+                  "--record keeps them)")
     if any(codes) or failed or problems:
         print(f"xentbench bench: {failed} combination(s) failed (asv exit status {codes})", file=sys.stderr)
         return 1

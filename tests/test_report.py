@@ -15,6 +15,7 @@ import json
 import re
 import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -309,6 +310,21 @@ def test_default_commit_is_the_newest_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "render", fake_render)
     folder = report.make_report(args_for("--out", str(tmp_path)), argv=[])  # HEAD has no results here
     assert folder.name == NAME
+
+
+def test_default_folder_is_beside_the_results_and_ignored_by_git(tmp_path, monkeypatch):
+    """By default a report goes to .asv/reports (beside .asv/results), which git ignores: never reports/."""
+    shutil.copytree(DATA, tmp_path / ".asv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report, "render", fake_render)
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    folder = report.make_report(parser.parse_args(["--results", str(tmp_path / ".asv" / "results"), "--commit", NEW,
+                                                   "--jobs", "1", "--quiet"]), argv=[])
+    assert folder == tmp_path / ".asv" / "reports" / NAME and (folder.parent / "index.md").exists()
+    assert not (tmp_path / "reports").exists()
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".asv/reports/index.md"], cwd=Path(__file__).parents[1])
+    assert ignored.returncode == 0, ".asv/reports is not ignored by git"
 
 
 @pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])

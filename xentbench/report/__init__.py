@@ -2,10 +2,13 @@
 
 Reads the results of one commit on one machine (``xentbench bench`` records
 them; ``xentbench.asvresults`` reads them) and writes
-``reports/<machine>-<commit>/`` with ``report.md``, its PNGs, ``report.html``
+``<out>/<machine>-<commit>/`` with ``report.md``, its PNGs, ``report.html``
 (the same report with the PNGs embedded, nothing else needed to view it),
 ``roofline.json`` (the machine's measured limits) and ``meta.json``; then
-rewrites ``reports/index.md``, the list of every report there.
+rewrites ``<out>/index.md``, the list of every report there. ``<out>`` is
+``.asv/reports`` beside the results by default, which git ignores: a user's
+reports never dirty the tree. The committed sample is made deliberately,
+with ``--out reports``.
 
 Sections: the machine; headline; the numba backend's targets met or missed
 (``xentbench.targets``); throughput per function (GB/s of logits and
@@ -22,7 +25,7 @@ with ``--compare COMMIT`` another commit's numbers beside these; with
 ``--verify`` the table of ``xentbench verify``, run now on the working tree.
 
 A report never overwrites another: an existing folder gets a ``-2``, ``-3``
-sibling. It is built in a hidden temporary folder under ``reports/`` and
+sibling. It is built in a hidden temporary folder under ``<out>`` and
 renamed into place only when complete, so an interrupted or failed report
 leaves nothing behind, in the folder or in the index.
 

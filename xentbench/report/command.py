@@ -95,7 +95,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--machine", help="asv machine name (default: the only one recorded, else this host's)")
     parser.add_argument("--commit", help="commit to report (default: HEAD if recorded, else the newest recorded)")
     parser.add_argument("--compare", metavar="COMMIT", help="put this commit's numbers beside the report's")
-    parser.add_argument("--out", type=Path, default=Path("reports"), help="reports folder (default: reports)")
+    parser.add_argument("--out", type=Path,
+                        help="reports folder (default: .asv/reports beside the results, which git ignores; "
+                             "`--out reports` to commit a sample)")
     parser.add_argument("--roofline", type=Path, help="machine limits JSON (default: .asv/roofline/<machine>.json)")
     parser.add_argument("--measure", action="store_true",
                         help="measure this machine's limits again first (each figure keeps its best)")
@@ -158,7 +160,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         verify_rows, verify_tree = verify_commit(root, run.commit)
         progress("verification table")
 
-    out = args.out
+    out = args.out or results.parent / "reports"  # beside the results, like the roofline
     out.mkdir(parents=True, exist_ok=True)
     sweep(out)
     tmp = Path(tempfile.mkdtemp(prefix=TMP_PREFIX, dir=out))

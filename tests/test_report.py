@@ -312,6 +312,43 @@ def test_default_commit_is_the_newest_recorded(tmp_path, monkeypatch):
     assert folder.name == NAME
 
 
+def numba_only(tmp_path: Path) -> Path:
+    """The fixture's results of NEW as a run of ``xentbench bench --backend numba`` would record them."""
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results)
+    path = next((results / "testbox").glob(f"{NEW}-*.json"))
+    data = json.loads(path.read_text())
+    for name, row in list(data["results"].items()):
+        if name.startswith("bench_paired."):
+            del data["results"][name]
+        elif row[1][0][0] == "'numba'":  # the backend parameter first: the other backends are n/a
+            combos = list(itertools.product(*row[1]))
+            row[0] = [v if combo[0] == "'numba'" else float("nan") for v, combo in zip(row[0], combos)]
+    path.write_text(json.dumps(data))
+    return results
+
+
+def test_report_of_one_backend_says_so_and_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "render", fake_render)
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    args = parser.parse_args(["--results", str(numba_only(tmp_path)), "--commit", NEW, "--out",
+                              str(tmp_path / "reports"), "--jobs", "1", "--quiet"])
+    md = (report.make_report(args, argv=[]) / "report.md").read_text()
+    headline = md.split("## Headline")[1].split("## ")[0]
+    assert "fastest backend by shape" not in headline
+    assert "**sparse** (float32): only numba was measured (4 shapes), so there is no fastest backend" in headline
+    assert "This run timed one backend, numba" in headline
+    speedup = md.split("## Speed-up")[1].split("## ")[0]
+    assert "No speed-up to show" in speedup and "`xentbench bench --backend tensorflow`" in speedup
+    assert "|" not in speedup  # no empty table
+    (table,) = tables_under(md, "## Targets")
+    unmeasured = [r for r in table if r["verdict"] == "*not measured*"]
+    assert len(unmeasured) >= 8
+    for row in unmeasured:
+        assert re.search(r"; `xentbench (bench|report) [^`]+`.* measures it$", row["worst case"]), row
+
+
 def test_default_folder_is_beside_the_results_and_ignored_by_git(tmp_path, monkeypatch):
     """By default a report goes to .asv/reports (beside .asv/results), which git ignores: never reports/."""
     shutil.copytree(DATA, tmp_path / ".asv")

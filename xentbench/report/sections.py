@@ -51,7 +51,11 @@ def headline(run: Run, roof: dict | None, dtype: str, focus: str = FOCUS) -> lis
             if total:
                 best = sorted((b for b in counts if counts[b]), key=lambda b: -counts[b])
                 regions.append(f"{name}: " + ", ".join(f"{b} {counts[b]}" for b in best) + f" of {total}")
-        text = f"**{SHORT_NAMES[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
+        if len({k[1] for k in keys}) > 1:
+            text = f"**{SHORT_NAMES[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
+        else:
+            text = (f"**{SHORT_NAMES[function]}** ({dtype}): only {ranked[0]} was measured ({len(shapes)} "
+                    "shapes), so there is no fastest backend to name.")
         sp = speedups(run, function, dtype)
         for b in dict.fromkeys([ranked[0], focus]):
             if b not in {k[1] for k in keys}:
@@ -72,7 +76,6 @@ def headline(run: Run, roof: dict | None, dtype: str, focus: str = FOCUS) -> lis
                 text += f" {b}: " + "; ".join(parts) + "."
         lines.append(text)
     return lines
-
 
 
 def section_header(ctx: Context) -> None:
@@ -125,6 +128,11 @@ def section_headline(ctx: Context) -> list[str]:
     lines = headline(ctx.run, ctx.roof, ctx.dtype)
     ctx.doc.h(2, "Headline")
     ctx.doc.ul(lines or ["no timings recorded"])
+    backends = backends_in_order({k[1] for k in ctx.run.timings})
+    if len(backends) == 1:
+        ctx.doc.p(f"This run timed one backend, {backends[0]}: the speed-ups, and which backend is "
+                  "fastest, need the others timed for the same commit (`xentbench bench` times every "
+                  "backend; `--backend NAME` adds one).")
     if ctx.run.failed:
         ctx.doc.p(f"{len(ctx.run.failed)} benchmark value(s) recorded no result (failed or timed "
                   "out); they are listed at the end. Combinations off the suite's grid (asv's skips) "
@@ -138,7 +146,8 @@ def section_targets(ctx: Context) -> None:
               "was tried), checked at every shape of this run where they apply. Ratios are "
               "time(baseline) / time(numba) in this run: the paired ones (see Paired speed-up) "
               "where the run has them, marked *paired*, else those of the separate timings; the "
-              "worst case is shown. A target with nothing recorded to check reads *not measured*.")
+              "worst case is shown. A target with nothing recorded to check reads *not measured*, with "
+              "the command that measures it (the peers need `pip install -e '.[peers]'`).")
     verdicts = {True: "met", False: "**missed**", None: "*not measured*"}
     ctx.doc.table(["target", "verdict", "cases", "worst case"],
                   [[v.target, verdicts[v.met], str(v.checked), v.worst]

@@ -75,6 +75,19 @@ def section_speedup(ctx: Context) -> None:
             for b in backends_in_order({k[0] for k in sp}):
                 summary.append([SHORT_NAMES[function], dt, b, fmt_ratio(geomean(sp.get((b, "tf"), {}).values())),
                                 fmt_ratio(geomean(sp.get((b, "peer"), {}).values()))])
+    timed = {k[1] for k in run.timings}
+    add_tf = "`xentbench bench --backend tensorflow` for the same commit adds TensorFlow"
+    add_peers = ("`pip install -e '.[peers]'`, then `xentbench bench --backend torch --backend jax` for the "
+                 "same commit, adds the peers")
+    if not summary:
+        doc.p("No speed-up to show: a ratio needs a baseline timed at the same shapes, TensorFlow for "
+              "*vs TF* and PyTorch or JAX for *vs peer*, and this run timed "
+              + (", ".join(backends_in_order(timed)) or "nothing") + f". {add_tf}; {add_peers}.")
+        return
+    if REFERENCE not in timed:
+        doc.p(f"TensorFlow was not timed in this run, so *vs TF* reads -: {add_tf}.")
+    if not timed & set(PEERS):
+        doc.p(f"No peer (PyTorch, JAX) was timed in this run, so *vs peer* reads -: {add_peers}.")
     doc.table(["function", "dtype", "backend", "vs TF (geomean)", "vs peer (geomean)"], summary,
               numeric_from=3)
     for function in functions:

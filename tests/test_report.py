@@ -287,6 +287,27 @@ def test_plots_are_valid_pngs_and_the_html_embeds_them(made):
     assert "<table>" in html and "<h2" in html
 
 
+def test_peak_memory_figure_tells_dtypes_apart(tmp_path, monkeypatch):
+    """Each point carries its dtype; the figure fills a backend's marker by dtype and says which is which."""
+    jobs = []
+    monkeypatch.setattr(report, "render", lambda queued, workers, progress: (jobs.extend(queued),
+                                                                            fake_render(queued, workers, progress)))
+    report.make_report(args_for("--commit", NEW, "--out", str(tmp_path)), argv=[])
+    [(_, _, (title, panels), _)] = [job for job in jobs if job[0] == "memory"]
+    dtypes = {p[2] for by_backend in panels.values() for points in by_backend.values() for p in points}
+    assert dtypes == {"float32", "float64"}
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    plots.memory(tmp_path / "peakmem.png", title, panels)
+    (fig,) = figures
+    (legend,) = fig.legends
+    assert {"numba", "float32", "float64", "1x input"} <= {t.get_text() for t in legend.get_texts()}
+    fills = {(line.get_color(), line.get_fillstyle()) for ax in fig.axes for line in ax.get_lines()
+             if line.get_marker() not in (None, "None", "")}
+    assert (plots.style("numba")[0], "full") in fills and (plots.style("numba")[0], "none") in fills
+    plots.plt.close(fig)
+
+
 def test_index_lists_the_report(made):
     folder, _ = made
     index = (folder.parent / "index.md").read_text()

@@ -201,7 +201,10 @@ def section_memory(ctx: Context) -> None:
           "over the baseline as a multiple of the input (logits plus labels), shown where the input "
           f"is at least {fmt_bytes(MEMORY_MIN_INPUT)} (below that the difference is noise). "
           "About 1x: the backend holds the input and an output of the loss's size; 2x: an output "
-          "of the logits' size; more: temporaries.")
+          "of the logits' size; more: temporaries. In the figure the marker's fill tells the dtype "
+          "(filled float32, hollow float64, half-filled float16). float16 is computed in float32: "
+          "the front door converts the logits to a float32 copy, twice their size, so a float16 "
+          "call's peak is a larger multiple of its input.")
     baseline = {}
     for (function, b, *_), peak in run.peakmem.items():
         baseline[(function, b)] = min(peak, baseline.get((function, b), peak))
@@ -209,7 +212,7 @@ def section_memory(ctx: Context) -> None:
     for (function, b, batch, classes, dt), peak in run.peakmem.items():
         size = input_bytes(function, batch, classes, dt)
         if size >= MEMORY_MIN_INPUT:
-            panels[SHORT_NAMES[function]][b].append((size, peak - baseline[(function, b)]))
+            panels[SHORT_NAMES[function]][b].append((size, peak - baseline[(function, b)], dt))
     if panels:
         ordered = {SHORT_NAMES[f]: dict(panels[SHORT_NAMES[f]]) for f in functions_in_order(run.peakmem_functions())
                    if SHORT_NAMES[f] in panels}

@@ -344,9 +344,14 @@ def bad_cases():
     for dtype in (np.int64, np.int32, np.bool_, np.complex128, np.longdouble, object, np.str_):
         logits = np.zeros((3, 4), dtype)
         name = logits.dtype
+        hint = ("; cast integer logits to float first, e.g. np.asarray(logits, np.float32) (tf.nn refuses "
+                "them too)") if name.kind in "iu" else ""
         for f in FUNCTIONS:
             yield (f, f"logits-{name}", good_labels(f, (3, 4)), logits, {}, TypeError,
-                   f"Expected logits of dtype float16, float32 or float64, got {name}")
+                   f"Expected logits of dtype float16, float32 or float64, got {name}{hint}")
+    for f in FUNCTIONS:
+        yield (f, "logits-None", good_labels(f, (3, 4)), None, {}, TypeError,
+               "Expected logits of dtype float16, float32 or float64, got None")
     for f in FUNCTIONS:
         yield f, "scalar-logits", good_labels(f, ()), np.float32(1), {}, ValueError, \
             "Expected logits of rank >= 1, got a scalar"
@@ -395,6 +400,20 @@ def bad_cases():
 
 BAD = [pytest.param(f, labels, logits, kwargs, error, message, id=f"{f}-{case}")
        for f, case, labels, logits, kwargs, error, message in bad_cases()]
+
+
+@pytest.mark.parametrize("function", sorted(DENSE | SPARSE) + [SIGMOID])
+def test_labels_none_says_none(function):
+    """``labels=None`` is named as such, not as NumPy's ``object`` dtype."""
+    expected = "integer labels" if function in SPARSE else "real (float or integer) labels"
+    with pytest.raises(TypeError, match=f"^Expected {re.escape(expected)}, got None$"):
+        getattr(impls, function)(labels=None, logits=np.zeros((3, 4), np.float32))
+
+
+def test_integer_logits_say_to_cast_to_float():
+    """The README's first example with integers: the error says what to do."""
+    with pytest.raises(TypeError, match=r"got int64; cast integer logits to float first"):
+        impls.softmax(np.array([1, 2, 3], np.int64))
 
 
 @pytest.mark.parametrize("name", impls.available())

@@ -66,7 +66,7 @@ import impls
 #: the benchmarks' peers: not ``impls`` backends, adapted in ``xentbench.peers``
 PEERS = ("torch", "jax")
 #: every backend parameter of the suite
-BACKENDS = tuple(impls.names()) + PEERS
+BACKENDS = tuple(impls.BUILTIN) + PEERS
 #: the backend the targets and the paired benchmarks are about
 FOCUS = "numba"
 #: the backend everything is checked against

@@ -65,10 +65,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import impls
 from xentbench import asvresults, checkout
 from xentbench.suite import (
-    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, STARTUP, SUITE, accuracy_skip_reason, grid,
-    timing_skip_reason)
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
+    accuracy_skip_reason, grid, timing_skip_reason)
 
 #: glibc's malloc for every benchmark process: arrays up to 32 MiB (the most glibc
 #: allows) come from the heap and the heap is never given back to the system.
@@ -262,9 +263,10 @@ def add_arguments(parser) -> None:
                         help="smoke run: asv --quick over a small slice; not recorded unless --record")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                         help="record the results (default: yes, except with --quick)")
-    parser.add_argument("--backend", action="append", choices=BACKENDS_CHOICES,
-                        help="only this backend (repeatable); 'paired': numba against TensorFlow and "
-                             "the peers, timed in turns in one process")
+    parser.add_argument("--backend", action="append", metavar="NAME",
+                        help=f"only this backend (repeatable): one of {', '.join(BACKENDS_CHOICES)} ('paired': "
+                             "numba against TensorFlow and the peers, timed in turns in one process), or a "
+                             "plugin's name or module path, which joins the grid for this run")
     parser.add_argument("--function", action="append",
                         help="only these benchmarks: an impls function, a class (SparseLoss) or a group "
                              f"({', '.join(GROUPS)}); repeatable")
@@ -279,11 +281,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the asv command and exit")
 
 
+def plugins(args) -> list[str]:
+    """The backends of ``--backend`` that are neither built in nor peers (handed to asv in ``PLUGINS_ENV``)."""
+    return [b for b in args.backend or () if b not in BACKENDS_CHOICES]
+
+
 def plan(args) -> list[tuple[str, list[str]]]:
     """``(backend, asv -b regexes)`` per asv run: one run per backend, each importing only it."""
     if args.bench:
         return [("all", list(args.bench))]
     runs = []
+    for backend in plugins(args):
+        try:
+            impls.get(backend)
+        except (ValueError, impls.BackendUnavailable) as exc:
+            raise ValueError(f"cannot benchmark backend {backend!r}: {exc}") from exc
     for backend in args.backend or BACKENDS_CHOICES:
         regexes = bench_regexes(backend, args.function, args.kind, args.quick)
         if regexes:
@@ -365,6 +377,8 @@ def run(args) -> int:
         tmp = Path(tmp)
         env = dict(os.environ, XENTBENCH_CACHE_DIR=str(tmp / "cache"))
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+        if plugins(args):
+            env[PLUGINS_ENV] = ",".join(plugins(args))
         # asv writes into a staging copy of the results folder (a scratch copy of the
         # configuration points it there); what it writes is moved into results_dir
         # file by file, once it loads, after each asv run: a run interrupted or killed

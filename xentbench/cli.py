@@ -11,7 +11,7 @@ import sys
 COMMANDS = {
     "verify": "xentbench.verify",
     "bench": "xentbench.bench", "compare": "xentbench.compare",
-    "report": "xentbench.report",
+    "report": "xentbench.report", "conformance": "xentbench.conformance",
 }
 
 

@@ -199,9 +199,12 @@ def section_roofline(ctx: Context) -> None:
         curves[function] = dict(bandwidth=bandwidth, exp=roofline.ceilings(roof, function, 1, dtype)[1])
     ordered = {SHORT_NAMES[f]: panels[f] for f in functions_in_order(panels)}
     curves = {SHORT_NAMES[f]: c for f, c in curves.items()}
-    ctx.plot("roofline", f"roofline_{dtype}.png", f"achieved throughput and this machine's limit ({dtype})",
-             ordered, curves)
-    doc.img(f"roofline_{dtype}.png", "roofline")
+    if ordered:
+        ctx.plot("roofline", f"roofline_{dtype}.png", f"achieved throughput and this machine's limit ({dtype})",
+                 ordered, curves)
+        doc.img(f"roofline_{dtype}.png", "roofline")
+    else:
+        doc.p(f"No {dtype} timings recorded, so no roofline plot: `xentbench bench --kind time` measures them.")
     rows = []
     for function in functions_in_order({k[0] for k in fractions}):
         for b in backends_in_order({k[1] for k in fractions if k[0] == function}):

@@ -192,7 +192,7 @@ def _preimport() -> None:
     wanted = os.environ.get("XENTBENCH_PREIMPORT", ",".join(BACKENDS))
     names = [] if wanted.strip() == "none" else [n.strip() for n in wanted.split(",") if n.strip()]
     for name in names:
-        if name in impls.names():
+        if name in impls.BUILTIN:
             try:
                 impls.get(name)
             except impls.BackendUnavailable:

@@ -15,14 +15,16 @@ dtype.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+import importlib.metadata
+import importlib.util
 
 import numpy as np
 
 from . import _validate
 
 __all__ = [
-    "BackendUnavailable", "Backend", "names", "available", "get", "FUNCTIONS",
+    "BackendUnavailable", "NotImplementedByBackend", "BackendError", "Backend", "BUILTIN", "ENTRY_POINTS",
+    "names", "available", "get", "register", "FUNCTIONS",
     "softmax", "log_softmax",
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits",
@@ -31,12 +33,15 @@ __all__ = [
 
 DEFAULT_BACKEND = "numba"
 
-_MODULES = {
+#: The backends of this package, by name; plugins add theirs (``register``, entry points).
+BUILTIN = {
     "naive": "impls.naive",
     "numpy": "impls.numpy_stable",
     "numba": "impls.numba_parallel",
     "tensorflow": "impls.tensorflow_ref",
 }
+#: The entry-point group in which installed packages declare backends (as pytest's plugins do).
+ENTRY_POINTS = "xentbench.backends"
 
 #: The seven functions every backend module exports, with the same signatures
 #: over the canonical form of ``impls._validate`` (rows x classes, class axis last).
@@ -55,30 +60,66 @@ class BackendUnavailable(ImportError):
     """A registered backend that cannot be imported here (the message says why)."""
 
 
+class NotImplementedByBackend(NotImplementedError):
+    """The backend does not offer this function, or not for this dtype (a plugin may offer a subset)."""
+
+
+class BackendError(RuntimeError):
+    """The backend broke the contract: a result of the wrong type, shape or dtype (the message says which)."""
+
+
 class Backend:
     """One backend behind the shared front door.
 
     The methods take what ``tf.nn`` takes (any array-like, any rank >= 1, any
     ``axis`` for the dense functions) and check it in ``impls._validate``
-    before the backend module, which only ever sees the canonical form.
+    before the backend module, which only ever sees the canonical form; what
+    the module returns is checked against the contract (see ``register``).
     """
 
-    def __init__(self, name: str, module: ModuleType):
+    def __init__(self, name: str, module):
         self.name = name
         self._module = module
+        #: the canonical logits dtypes the backend takes (float16 arrives as float32)
+        self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
 
+    @property
+    def module(self):
+        """The backend's own functions over the canonical form, without the front door (for timing)."""
+        return self._module
+
+    def implements(self, function: str) -> bool:
+        """Whether the backend offers ``function`` (one of ``FUNCTIONS``)."""
+        return callable(getattr(self._module, function, None))
+
+    def _run(self, function: str, logits: np.ndarray, *labels, shapes: tuple):
+        """The module's ``function`` on canonical input; its results checked against ``shapes`` and the dtype."""
+        if not self.implements(function):
+            raise NotImplementedByBackend(f"backend {self.name!r} does not implement {function}")
+        if logits.dtype.name not in self.dtypes:
+            raise NotImplementedByBackend(
+                f"backend {self.name!r} takes {' and '.join(self.dtypes)} logits, not {logits.dtype}")
+        result = getattr(self._module, function)(*labels, logits)
+        parts = result if isinstance(result, tuple) else (result,)
+        got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
+        want = [("ndarray", shape, logits.dtype.name) for shape in shapes]
+        if got != want:
+            raise BackendError(f"backend {self.name!r}: {function} returned {got} (type, shape, dtype), "
+                               f"expected {want}")
+        return result
+
     def softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._module.softmax(rows.logits))
+        return rows.restore_full(self._run("softmax", rows.logits, shapes=(rows.logits.shape,)))
 
     def log_softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._module.log_softmax(rows.logits))
+        return rows.restore_full(self._run("log_softmax", rows.logits, shapes=(rows.logits.shape,)))
 
     def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
@@ -89,7 +130,8 @@ class Backend:
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._module.softmax_cross_entropy_with_logits(labels, rows.logits))
+        return rows.restore(self._run("softmax_cross_entropy_with_logits", rows.logits, labels,
+                                      shapes=(rows.logits.shape[:1],)))
 
     def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
@@ -99,7 +141,8 @@ class Backend:
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        return rows.restore(self._module.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
+        return rows.restore(self._run("sparse_softmax_cross_entropy_with_logits", rows.logits, labels,
+                                      shapes=(rows.logits.shape[:1],)))
 
     def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
@@ -108,7 +151,7 @@ class Backend:
         labels and logits have the same shape, and so does the loss.
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        loss = self._module.sigmoid_cross_entropy_with_logits(labels, flat)
+        loss = self._run("sigmoid_cross_entropy_with_logits", flat, labels, shapes=(flat.shape,))
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
@@ -121,32 +164,105 @@ class Backend:
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._module.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        loss, grad = self._run("softmax_cross_entropy_with_logits_and_grad", rows.logits, labels,
+                               shapes=(rows.logits.shape[:1], rows.logits.shape))
         return rows.restore(loss), rows.restore_full(grad)
 
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        loss, grad = self._module.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        loss, grad = self._run("sparse_softmax_cross_entropy_with_logits_and_grad", rows.logits, labels,
+                               shapes=(rows.logits.shape[:1], rows.logits.shape))
         return rows.restore(loss), rows.restore_full(grad)
 
 
+#: name -> where the backend comes from: an import path (``"pkg.module"`` or
+#: ``"pkg.module:attribute"``), an entry point, or the module or object itself
+_sources: dict = dict(BUILTIN)
 _loaded: dict[str, Backend] = {}
+_discovered = False
+
+
+def _discover() -> None:
+    """Add the backends that installed packages declare in the entry-point group, once."""
+    global _discovered
+    if _discovered:
+        return
+    _discovered = True
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINTS):
+        _sources.setdefault(entry.name, entry)
+
+
+def register(name: str, backend, *, replace: bool = False) -> None:
+    """Make ``backend`` available as ``name`` to every function of ``impls`` and every tool.
+
+    ``backend`` is a module or object with any subset of ``FUNCTIONS`` over the
+    canonical form of ``impls._validate`` (2-D C-contiguous read-only logits,
+    rows x classes, float32 or float64; int64 sparse labels; dense labels of
+    the logits' shape), each returning ndarrays of the logits' dtype: a loss of
+    shape ``(rows,)``, a softmax or gradient of the logits' shape. It may
+    declare ``dtypes = ("float32",)`` to take only some dtypes. A class is
+    instantiated on first use, and an import path (``"pkg.module"`` or
+    ``"pkg.module:attribute"``) imported on first use. Installed packages
+    register through the entry-point group ``xentbench.backends`` instead.
+
+    >>> import numpy as np, impls
+    >>> class Softmax:                        # a toy: one function, float64 only
+    ...     dtypes = ("float64",)
+    ...     def softmax(self, logits):
+    ...         e = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    ...         return e / e.sum(axis=-1, keepdims=True)
+    >>> impls.register("toy", Softmax)
+    >>> impls.softmax([0.0, 0.0], backend="toy")
+    array([0.5, 0.5])
+    """
+    _discover()
+    if name in _sources and not replace:
+        raise ValueError(f"a backend called {name!r} is already registered; pass replace=True to replace it")
+    _sources[name] = backend
+    _loaded.pop(name, None)
 
 
 def names() -> list[str]:
-    """Every registered backend, available here or not."""
-    return list(_MODULES)
+    """Every registered backend, available here or not: the built-in ones, then plugins."""
+    _discover()
+    return list(_sources)
+
+
+def _load(source):
+    """The backend object a source names (see ``_sources``)."""
+    if isinstance(source, str):
+        module_name, _, attribute = source.partition(":")
+        found = importlib.import_module(module_name)
+        source = getattr(found, attribute) if attribute else found
+    elif isinstance(source, importlib.metadata.EntryPoint):
+        source = source.load()
+    return source() if isinstance(source, type) else source
+
+
+def _importable(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a parent package that is missing, an empty or relative name
+        return False
 
 
 def get(name: str) -> Backend:
-    """The backend called ``name``; ``BackendUnavailable`` if it cannot import here."""
-    if name not in _MODULES:
-        raise ValueError(f"Unknown backend {name!r}; expected one of {names()}")
+    """The backend called ``name``, or at the import path ``name``; ``BackendUnavailable`` if it cannot load.
+
+    ``name`` is a registered name (``names()``) or an importable module path
+    (``"mypkg.myloss"``, ``"mypkg.myloss:backend"``), registered under that path
+    on first use.
+    """
+    _discover()
+    if name not in _sources:
+        if not _importable(name.partition(":")[0]):
+            raise ValueError(f"Unknown backend {name!r}; expected one of {names()} or a module path")
+        _sources[name] = name
     if name not in _loaded:
         try:
-            module = importlib.import_module(_MODULES[name])
+            module = _load(_sources[name])
         except Exception as exc:  # noqa: BLE001
             # Not only ImportError: a backend whose import fails in any way (a
             # RuntimeError from a JIT cache with nowhere to write, an OSError
@@ -154,6 +270,8 @@ def get(name: str) -> Backend:
             # ``available()`` and every other backend down with it.
             raise BackendUnavailable(
                 f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
+        if not any(callable(getattr(module, f, None)) for f in FUNCTIONS):
+            raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
         _loaded[name] = Backend(name, module)
     return _loaded[name]
 

@@ -87,14 +87,21 @@ def _asarray(a, what: str) -> np.ndarray:
         raise ValueError(f"Expected {what} as a rectangular array, got a ragged sequence ({exc})") from None
 
 
+def _got(given, array: np.ndarray) -> str:
+    """What an error message says it got: ``None`` as itself (not NumPy's ``object``), else the dtype."""
+    return "None" if given is None else str(array.dtype)
+
+
 def check_logits(logits) -> np.ndarray:
     """Logits as an ndarray of rank >= 1 and a floating dtype in native byte order."""
-    logits = _asarray(logits, "logits")
+    given, logits = logits, _asarray(logits, "logits")
     if logits.dtype.kind == "f" and not logits.dtype.isnative:
         logits = logits.astype(logits.dtype.newbyteorder("="))
     if logits.dtype not in FLOAT_DTYPES:
+        hint = ("; cast integer logits to float first, e.g. np.asarray(logits, np.float32) "
+                "(tf.nn refuses them too)") if logits.dtype.kind in "iu" else ""
         raise TypeError(
-            f"Expected logits of dtype float16, float32 or float64, got {logits.dtype}"
+            f"Expected logits of dtype float16, float32 or float64, got {_got(given, logits)}{hint}"
         )
     if logits.ndim == 0:
         raise ValueError("Expected logits of rank >= 1, got a scalar")
@@ -111,9 +118,9 @@ def check_axis(axis, ndim: int) -> int:
 
 
 def _check_real_labels(labels) -> np.ndarray:
-    labels = _asarray(labels, "labels")
+    given, labels = labels, _asarray(labels, "labels")
     if labels.dtype.kind not in "fiu":
-        raise TypeError(f"Expected real (float or integer) labels, got {labels.dtype}")
+        raise TypeError(f"Expected real (float or integer) labels, got {_got(given, labels)}")
     return labels
 
 
@@ -207,9 +214,9 @@ def _out_of_range(labels: np.ndarray, num_classes: int):
 
 def sparse_labels(labels, rows: Rows) -> np.ndarray:
     """Integer class indices of shape ``logits.shape[:-1]``, range-checked, as int64."""
-    labels = _asarray(labels, "labels")
+    given, labels = labels, _asarray(labels, "labels")
     if labels.dtype.kind not in "iu":
-        raise TypeError(f"Expected integer labels, got {labels.dtype}")
+        raise TypeError(f"Expected integer labels, got {_got(given, labels)}")
     batch_shape = rows.shape[:-1]
     if labels.shape != batch_shape:
         raise ValueError(

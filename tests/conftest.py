@@ -37,6 +37,9 @@ DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
 #: The backends meant to be right on every input; ``naive`` is right only where
 #: its docstring says it is valid.
 STABLE = ("numpy", "numba", "tensorflow")
+#: The backends documented to break outside a domain; every other backend, a plugin too, is
+#: held to the stable backends' standard.
+UNSTABLE = ("naive",)
 #: Where ``impls.naive`` is documented to be valid: ``|logits| <= 20`` for the
 #: softmax family, ``|logits| <= 5`` for the sigmoid loss (``1 - s`` cancels).
 NAIVE_LIMIT = 20.0
@@ -50,6 +53,66 @@ def naive_limit(function: str) -> float:
 
 # --------------------------------------------------------------------------- backends
 
+#: The backends the tests check: the built-in ones, or those named with ``--backend`` (a
+#: registered name or a module path: how ``xentbench conformance`` runs this suite on a plugin).
+UNDER_TEST: list[str] = list(impls.BUILTIN)
+#: Whether ``--backend`` chose them (then the checks made of numba alone run on them too).
+CHOSEN: list[bool] = [False]
+
+
+def pytest_addoption(parser):
+    parser.addoption("--backend", action="append", metavar="NAME",
+                     help="check backend NAME (registered name or module path; repeatable) instead of the "
+                          "built-in ones")
+
+
+def pytest_configure(config):
+    chosen = config.getoption("--backend")
+    if chosen:
+        UNDER_TEST[:] = chosen
+        CHOSEN[0] = True
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``--backend``, only the tests that check a chosen backend: those parametrized by it
+    (``backend`` or ``name``) and those marked ``conformance`` (they call every backend under test)."""
+    if not CHOSEN[0]:
+        return
+    keep, drop = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        chosen = params.get("backend", params.get("name")) in UNDER_TEST
+        (keep if chosen or item.get_closest_marker("conformance") else drop).append(item)
+    config.hook.pytest_deselected(items=drop)
+    items[:] = keep
+
+
+def pytest_generate_tests(metafunc):
+    if "backend" in metafunc.fixturenames:
+        metafunc.parametrize("backend", UNDER_TEST, indirect=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """A function a plugin does not offer reads "not implemented" (a skip), not a failure."""
+    try:
+        return (yield)
+    except impls.NotImplementedByBackend as exc:
+        pytest.skip(f"not implemented: {exc}")
+
+
+def available_under_test() -> list[str]:
+    """The backends under test that import here."""
+    available = []
+    for name in UNDER_TEST:
+        try:
+            impls.get(name)
+        except impls.BackendUnavailable:
+            continue
+        available.append(name)
+    return available
+
+
 def backend_or_skip(name: str) -> impls.Backend:
     """The backend ``name``, or a clean skip saying why it does not import here."""
     try:
@@ -58,9 +121,9 @@ def backend_or_skip(name: str) -> impls.Backend:
         pytest.skip(str(exc))
 
 
-@pytest.fixture(params=impls.names())
+@pytest.fixture
 def backend(request) -> impls.Backend:
-    """Each registered backend in turn (skipped, with the reason, where it cannot import)."""
+    """Each backend under test in turn (skipped, with the reason, where it cannot import)."""
     return backend_or_skip(request.param)
 
 

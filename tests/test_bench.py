@@ -7,7 +7,9 @@ rest checks the grid, the inputs, the peer adapters against the truth, and the
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import io
 import os
 import subprocess
 import sys
@@ -239,3 +241,51 @@ def test_bench_dry_run_prints_the_asv_command(capsys):
     assert "XENTBENCH_PREIMPORT=numba " in out and out.count("asv run") == 1
     assert f"GLIBC_TUNABLES={bench.MALLOC_TUNABLES} " in out
     assert "--python=same --set-commit-hash" in out and "--quick" in out
+
+
+class _FakeAsv:
+    """What ``bench._echo`` reads: asv's output, as lines."""
+
+    def __init__(self, text: str):
+        self.stdout = io.StringIO(text)
+
+
+#: asv's output for two time benchmarks, each with the note on every combination, the
+#: second with a real error after the note of one combination
+ASV_OUTPUT = """\
+[ 50.00%] ··· bench_losses.SparseLoss.time_forward                            ok
+[ 50.00%] ··· ============ ======= ========= ========= ===========
+                 numba        32       10     float32   13.0±10μs
+              ============ ======= ========= ========= ===========
+
+[ 50.00%] ···· For parameters: 'numba', 32, 10, 'float32'
+               asv: bench_losses.SparseLoss.time_forward: setup hooks re-run between the 44 individually timed calls of each sample
+               
+               For parameters: 'numba', 32, 1000, 'float32'
+               asv: bench_losses.SparseLoss.time_forward: setup hooks re-run between the 36 individually timed calls of each sample
+
+[100.00%] ··· bench_losses.DenseLoss.time_forward                             ok
+[100.00%] ···· For parameters: 'numba', 32, 10, 'float32'
+               asv: bench_losses.DenseLoss.time_forward: setup hooks re-run between the 40 individually timed calls of each sample
+               RuntimeWarning: overflow
+
+"""
+
+
+def test_asv_output_has_no_dangling_parameter_lines(capsys):
+    bench._echo(_FakeAsv(ASV_OUTPUT), compact=True, started=0.0)
+    out = capsys.readouterr().out
+    assert "setup hooks re-run" not in out
+    # the notes' headers go with them; the one followed by a real message stays, before it
+    assert out.count("For parameters:") == 1
+    assert "For parameters: 'numba', 32, 10, 'float32'\n               RuntimeWarning: overflow" in out
+    assert "bench_losses.DenseLoss.time_forward: ok" in out  # the elapsed line after each benchmark
+
+
+def test_quick_bench_does_not_claim_to_record():
+    args = argparse.Namespace(commit=None, quick=True)
+    said = bench.intent(args, "a" * 40, "a" * 40, record=False, library=Path("/tmp/lib"))
+    assert "recorded as" not in said and "not recorded" in said and "--quick" in said
+    args = argparse.Namespace(commit=None, quick=False)
+    assert bench.intent(args, "a" * 40, "a" * 40, record=True, library=Path("/tmp/lib")).endswith(
+        "to be recorded as aaaaaaaa")

@@ -21,8 +21,8 @@ SEVEN = {
 }
 
 
-def test_names_are_the_four_backends():
-    assert sorted(impls.names()) == ["naive", "numba", "numpy", "tensorflow"]
+def test_names_are_the_four_builtin_backends_then_plugins():
+    assert impls.names()[:4] == ["naive", "numpy", "numba", "tensorflow"] == list(impls.BUILTIN)
 
 
 def test_available_is_a_subset_of_names_in_their_order():
@@ -37,7 +37,7 @@ def test_the_registry_lists_the_seven_functions():
 
 def test_backend_has_exactly_the_seven_functions_and_a_name(backend):
     public = {n for n in dir(backend) if not n.startswith("_")}
-    assert public == SEVEN | {"name"}
+    assert public == SEVEN | {"name", "dtypes", "module", "implements"}
     assert backend.name in impls.names()
     assert all(callable(getattr(backend, f)) for f in SEVEN)
 
@@ -47,7 +47,7 @@ def test_get_returns_the_same_object_each_time(backend):
 
 
 def test_unknown_backend_is_a_value_error():
-    with pytest.raises(ValueError, match="Unknown backend 'cupy'"):
+    with pytest.raises(ValueError, match="Unknown backend 'cupy'; expected one of .* or a module path"):
         impls.get("cupy")
     with pytest.raises(ValueError, match="Unknown backend"):
         impls.softmax([1.0, 2.0], backend="cupy")
@@ -60,7 +60,7 @@ def test_backend_unavailable_is_an_import_error():
 @pytest.fixture
 def broken_backend(monkeypatch):
     """A registered backend whose module does not exist; the registry is restored after."""
-    monkeypatch.setitem(impls._MODULES, "broken", "impls._no_such_module")
+    monkeypatch.setitem(impls._sources, "broken", "impls._no_such_module")
     monkeypatch.setattr(impls, "_loaded", {})
     return "broken"
 

@@ -33,7 +33,7 @@ import pytest
 
 asv = pytest.importorskip("asv", reason="asv is not installed: `xentbench bench` cannot run")
 asvresults = pytest.importorskip("xentbench.asvresults", reason="xentbench.asvresults is not in this tree")
-report = pytest.importorskip("xentbench.report", reason="xentbench.report is not in this tree")
+report = pytest.importorskip("xentbench.report.command", reason="xentbench.report is not in this tree")
 pytest.importorskip("xentbench.bench", reason="xentbench.bench is not in this tree")
 from xentbench import cli  # noqa: E402  (after the skips)
 
@@ -278,6 +278,25 @@ def test_the_kill_while_writing_hook_works(project):
 
 
 @needs_git
+@pytest.mark.parametrize("quick", [False, True], ids=["recorded", "quick"])
+def test_bench_says_what_it_records_when_it_has(project, quick):
+    """A recorded run names the results file once it exists; --quick never claims to record."""
+    before = _everything(project)
+    proc = _start_bench(project, "--bench", "time_fast", *(["--quick"] if quick else []))
+    out = _finish(proc, project)
+    assert proc.returncode == 0, out[-3000:]
+    ran = out.index("asv run(s) in")
+    if quick:
+        assert "recorded as" not in out and "recorded in" not in out, out[-3000:]
+        assert out.index("not recorded", ran) > ran
+        assert _everything(project) == before
+    else:
+        assert out.count("recorded in") == 1 and out.index("results recorded in") > ran, out[-3000:]
+        path = out[out.index("results recorded in"):].split(" in ", 1)[1].splitlines()[0]
+        assert asvresults.load(Path(path))
+
+
+@needs_git
 def test_bench_reports_a_failing_and_an_unavailable_backend_and_measures_the_rest(project):
     """One combination raises, one is unavailable: bench exits 1, says so, and records the others."""
     before = _everything(project)
@@ -390,7 +409,8 @@ def test_interrupted_report_leaves_nothing(recorded, monkeypatch):
 
 KILLED_REPORT = r"""
 import os, signal, sys
-from xentbench import cli, report
+from xentbench import cli
+from xentbench.report import command as report
 report.render = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)   # killed while drawing
 sys.exit(cli.main(sys.argv[1:]))
 """

@@ -15,12 +15,15 @@ import json
 import re
 import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
-from xentbench import cli, plots, report, roofline
+from xentbench import cli, plots, roofline
+from xentbench.report import command as report  # make_report, add_arguments, render
+from xentbench.report.formatting import fmt, fmt_bytes, fmt_seconds
 
 DATA = Path(__file__).parent / "data" / "report_asv"
 RESULTS = DATA / "results"
@@ -130,9 +133,9 @@ def test_throughput_tables_equal_the_results(made):
         if value is None or value != value:  # failed or skipped
             assert cell == "-"
             continue
-        new = report.fmt(batch * classes * ITEMSIZE[dtype] / value / 1e9)
+        new = fmt(batch * classes * ITEMSIZE[dtype] / value / 1e9)
         old = raw_results(OLD)[(name, params)]
-        assert cell == f"{new} ({report.fmt(batch * classes * ITEMSIZE[dtype] / old / 1e9)})"
+        assert cell == f"{new} ({fmt(batch * classes * ITEMSIZE[dtype] / old / 1e9)})"
         checked += 1
     assert checked == 60  # 2 functions x 32 combinations, less jax skipped and torch failed in each
 
@@ -250,12 +253,12 @@ def test_peak_memory_and_latency_equal_the_results(made):
     peak = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 4096, 1000, "float32"))]
     base = raw[("bench_losses.SparseLoss.peakmem_forward", ("numba", 32, 10, "float32"))]
     size = 4096 * 1000 * 4 + 4096 * 8
-    assert row["numba peak"] == f"{report.fmt_bytes(peak)} ({(peak - base) / size:+.1f}x)"
+    assert row["numba peak"] == f"{fmt_bytes(peak)} ({(peak - base) / size:+.1f}x)"
     (table,) = tables_under(md, "## Numba first-call latency")
     row = next(r for r in table if r["function"] == "sparse")
     cold = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cold"))]
     cached = raw[("bench_startup.NumbaFirstCall.track_first_call", ("sparse_softmax_cross_entropy_with_logits", "cached"))]
-    assert (row["cold"], row["cached"]) == (report.fmt_seconds(cold), report.fmt_seconds(cached))
+    assert (row["cold"], row["cached"]) == (fmt_seconds(cold), fmt_seconds(cached))
 
 
 def test_failed_benchmarks_are_listed(made):
@@ -284,6 +287,27 @@ def test_plots_are_valid_pngs_and_the_html_embeds_them(made):
     assert "<table>" in html and "<h2" in html
 
 
+def test_peak_memory_figure_tells_dtypes_apart(tmp_path, monkeypatch):
+    """Each point carries its dtype; the figure fills a backend's marker by dtype and says which is which."""
+    jobs = []
+    monkeypatch.setattr(report, "render", lambda queued, workers, progress: (jobs.extend(queued),
+                                                                            fake_render(queued, workers, progress)))
+    report.make_report(args_for("--commit", NEW, "--out", str(tmp_path)), argv=[])
+    [(_, _, (title, panels), _)] = [job for job in jobs if job[0] == "memory"]
+    dtypes = {p[2] for by_backend in panels.values() for points in by_backend.values() for p in points}
+    assert dtypes == {"float32", "float64"}
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig))
+    plots.memory(tmp_path / "peakmem.png", title, panels)
+    (fig,) = figures
+    (legend,) = fig.legends
+    assert {"numba", "float32", "float64", "1x input"} <= {t.get_text() for t in legend.get_texts()}
+    fills = {(line.get_color(), line.get_fillstyle()) for ax in fig.axes for line in ax.get_lines()
+             if line.get_marker() not in (None, "None", "")}
+    assert (plots.style("numba")[0], "full") in fills and (plots.style("numba")[0], "none") in fills
+    plots.plt.close(fig)
+
+
 def test_index_lists_the_report(made):
     folder, _ = made
     index = (folder.parent / "index.md").read_text()
@@ -307,6 +331,58 @@ def test_default_commit_is_the_newest_recorded(tmp_path, monkeypatch):
     monkeypatch.setattr(report, "render", fake_render)
     folder = report.make_report(args_for("--out", str(tmp_path)), argv=[])  # HEAD has no results here
     assert folder.name == NAME
+
+
+def numba_only(tmp_path: Path) -> Path:
+    """The fixture's results of NEW as a run of ``xentbench bench --backend numba`` would record them."""
+    results = tmp_path / "results"
+    shutil.copytree(RESULTS, results)
+    path = next((results / "testbox").glob(f"{NEW}-*.json"))
+    data = json.loads(path.read_text())
+    for name, row in list(data["results"].items()):
+        if name.startswith("bench_paired."):
+            del data["results"][name]
+        elif row[1][0][0] == "'numba'":  # the backend parameter first: the other backends are n/a
+            combos = list(itertools.product(*row[1]))
+            row[0] = [v if combo[0] == "'numba'" else float("nan") for v, combo in zip(row[0], combos)]
+    path.write_text(json.dumps(data))
+    return results
+
+
+def test_report_of_one_backend_says_so_and_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "render", fake_render)
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    args = parser.parse_args(["--results", str(numba_only(tmp_path)), "--commit", NEW, "--out",
+                              str(tmp_path / "reports"), "--jobs", "1", "--quiet"])
+    md = (report.make_report(args, argv=[]) / "report.md").read_text()
+    headline = md.split("## Headline")[1].split("## ")[0]
+    assert "fastest backend by shape" not in headline
+    assert "**sparse** (float32): only numba was measured (4 shapes), so there is no fastest backend" in headline
+    assert "This run timed one backend, numba" in headline
+    speedup = md.split("## Speed-up")[1].split("## ")[0]
+    assert "No speed-up to show" in speedup and "`xentbench bench --backend tensorflow`" in speedup
+    assert "|" not in speedup  # no empty table
+    (table,) = tables_under(md, "## Targets")
+    unmeasured = [r for r in table if r["verdict"] == "*not measured*"]
+    assert len(unmeasured) >= 8
+    for row in unmeasured:
+        assert re.search(r"; `xentbench (bench|report) [^`]+`.* measures it$", row["worst case"]), row
+
+
+def test_default_folder_is_beside_the_results_and_ignored_by_git(tmp_path, monkeypatch):
+    """By default a report goes to .asv/reports (beside .asv/results), which git ignores: never reports/."""
+    shutil.copytree(DATA, tmp_path / ".asv")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(report, "render", fake_render)
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    folder = report.make_report(parser.parse_args(["--results", str(tmp_path / ".asv" / "results"), "--commit", NEW,
+                                                   "--jobs", "1", "--quiet"]), argv=[])
+    assert folder == tmp_path / ".asv" / "reports" / NAME and (folder.parent / "index.md").exists()
+    assert not (tmp_path / "reports").exists()
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".asv/reports/index.md"], cwd=Path(__file__).parents[1])
+    assert ignored.returncode == 0, ".asv/reports is not ignored by git"
 
 
 @pytest.mark.parametrize("error", [RuntimeError("disk full"), KeyboardInterrupt()])

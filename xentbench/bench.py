@@ -65,10 +65,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import impls
 from xentbench import asvresults, checkout
 from xentbench.suite import (
-    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, STARTUP, SUITE, accuracy_skip_reason, grid,
-    timing_skip_reason)
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
+    accuracy_skip_reason, grid, timing_skip_reason)
 
 #: glibc's malloc for every benchmark process: arrays up to 32 MiB (the most glibc
 #: allows) come from the heap and the heap is never given back to the system.
@@ -221,7 +222,9 @@ def _kill_processes_with(variable: str) -> None:
 
 def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
     """Echo asv's output as ``stream`` describes."""
-    held = None  # a "For parameters: ..." line, shown only if something but the note follows
+    # A "For parameters: ..." line heads the stderr of one combination, indented under it;
+    # held, it is shown only if a line of that stderr other than the note follows.
+    held = None
     for line in proc.stdout:
         if compact:
             if line.rstrip().endswith(" n/a"):
@@ -231,9 +234,9 @@ def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
                 continue
             if "setup hooks re-run between the" in line or (held and not line.strip()):
                 continue
-            if held:
+            if held and line[:1].isspace():  # more of the same combination's stderr
                 sys.stdout.write(held)
-                held = None
+            held = None  # else the block ended with the note alone (asv's next line)
         sys.stdout.write(line)
         header = _HEADER.search(line)
         if header:
@@ -260,9 +263,10 @@ def add_arguments(parser) -> None:
                         help="smoke run: asv --quick over a small slice; not recorded unless --record")
     parser.add_argument("--record", action=argparse.BooleanOptionalAction, default=None,
                         help="record the results (default: yes, except with --quick)")
-    parser.add_argument("--backend", action="append", choices=BACKENDS_CHOICES,
-                        help="only this backend (repeatable); 'paired': numba against TensorFlow and "
-                             "the peers, timed in turns in one process")
+    parser.add_argument("--backend", action="append", metavar="NAME",
+                        help=f"only this backend (repeatable): one of {', '.join(BACKENDS_CHOICES)} ('paired': "
+                             "numba against TensorFlow and the peers, timed in turns in one process), or a "
+                             "plugin's name or module path, which joins the grid for this run")
     parser.add_argument("--function", action="append",
                         help="only these benchmarks: an impls function, a class (SparseLoss) or a group "
                              f"({', '.join(GROUPS)}); repeatable")
@@ -277,11 +281,21 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dry-run", action="store_true", help="print the asv command and exit")
 
 
+def plugins(args) -> list[str]:
+    """The backends of ``--backend`` that are neither built in nor peers (handed to asv in ``PLUGINS_ENV``)."""
+    return [b for b in args.backend or () if b not in BACKENDS_CHOICES]
+
+
 def plan(args) -> list[tuple[str, list[str]]]:
     """``(backend, asv -b regexes)`` per asv run: one run per backend, each importing only it."""
     if args.bench:
         return [("all", list(args.bench))]
     runs = []
+    for backend in plugins(args):
+        try:
+            impls.get(backend)
+        except (ValueError, impls.BackendUnavailable) as exc:
+            raise ValueError(f"cannot benchmark backend {backend!r}: {exc}") from exc
     for backend in args.backend or BACKENDS_CHOICES:
         regexes = bench_regexes(backend, args.function, args.kind, args.quick)
         if regexes:
@@ -335,6 +349,17 @@ def publish(staging: Path, results_dir: Path) -> list[str]:
     return problems
 
 
+def intent(args, commit: str, head: str, record: bool, library: Path) -> str:
+    """What this run measures and what becomes of its results, in one line, said before anything runs."""
+    if args.commit:
+        what = f"measuring the library of {args.commit} ({commit[:8]}), exported to {library}"
+    else:
+        what = f"measuring the working tree (HEAD {head[:8]})"
+    if record:
+        return f"{what}, to be recorded as {commit[:8]}"
+    return f"{what}, " + ("a smoke run (--quick), not recorded" if args.quick else "not recorded (--no-record)")
+
+
 def run(args) -> int:
     try:
         root = checkout.find_root()
@@ -352,6 +377,8 @@ def run(args) -> int:
         tmp = Path(tmp)
         env = dict(os.environ, XENTBENCH_CACHE_DIR=str(tmp / "cache"))
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+        if plugins(args):
+            env[PLUGINS_ENV] = ",".join(plugins(args))
         # asv writes into a staging copy of the results folder (a scratch copy of the
         # configuration points it there); what it writes is moved into results_dir
         # file by file, once it loads, after each asv run: a run interrupted or killed
@@ -379,13 +406,11 @@ def run(args) -> int:
         if args.commit:
             checkout.materialise(commit, library, root)
             env["XENTBENCH_LIBRARY"] = str(library)  # benchmarks/__init__.py puts it first on sys.path
-            print(f"xentbench bench: measuring the library of {args.commit} ({commit[:8]}), exported to {library}")
-        else:
-            dirty = checkout.library_changes(root)
-            print(f"xentbench bench: measuring the working tree, recorded as HEAD ({head[:8]})")
-            if dirty:
-                print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "
-                      f"{head[:8]} describe the working tree:\n{dirty}")
+        print("xentbench bench: " + intent(args, commit, head, record, library))
+        dirty = None if args.commit or not record else checkout.library_changes(root)
+        if dirty:
+            print("xentbench bench: WARNING: the library differs from HEAD; the results recorded for "
+                  f"{head[:8]} describe the working tree:\n{dirty}")
         try:
             ensure_machine(root, env)
         except subprocess.CalledProcessError as exc:
@@ -393,8 +418,6 @@ def run(args) -> int:
             return 2
         if record:
             stage(results_dir, staging, commit, machine_of(args))
-        print(f"xentbench bench: results {'recorded in' if record else 'not recorded'} "
-              f"{results_dir if record else ''}".rstrip())
         started = time.monotonic()
         codes, problems = [], []
         for i, (backend, cmd) in enumerate(commands, 1):
@@ -419,6 +442,9 @@ def run(args) -> int:
         print("\n".join(lines))
         if record and not problems:
             print(f"xentbench bench: results recorded in {results_dir / rf.path.relative_to(staging)}")
+        elif not record:
+            print(f"xentbench bench: results not recorded ({'--quick' if args.quick else '--no-record'}; "
+                  "--record keeps them)")
     if any(codes) or failed or problems:
         print(f"xentbench bench: {failed} combination(s) failed (asv exit status {codes})", file=sys.stderr)
         return 1

@@ -10,8 +10,8 @@ import sys
 #: and ``run(args) -> int`` (the exit code), and its docstring's first line is the help.
 COMMANDS = {
     "verify": "xentbench.verify",
-    "bench": "xentbench.bench", "compare": "xentbench.compare", "gate": "xentbench.gate",
-    "report": "xentbench.report",
+    "bench": "xentbench.bench", "compare": "xentbench.compare",
+    "report": "xentbench.report", "conformance": "xentbench.conformance", "gate": "xentbench.gate",
 }
 
 

@@ -16,10 +16,11 @@ matplotlib.use("Agg")  # no screen; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import TwoSlopeNorm  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.ticker import LogLocator, NullFormatter, NullLocator  # noqa: E402
 
 _STYLE = {
-    "naive": ("#7f7f7f", "x"),
+    "naive": ("#7f7f7f", "X"),  # a filled x: the peak-memory figure fills markers by dtype
     "numpy": ("#1f77b4", "s"),
     "numba": ("#d62728", "o"),
     "tensorflow": ("#ff7f0e", "^"),
@@ -27,6 +28,8 @@ _STYLE = {
     "jax": ("#2ca02c", "v"),
 }
 _EXTRA = ["#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+#: how a figure that mixes dtypes tells them apart: the backend's marker filled, hollow or half filled
+DTYPE_FILL = {"float32": "full", "float64": "none", "float16": "bottom"}
 DPI = 110
 
 
@@ -43,10 +46,10 @@ def ordered(by_backend: dict) -> list:
     return sorted(by_backend.items(), key=lambda kv: (known.index(kv[0]) if kv[0] in known else 99, kv[0]))
 
 
-def _legend(fig, handles: dict) -> None:
-    """One legend under the panels: backends in order, then the other lines."""
+def _legend(fig, handles: dict, ncol: int = 10) -> None:
+    """One legend under the panels: backends in order, then the other lines; at most ``ncol`` a row."""
     labels = [k for k in _STYLE if k in handles] + [k for k in handles if k not in _STYLE]
-    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(10, len(labels)),
+    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(ncol, len(labels)),
                fontsize=9, frameon=False)
 
 
@@ -248,27 +251,37 @@ def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
 def memory(path, title: str, panels: dict) -> None:
     """Memory over the baseline against the input's size, log-log, one panel per function.
 
-    ``panels``: ``{title: {backend: [(input bytes, extra bytes), ...]}}``; the
-    dotted lines are extra = 1, 2 and 4 times the input.
+    ``panels``: ``{title: {backend: [(input bytes, extra bytes, dtype), ...]}}``;
+    a backend keeps its colour and marker, the marker's fill tells the dtype
+    (``DTYPE_FILL``), the legend says which is which; the dotted lines are
+    extra = 1, 2 and 4 times the input.
     """
     names = list(panels)
     rows, cols = _grid(len(names), 4)
     fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols + 0.4, 3.1 * rows + 0.9), squeeze=False,
                              sharex=True, sharey=True)
-    handles = {}
+    handles, fills = {}, {}
     lo, hi = math.inf, 0.0
     for ax, name in zip(axes.flat, names):
         for backend, points in ordered(panels[name]):
-            points = sorted(p for p in points if p[1] and p[1] > 0)
+            points = [p for p in points if p[1] and p[1] > 0]
             if not points:
                 continue
             colour, marker = style(backend)
-            x, y = zip(*points)
-            handles.setdefault(backend, ax.scatter(x, y, color=colour, marker=marker, s=18, alpha=0.85))
-            lo, hi = min(lo, *x), max(hi, *x)
+            handles.setdefault(backend, Line2D([], [], ls="none", color=colour, marker=marker, ms=5))
+            for dtype in sorted({p[2] for p in points}, key=list(DTYPE_FILL).index):
+                x, y, _ = zip(*sorted(p for p in points if p[2] == dtype))
+                ax.plot(x, y, ls="none", color=colour, marker=marker, ms=5, alpha=0.85,
+                        fillstyle=DTYPE_FILL[dtype], markerfacecoloralt="white")
+                fills[dtype] = Line2D([], [], ls="none", color="#555555", marker="o", ms=5,
+                                      fillstyle=DTYPE_FILL[dtype], markerfacecoloralt="white")
+                lo, hi = min(lo, *x), max(hi, *x)
         ax.set_title(name, fontsize=9)
         ax.grid(True, which="major", alpha=0.35)
         ax.xaxis.set_tick_params(labelbottom=True)
+    for dtype in DTYPE_FILL:
+        if dtype in fills:
+            handles[dtype] = fills[dtype]
     if hi > 0:
         for ax in axes.flat:
             for k, ls in ((1, ":"), (2, "-."), (4, "--")):
@@ -284,6 +297,8 @@ def memory(path, title: str, panels: dict) -> None:
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=11)
-    _legend(fig, handles)
-    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=1.0, wspace=0.1, hspace=0.45)
+    ncol = max(3, int(fig.get_size_inches()[0] / 1.15))  # backends, dtypes and lines: rows that fit
+    _legend(fig, handles, ncol)
+    rows_of_legend = math.ceil(len(handles) / ncol)
+    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=0.8 + 0.25 * rows_of_legend, wspace=0.1, hspace=0.45)
     _save(fig, path)

@@ -57,6 +57,8 @@ shown as ``n/a``; ``timing_skip_reason`` and ``accuracy_skip_reason`` say why)
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 import impls
@@ -65,8 +67,13 @@ import impls
 
 #: the benchmarks' peers: not ``impls`` backends, adapted in ``xentbench.peers``
 PEERS = ("torch", "jax")
+#: the variable in which ``xentbench bench --backend NAME`` hands asv's processes the backends
+#: that are neither built in nor peers (plugins, module paths), so that they join the grid
+PLUGINS_ENV = "XENTBENCH_PLUGINS"
+#: those backends, in this process
+PLUGINS = tuple(name for name in os.environ.get(PLUGINS_ENV, "").split(",") if name)
 #: every backend parameter of the suite
-BACKENDS = tuple(impls.names()) + PEERS
+BACKENDS = tuple(impls.BUILTIN) + PEERS + PLUGINS
 #: the backend the targets and the paired benchmarks are about
 FOCUS = "numba"
 #: the backend everything is checked against

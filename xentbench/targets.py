@@ -10,7 +10,7 @@ process) where the run has them for that function, else those of the
 separate ``time_`` benchmarks.
 
 A target with no recorded case (a peer not installed, a partial run) is
-"not measured", never "met".
+"not measured", never "met", and says which ``xentbench bench`` measures it.
 """
 
 from __future__ import annotations
@@ -54,10 +54,19 @@ def _times(run, dtype: str) -> dict:
     return out
 
 
-def _verdict(target: str, cases: list, minimum: float, describe) -> Verdict:
-    """``cases``: ``(value, what)``; met when every value is at least ``minimum``."""
+#: what measures the cases of each group of functions: their paired benchmarks (against
+#: TensorFlow and the peers; the peers need ``pip install -e '.[peers]'``)
+PAIRED_RUN = {FORWARD: "`xentbench bench --backend paired --function SparseLoss --function DenseLoss`",
+              FUSED: "`xentbench bench --backend paired --function grad`",
+              BUILDING_BLOCKS: "`xentbench bench --backend paired --function softmax --function log_softmax "
+                               "--function sigmoid`"}
+
+
+def _verdict(target: str, cases: list, minimum: float, describe, measure: str) -> Verdict:
+    """``cases``: ``(value, what)``; met when every value is at least ``minimum``; ``measure``:
+    what records the cases (Markdown), named when there are none."""
     if not cases:
-        return Verdict(target, None, 0, "not measured in this run")
+        return Verdict(target, None, 0, f"not measured in this run; {measure} measures it")
     value, what = min(cases, key=lambda c: c[0])
     return Verdict(target, bool(value >= minimum), len(cases), describe(value, what))
 
@@ -87,7 +96,7 @@ def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool
     where = ("at every float32 shape" if everywhere
              else "at the issue's shapes and every shape with >= 1000 classes")
     target = f"{' and '.join(SHORT_NAMES[f] for f in functions)}: >= {minimum:g}x {who}, {where}"
-    return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}")
+    return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}", PAIRED_RUN[functions])
 
 
 def _roofline_target(run, roof) -> Verdict:
@@ -98,14 +107,16 @@ def _roofline_target(run, roof) -> Verdict:
             cases.append((fraction, f"{SHORT_NAMES[function]} {batch}x{classes} ({bound}-bound in {level}; "
                                     f"{bandwidth:.0%} of the bandwidth ceiling alone)"))
     return _verdict(f">= 60% of the roofline, every function, float32 logits >= "
-                    f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}")
+                    f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}",
+                    "`xentbench bench --backend numba --kind time`" + (
+                        ", then `xentbench report --measure` on that machine," if roof is None else ""))
 
 
 def _float64_target(run) -> Verdict:
     cases = [(times["numpy"] / times[FOCUS], f"{SHORT_NAMES[f]} {b}x{c}")
              for (f, b, c), times in _times(run, "float64").items() if "numpy" in times and FOCUS in times]
     return _verdict("float64: >= 2x NumPy stable, every function and shape", cases, 2.0,
-                    lambda v, w: f"{v:.2f}x at {w}")
+                    lambda v, w: f"{v:.2f}x at {w}", "`xentbench bench --backend numba --backend numpy --kind time`")
 
 
 def _float16_target(run) -> Verdict:
@@ -115,7 +126,7 @@ def _float16_target(run) -> Verdict:
              if FOCUS in times and FOCUS in f32.get(key, {})]
     return _verdict(f"float16 without a slow path: at most {FLOAT16_MAX_COST:g}x float32's time at "
                     "the same shape", cases, 1 / FLOAT16_MAX_COST,
-                    lambda v, w: f"{1 / v:.2f}x float32's time at {w}")
+                    lambda v, w: f"{1 / v:.2f}x float32's time at {w}", "`xentbench bench --backend numba --kind time`")
 
 
 def _accuracy_target(run) -> Verdict:
@@ -126,14 +137,14 @@ def _accuracy_target(run) -> Verdict:
             ratio = reference / error if error > 0 else np.inf
             cases.append((ratio, f"{SHORT_NAMES[function]}: {error:.2g} against TensorFlow's {reference:.2g}"))
     return _verdict("float32 error no worse than TensorFlow's on the same inputs (largest over shapes)",
-                    cases, 1.0, lambda v, w: w)
+                    cases, 1.0, lambda v, w: w, "`xentbench bench --backend numba --backend tensorflow --kind track`")
 
 
 def _first_call_target(run) -> Verdict:
     cases = [(FIRST_CALL_MAX_S / s, f"{SHORT_NAMES[f]}: {s:.2f} s")
              for (f, mode), s in run.latency.items() if mode == "cached" and s > 0]
     return _verdict(f"first call with the on-disk cache warm: < {FIRST_CALL_MAX_S:g} s", cases, 1.0,
-                    lambda v, w: w)
+                    lambda v, w: w, "`xentbench bench --backend numba --function startup`")
 
 
 def evaluate(run, roof: dict | None) -> list[Verdict]:

@@ -9,17 +9,20 @@ this machine (its settings and the known quirks the probe of
 or raises, 0 otherwise. A quirk of the reference is reported, not failed: the
 grid's inputs are finite, and a quirk concerns NaN and infinities. A backend that cannot
 import or that raises is reported in its rows; the others still run.
+
+Progress goes to stderr (``xentbench.console``): a bar on a terminal, a plain
+line every few seconds in a log. TensorFlow's start-up messages are left out
+unless ``-v`` (or ``XENTBENCH_TF_LOGS=1``).
 """
 
 from __future__ import annotations
 
-import sys
-import time
+import threading
 
 import numpy as np
 
 import impls
-from xentbench import accuracy, quirks
+from xentbench import accuracy, console, quirks
 
 #: (logits shape, class axis): empty batch, one class, binary, small and large
 #: class counts, and a 3-D batch with the class axis in the middle.
@@ -32,12 +35,19 @@ DTYPES = (np.float16, np.float32, np.float64)
 REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
            "wide": lambda rng, shape: rng.standard_normal(shape) * 1000}
 UNSTABLE = {"naive"}
+#: Seconds one call may take before its backend is failed as hanging (the largest case takes ~0.1 s).
+CALL_TIMEOUT = 60.0
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--backend", action="append", choices=impls.names(),
-                        help="check only this backend (repeatable; default: all registered)")
+    parser.add_argument("--backend", action="append", metavar="NAME",
+                        help="check only this backend: a registered name (built-in, a plugin's entry point) "
+                             "or a module path such as mypkg.myloss (repeatable; default: all registered)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=CALL_TIMEOUT, metavar="SECONDS",
+                        help=f"time limit of one call (default {CALL_TIMEOUT:g}); a backend that hangs fails")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help=f"show TensorFlow's start-up messages (also {console.TF_LOGS}=1)")
 
 
 def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "moderate"):
@@ -63,23 +73,45 @@ def call(backend, function: str, labels, logits, axis: int):
     return fn(labels, logits)
 
 
-def _progress(done: int, total: int, what: str, start: float) -> None:
-    width = 30
-    filled = width * done // total
-    bar = "#" * filled + "." * (width - filled)
-    sys.stderr.write(f"\r[{bar}] {done}/{total} {time.monotonic() - start:5.0f}s {what:<60.60}")
-    sys.stderr.flush()
+def within(seconds: float, fn, *args):
+    """``fn(*args)``, or ``TimeoutError`` if it has not returned after ``seconds``.
+
+    The call runs on a daemon thread, left behind if it hangs: a backend that
+    never returns fails its row and the other backends are still checked.
+    """
+    box: dict = {}
+
+    def target():
+        try:
+            box["result"] = fn(*args)
+        except BaseException as exc:  # noqa: BLE001  (re-raised in the caller's thread)
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise TimeoutError(f"no result after {seconds:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["result"]
 
 
-def check(backends: list[str], seed: int = 0) -> list[dict]:
-    """One row per backend x function: worst errors per dtype, against truth and TF."""
+def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> list[dict]:
+    """One row per backend x function: worst errors per dtype, against truth and TF.
+
+    A row's status is ``pass``; ``FAIL`` with the worst case (dtype, shape,
+    regime, error against the tolerance); ``error`` with what the backend
+    raised, returned wrongly (``impls.BackendError``) or that it hung;
+    ``not implemented`` where a plugin does not offer the function (per dtype,
+    an ``n/i`` cell); or ``unavailable`` with the reason.
+    """
     loaded, rows = {}, []
     for name in backends:
         try:
             loaded[name] = impls.get(name)
-        except impls.BackendUnavailable as exc:
-            rows += [dict(backend=name, function=f, status=f"unavailable: {exc.__cause__ or exc}")
-                     for f in accuracy.FUNCTIONS]
+        except (impls.BackendUnavailable, ValueError) as exc:  # cannot import here, or no such backend
+            rows.append(dict(backend=name, function="(all seven)", status=f"unavailable: {exc.__cause__ or exc}"))
     reference = loaded.get("tensorflow")
     if reference is None:
         try:
@@ -88,34 +120,43 @@ def check(backends: list[str], seed: int = 0) -> list[dict]:
             reference = None
     cases = [(f, shape, axis, dtype, regime) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
              for dtype in DTYPES for regime in REGIMES]
-    start, total = time.monotonic(), len(cases)
-    results = {(name, f): dict(backend=name, function=f, truth={}, tf={}, status="pass")
-               for name in loaded for f in accuracy.FUNCTIONS}
-    for done, (function, shape, axis, dtype, regime) in enumerate(cases, 1):
-        _progress(done, total, f"{function} {np.dtype(dtype).name} {shape} {regime}", start)
+    results = {(name, f): dict(backend=name, function=f, truth={}, tf={}, missing=set(), worst=(0.0, ""),
+                               status="pass" if backend.implements(f) else "not implemented")
+               for name, backend in loaded.items() for f in accuracy.FUNCTIONS}
+    steps = console.track(cases, "verify", lambda c: f"{c[0]} {np.dtype(c[3]).name} {c[1]} {c[4]}")
+    for done, (function, shape, axis, dtype, regime) in enumerate(steps, 1):
         rng = np.random.default_rng([seed, done])
         labels, logits = make_inputs(function, shape, axis, dtype, rng, regime)
         axis = -1 if function not in accuracy.WITH_AXIS else axis
         want = accuracy.truth(function, labels, logits, axis)
         tf_result = call(reference, function, labels, logits, axis) if reference else None
         key = np.dtype(dtype).name
+        case = f"{key} {'x'.join(map(str, shape))} {regime} logits"
         for name, backend in loaded.items():
             row = results[(name, function)]
-            if row["status"].startswith("error") or (regime != "moderate" and name in UNSTABLE):
+            if row["status"] != "pass" or (regime != "moderate" and name in UNSTABLE):
                 continue
             try:
-                got = call(backend, function, labels, logits, axis)
-            except Exception as exc:  # a failing backend is reported in its row
-                row["status"] = f"error: {type(exc).__name__}: {exc}"
+                got = within(timeout, call, backend, function, labels, logits, axis)
+            except impls.NotImplementedByBackend:
+                row["missing"].add(key)
                 continue
-            row["truth"][key] = max(row["truth"].get(key, 0.0), want.error(got))
-            if tf_result is not None:
-                row["tf"][key] = max(row["tf"].get(key, 0.0), want.error(got, reference=tf_result))
-    sys.stderr.write("\n")
+            except Exception as exc:  # a failing backend is reported in its row
+                row["status"] = f"error: {type(exc).__name__}: {exc} ({case})"
+                continue
+            for part, against, err in (
+                    ("truth", "the truth", want.error(got)),
+                    ("tf", "TensorFlow", None if tf_result is None else want.error(got, reference=tf_result))):
+                if err is None:
+                    continue
+                row[part][key] = max(row[part].get(key, 0.0), err)
+                ratio = err / accuracy.tolerance(key)
+                if not ratio <= row["worst"][0]:
+                    row["worst"] = (ratio, f"{key} error {err:.2g} against {against} is {ratio:.3g}x the "
+                                           f"tolerance {accuracy.tolerance(key):g} ({case})")
     for row in results.values():
-        worst = [err / accuracy.tolerance(dt) for part in ("truth", "tf") for dt, err in row[part].items()]
-        if row["status"] == "pass" and any(not w <= 1 for w in worst):
-            row["status"] = "FAIL"
+        if row["status"] == "pass" and not row["worst"][0] <= 1:
+            row["status"] = f"FAIL: {row['worst'][1]}"
     return list(results.values()) + rows
 
 
@@ -126,14 +167,17 @@ def format_table(rows: list[dict]) -> str:
     lines = [header]
     for row in rows:
         errs = [row.get(part, {}).get(n) for part in ("truth", "tf") for n in names]
+        missing = [n in row.get("missing", ()) for part in ("truth", "tf") for n in names]
         lines.append([row["backend"], row["function"]]
-                     + ["-" if e is None else f"{e:.1e}" for e in errs] + [row["status"]])
+                     + ["n/i" if m else "-" if e is None else f"{e:.1e}" for e, m in zip(errs, missing)]
+                     + [row["status"]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
     tol = ", ".join(f"{n} {accuracy.tolerance(n):.0e}" for n in names)
     notes = [f"max relative error against the extended-precision truth and against TensorFlow;"
              f" tolerances (xentbench/accuracy.py): {tol}",
-             f"{', '.join(sorted(UNSTABLE))}: checked on moderate logits only (unstable by design)"]
+             f"{', '.join(sorted(UNSTABLE))}: checked on moderate logits only (unstable by design);"
+             f" n/i: not implemented by that backend for that dtype"]
     return "\n".join(out + notes)
 
 
@@ -144,9 +188,10 @@ def format_reference() -> str:
 
 
 def run(args) -> int:
-    rows = check(args.backend or impls.names(), seed=args.seed)
+    console.import_tensorflow(verbose=args.verbose)  # before anything imports it, to quiet its start-up
+    rows = check(args.backend or impls.names(), seed=args.seed, timeout=args.timeout)
     print(format_table(rows))
     print()
     print(format_reference())
-    failed = [r for r in rows if r["status"] != "pass" and not r["status"].startswith("unavailable")]
+    failed = [r for r in rows if r["status"].startswith(("FAIL", "error"))]
     return 1 if failed else 0

@@ -1,0 +1,197 @@
+"""Backends from outside ``impls``: registered at run time, by module path, or by an installed
+package's entry point, checked through the same front door, verify and the conformance run.
+
+``examples/xentbench-logaddexp`` is the example plugin package (four of the seven functions,
+and a variant whose sparse loss is 1e-4 off); the broken plugins below are made up here.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import impls
+from xentbench import verify
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "xentbench-logaddexp"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    """The registry, restored after the test (what it registers is forgotten)."""
+    monkeypatch.setattr(impls, "_sources", dict(impls._sources))
+    monkeypatch.setattr(impls, "_loaded", dict(impls._loaded))
+
+
+def numpy_function(function):
+    return getattr(impls.get("numpy").module, function)
+
+
+class OnlySoftmax:
+    """A plugin with one function, float64 only."""
+
+    dtypes = ("float64",)
+    softmax = staticmethod(numpy_function("softmax"))
+
+
+# ----------------------------------------------------------------- registration
+
+def test_a_registered_object_goes_through_the_front_door(registry):
+    impls.register("only-softmax", OnlySoftmax)
+    np.testing.assert_allclose(impls.softmax([[0.0, 0.0]], backend="only-softmax"), [[0.5, 0.5]])
+    assert "only-softmax" in impls.names() and "only-softmax" in impls.available()
+    with pytest.raises(TypeError) as theirs:
+        impls.softmax(np.array([1, 2]), backend="only-softmax")
+    with pytest.raises(TypeError) as ours:
+        impls.softmax(np.array([1, 2]), backend="numpy")
+    assert str(theirs.value) == str(ours.value)  # the one front door: the same error as every backend
+
+
+def test_a_missing_function_or_dtype_is_not_implemented(registry):
+    impls.register("only-softmax", OnlySoftmax)
+    backend = impls.get("only-softmax")
+    assert backend.implements("softmax") and not backend.implements("log_softmax")
+    with pytest.raises(impls.NotImplementedByBackend, match="does not implement log_softmax"):
+        backend.log_softmax([1.0, 2.0])
+    with pytest.raises(impls.NotImplementedByBackend, match="takes float64 logits, not float32"):
+        backend.softmax(np.ones(3, np.float32))
+
+
+def test_a_name_is_registered_once_unless_replaced(registry):
+    impls.register("only-softmax", OnlySoftmax)
+    with pytest.raises(ValueError, match="already registered"):
+        impls.register("only-softmax", OnlySoftmax)
+    impls.register("only-softmax", "impls.numpy_stable", replace=True)
+    assert impls.get("only-softmax").implements("log_softmax")
+
+
+class WrongShape:
+    def softmax(self, logits):
+        return logits[:, :1].copy()
+
+
+def test_a_result_that_breaks_the_contract_is_a_backend_error(registry):
+    impls.register("wrong-shape", WrongShape)
+    with pytest.raises(impls.BackendError, match=r"softmax returned \[\('ndarray', \(2, 1\), 'float64'\)\]"):
+        impls.softmax(np.ones((2, 3)), backend="wrong-shape")
+
+
+def test_a_module_path_needs_no_registration(registry, monkeypatch):
+    monkeypatch.syspath_prepend(str(EXAMPLE))
+    got = impls.sparse_softmax_cross_entropy_with_logits([0], [[2.0, 1.0]], backend="xentbench_logaddexp")
+    np.testing.assert_allclose(got, [0.31326169], rtol=1e-7)
+    assert "xentbench_logaddexp" in impls.names()
+    with pytest.raises(ValueError, match="Unknown backend 'no_such_module.at_all'"):
+        impls.get("no_such_module.at_all")
+
+
+def test_the_peers_are_registered_through_our_own_entry_point():
+    assert {"torch", "jax"} <= set(impls.names())
+    for peer in ("torch", "jax"):
+        try:
+            backend = impls.get(peer)
+        except impls.BackendUnavailable as exc:
+            assert "is not installed" in str(exc)
+            continue
+        np.testing.assert_allclose(backend.softmax([[0.0, 0.0]]), [[0.5, 0.5]])
+
+
+# ----------------------------------------------------------------- verify on broken plugins
+
+class Raising:
+    def softmax(self, logits):
+        raise RuntimeError("the plugin fell over")
+
+
+class NaNs:
+    def softmax(self, logits):
+        return np.full_like(logits, np.nan)
+
+
+class Hanging:
+    def softmax(self, logits):
+        time.sleep(3600)
+
+
+class OffByOneIn10000:
+    def softmax(self, logits):
+        return numpy_function("softmax")(logits) * (1 + 1e-4)
+
+
+def test_verify_reports_each_broken_plugin_and_checks_the_others(registry, monkeypatch):
+    monkeypatch.setattr(verify, "SHAPES", (((3, 4), -1),))
+    monkeypatch.setattr(verify, "DTYPES", (np.float32, np.float64))
+    for name, plugin in [("raising", Raising), ("nans", NaNs), ("hanging", Hanging), ("off", OffByOneIn10000),
+                         ("wrong-shape", WrongShape)]:
+        impls.register(name, plugin)
+    impls.register("missing", "xentbench_missing_plugin")
+    names = ["raising", "nans", "hanging", "off", "wrong-shape", "numpy", "missing", "no-such-backend"]
+    rows = {(r["backend"], r["function"]): r["status"] for r in verify.check(names, timeout=0.5)}
+    assert rows[("raising", "softmax")] == "error: RuntimeError: the plugin fell over (float32 3x4 moderate logits)"
+    assert rows[("nans", "softmax")].startswith("FAIL: float32 error inf against the truth")
+    assert rows[("hanging", "softmax")] == "error: TimeoutError: no result after 0.5 s (float32 3x4 moderate logits)"
+    assert re.match(r"FAIL: float64 error 0.0001 against (the truth|TensorFlow) is 1e\+08x the tolerance 1e-12 "
+                    r"\(float64 3x4 ", rows[("off", "softmax")]), rows[("off", "softmax")]
+    assert rows[("wrong-shape", "softmax")].startswith("error: BackendError: backend 'wrong-shape': softmax returned")
+    assert rows[("raising", "log_softmax")] == "not implemented"
+    assert rows[("missing", "(all seven)")].startswith("unavailable: No module named 'xentbench_missing_plugin'")
+    assert rows[("no-such-backend", "(all seven)")].startswith("unavailable: Unknown backend 'no-such-backend'")
+    assert all(rows[("numpy", f)] == "pass" for f in impls.FUNCTIONS)
+
+
+# ----------------------------------------------------------------- the example package, installed
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The example package installed (pip, no dependencies) into a folder put on PYTHONPATH."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True, timeout=300)
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
+
+
+def xentbench(env, *args, timeout=900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xentbench.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_verify_checks_the_installed_example_and_fails_its_wrong_variant(installed):
+    done = xentbench(installed, "verify", "--backend", "logaddexp", "--backend", "logaddexp-wrong")
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {tuple(line.split()[:2]): line for line in done.stdout.splitlines() if line.startswith("logaddexp")}
+    for function in impls.FUNCTIONS:
+        right, wrong = rows[("logaddexp", function)], rows[("logaddexp-wrong", function)]
+        if function in ("softmax", "log_softmax", "softmax_cross_entropy_with_logits",
+                        "sparse_softmax_cross_entropy_with_logits"):
+            assert right.endswith("pass"), right
+        else:
+            assert right.endswith("not implemented"), right
+        if function == "sparse_softmax_cross_entropy_with_logits":
+            assert re.search(r"FAIL: float64 error 0.0001 against (the truth|TensorFlow) is 1e\+08x the tolerance "
+                             r"1e-12 \(float64 ", wrong), wrong
+        else:
+            assert wrong.split()[-1] in ("pass", "implemented"), wrong
+
+
+def test_the_conformance_run_passes_the_installed_example(installed):
+    done = xentbench(installed, "conformance", "logaddexp", "--", "-k", "pinned or extreme or bad_input or nan")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0] == "conformance of backend 'logaddexp': pass"
+    total = lines[-1].split()
+    assert total[0] == "total" and int(total[1]) > 100 and total[2] == "0", lines[-1]
+
+
+def test_the_conformance_run_fails_the_wrong_variant_naming_the_case(installed):
+    done = xentbench(installed, "conformance", "logaddexp-wrong", "--", "-k", "pinned")
+    assert done.returncode == 1
+    assert done.stdout.splitlines()[0] == "conformance of backend 'logaddexp-wrong': FAIL"
+    assert "FAILED tests/test_edge_cases.py::test_pinned_examples[logaddexp-wrong-float64-tf-doc-sparse]" in done.stderr

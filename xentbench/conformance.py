@@ -1,0 +1,84 @@
+"""Run the test suite's checks against any backend: ``xentbench conformance NAME``.
+
+What ``tests/`` proves for the built-in backends, proved for one backend (a
+registered name, a plugin's entry point, or a module path such as
+``mypkg.myloss``): agreement with TensorFlow and the extended-precision truth
+over the grid of shapes, dtypes and logit scales (``test_differential``),
+gradients against TensorFlow's tape and finite differences
+(``test_gradients``), the named edge cases, NaN and inf semantics and the
+documented errors (``test_edge_cases``), properties (``test_properties``),
+hostile input and inputs never modified (``test_hostile_input``), and eight
+concurrent callers getting the sequential results (``test_reliability``).
+
+It runs pytest on the repository's ``tests/`` with ``--backend NAME`` (which
+keeps the tests that check that backend, ``tests/conftest.py``), shows
+pytest's progress on stderr, then prints one table: per test, how many cases
+passed, failed, were not implemented by the backend, or were skipped. Exit
+status: 0 when nothing failed, 1 on any failure, 2 when it cannot run (no
+``tests/`` beside the package, that is, not a clone of the repository).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ElementTree
+from collections import Counter
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1] / "tests"
+OUTCOMES = ("passed", "failed", "not implemented", "skipped")
+PARAMETERS = re.compile(r"\[.*$")  # a test case's parameters, "[...]" at the end of its name
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("backend", metavar="NAME", help="a registered backend name or a module path")
+    parser.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
+                        help="passed on to pytest (after --), e.g. -- -x or -- -k sparse")
+
+
+def outcomes(junit: Path) -> dict[str, Counter]:
+    """Per test (its name without the parameters): how many cases ended each way, from pytest's JUnit XML."""
+    table: dict[str, Counter] = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        module = case.get("classname", "").rpartition(".")[2]
+        test = f"{module}::{PARAMETERS.sub('', case.get('name', ''))}"
+        skipped = case.find("skipped")
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcome = "failed"
+        elif skipped is not None:
+            outcome = "not implemented" if "not implemented" in skipped.get("message", "") else "skipped"
+        else:
+            outcome = "passed"
+        table.setdefault(test, Counter())[outcome] += 1
+    return table
+
+
+def format_table(name: str, table: dict[str, Counter]) -> str:
+    rows = [["test"] + list(OUTCOMES)] + [[test] + [str(c[o]) for o in OUTCOMES] for test, c in table.items()]
+    total = sum(table.values(), Counter())
+    rows.append(["total"] + [str(total[o]) for o in OUTCOMES])
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+             for r in rows]
+    verdict = "FAIL" if total["failed"] else "pass"
+    return "\n".join([f"conformance of backend {name!r}: {verdict}"] + lines)
+
+
+def run(args) -> int:
+    if not TESTS.is_dir():
+        print(f"xentbench conformance: no test suite at {TESTS}; it runs the repository's tests/, so "
+              "install xentbench from a clone (pip install -e .)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = Path(tmp) / "junit.xml"
+        cmd = [sys.executable, "-m", "pytest", str(TESTS), "--backend", args.backend, "-q", "-p",
+               "no:cacheprovider", "-rf", f"--junitxml={junit}", *args.pytest_args]
+        done = subprocess.run(cmd, cwd=TESTS.parent, stdout=sys.stderr)
+        if not junit.exists() or done.returncode not in (0, 1):
+            print(f"xentbench conformance: pytest ended with status {done.returncode}", file=sys.stderr)
+            return 2
+        print(format_table(args.backend, outcomes(junit)))
+    return 1 if done.returncode else 0

@@ -1,0 +1,291 @@
+"""The report's sections other than speed: the machine, the headline, the targets,
+accuracy, peak memory, Numba's first-call latency, the comparison with another
+commit and how the report was made.
+
+Each ``section_*`` appends its heading, text and tables to ``ctx.doc`` and
+queues its figures with ``ctx.plot``; the speed sections are in
+``xentbench.report.speed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import numpy as np
+
+from xentbench import accuracy, targets
+from xentbench.analysis import roofline_fraction, speedups
+from xentbench.report.context import Context
+from xentbench.report.formatting import (
+    backends_in_order, fmt_bytes, fmt_error, fmt_ratio, fmt_seconds, functions_in_order, geomean, shapes_by_dtype)
+from xentbench.report.results import Run, input_bytes
+from xentbench.suite import FOCUS, REFERENCE, SHORT_NAMES
+
+#: The headline splits the shapes at this size of the logits (small: call overhead dominates).
+SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
+#: Peak memory over the baseline is shown for inputs of at least this size only.
+MEMORY_MIN_INPUT = 4 << 20
+
+
+def headline(run: Run, roof: dict | None, dtype: str, focus: str = FOCUS) -> list[str]:
+    """One sentence per function: who is fastest where, by how much, how close to the roofline."""
+    fractions = roofline_fraction(run, roof)
+    lines = []
+    for function in functions_in_order({k[0] for k in run.timings}):
+        keys = [k for k in run.timings if k[0] == function and k[4] == dtype]
+        if not keys:
+            continue
+        shapes = sorted({(k[2], k[3]) for k in keys})
+        wins = defaultdict(list)
+        for shape in shapes:
+            times = {k[1]: run.timings[k] for k in keys if (k[2], k[3]) == shape}
+            wins[min(times, key=times.get)].append(shape)
+        ranked = sorted(wins, key=lambda b: (-len(wins[b]), backends_in_order(wins).index(b)))
+        item = np.dtype(dtype).itemsize
+        regions = []
+        for name, inside in ((f"logits under {fmt_bytes(SMALL_LOGITS)}", lambda n: n < SMALL_LOGITS),
+                             (f"from {fmt_bytes(SMALL_LOGITS)} up", lambda n: n >= SMALL_LOGITS)):
+            counts = {b: sum(inside(x * y * item) for x, y in wins[b]) for b in ranked}
+            total = sum(counts.values())
+            if total:
+                best = sorted((b for b in counts if counts[b]), key=lambda b: -counts[b])
+                regions.append(f"{name}: " + ", ".join(f"{b} {counts[b]}" for b in best) + f" of {total}")
+        if len({k[1] for k in keys}) > 1:
+            text = f"**{SHORT_NAMES[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
+        else:
+            text = (f"**{SHORT_NAMES[function]}** ({dtype}): only {ranked[0]} was measured ({len(shapes)} "
+                    "shapes), so there is no fastest backend to name.")
+        sp = speedups(run, function, dtype)
+        for b in dict.fromkeys([ranked[0], focus]):
+            if b not in {k[1] for k in keys}:
+                continue
+            parts = []
+            for against, name in (("tf", "TensorFlow"), ("peer", "the fastest peer")):
+                ratios = list(sp.get((b, against), {}).values())
+                if ratios:
+                    parts.append(f"{geomean(ratios):.2f}x {name}'s speed ({min(ratios):.2f}-{max(ratios):.2f}x)")
+            fr = {k: fractions[k] for k in keys if k[1] == b and k in fractions}
+            if fr:
+                top = max(fr.values())
+                big = [f for f, _, level, _ in fr.values() if level == "memory"]
+                parts.append(f"{top[0]:.0%} of the roofline at best ({top[3]:.0%} of the bandwidth ceiling "
+                             "alone)" + (f", {max(big):.0%} on working sets beyond the last-level cache"
+                                         if big else ""))
+            if parts:
+                text += f" {b}: " + "; ".join(parts) + "."
+        lines.append(text)
+    return lines
+
+
+def section_header(ctx: Context) -> None:
+    run, doc = ctx.run, ctx.doc
+    doc.h(1, f"xentbench report: {run.machine} at {run.short}")
+    date = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(run.date / 1000)) if run.date else "unknown"
+    lines = [f"commit `{run.commit}` ({date})",
+             f"generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `xentbench report`"
+             f" from {len(run.files)} asv result file(s)"]
+    if ctx.old:
+        lines.append(f"compared with commit `{ctx.old.commit}` (its numbers in parentheses / dotted lines)")
+    doc.ul(lines)
+    doc.h(2, "Machine")
+    info = (ctx.roof or {}).get("machine", {})
+    asv_m = run.machine_info
+    libs = info.get("libraries", {})
+    rows = [
+        ("asv machine", run.machine),
+        ("asv environment", run.env.get("name", "-")),
+        ("CPU", info.get("cpu") or asv_m.get("cpu", "-")),
+        ("cores used", info.get("cores", asv_m.get("num_cpu", "-"))),
+        ("SIMD", ", ".join(info.get("simd", [])) or "-"),
+        ("caches", ", ".join(f"{k} {fmt_bytes(v)}" for k, v in info.get("caches", {}).items()) or "-"),
+        ("memory", fmt_bytes(info["memory_bytes"]) if info.get("memory_bytes") else asv_m.get("ram", "-")),
+        ("OS", info.get("os") or asv_m.get("os", "-")),
+        ("Python", info.get("python") or run.env.get("python", "-")),
+        ("libraries", ", ".join(f"{k} {v}" for k, v in libs.items()) or "-"),
+        ("Numba threading layer", info.get("numba_threading_layer", "-")),
+        ("Numba threads", info.get("numba_threads", "-")),
+        ("the reference on this machine", (info.get("reference") or ["not probed"])[0]),
+    ]
+    doc.table(["", ""], [(f"**{k}**", v) for k, v in rows], numeric_from=99)
+    quirks_found = info.get("reference", [])[1:]
+    if quirks_found:
+        doc.p("What the reference does with NaN and infinities here (`xentbench/quirks.py`; a quirk is a "
+              "known deviation from the project's semantics, probed when the machine was measured):")
+        doc.ul(quirks_found)
+    if ctx.roof:
+        n = ctx.roof.get("measurements", 1)
+        doc.p(f"Machine details and limits from `roofline.json` ({ctx.roof_source}; "
+              + (f"the best of {n} measurements, the last on " if n > 1 else "measured ")
+              + f"{ctx.roof.get('measured_at', '?')}); the library versions are those of the report's "
+              f"environment, which `xentbench bench` also runs in.")
+    else:
+        doc.p(f"No roofline measurement for machine `{run.machine}` ({ctx.roof_source}): the roofline "
+              "columns and curves are left out.")
+
+
+def section_headline(ctx: Context) -> list[str]:
+    lines = headline(ctx.run, ctx.roof, ctx.dtype)
+    ctx.doc.h(2, "Headline")
+    ctx.doc.ul(lines or ["no timings recorded"])
+    backends = backends_in_order({k[1] for k in ctx.run.timings})
+    if len(backends) == 1:
+        ctx.doc.p(f"This run timed one backend, {backends[0]}: the speed-ups, and which backend is "
+                  "fastest, need the others timed for the same commit (`xentbench bench` times every "
+                  "backend; `--backend NAME` adds one).")
+    if ctx.run.failed:
+        ctx.doc.p(f"{len(ctx.run.failed)} benchmark value(s) recorded no result (failed or timed "
+                  "out); they are listed at the end. Combinations off the suite's grid (asv's skips) "
+                  "are left out everywhere.")
+    return lines
+
+
+def section_targets(ctx: Context) -> None:
+    ctx.doc.h(2, "Targets")
+    ctx.doc.p("The numba backend's targets (the fast-kernels issue; benchmarks/NOTES.md says what "
+              "was tried), checked at every shape of this run where they apply. Ratios are "
+              "time(baseline) / time(numba) in this run: the paired ones (see Paired speed-up) "
+              "where the run has them, marked *paired*, else those of the separate timings; the "
+              "worst case is shown. A target with nothing recorded to check reads *not measured*, with "
+              "the command that measures it (the peers need `pip install -e '.[peers]'`).")
+    verdicts = {True: "met", False: "**missed**", None: "*not measured*"}
+    ctx.doc.table(["target", "verdict", "cases", "worst case"],
+                  [[v.target, verdicts[v.met], str(v.checked), v.worst]
+                   for v in targets.evaluate(ctx.run, ctx.roof)], numeric_from=4)
+
+
+def section_accuracy(ctx: Context) -> None:
+    run, doc = ctx.run, ctx.doc
+    doc.h(2, "Accuracy")
+    doc.p("Max relative error against the float64 (extended-precision) truth over the shapes of the "
+          "asv `track_` benchmarks, in the measure of `xentbench/accuracy.py`; in parentheses "
+          "TensorFlow's error on the same inputs; *inf*: NaN or inf where the truth is finite. Tolerances: "
+          + ", ".join(f"{np.dtype(d).name} {t:.0e}" for d, t in accuracy.TOLERANCE.items()) + ".")
+    if not run.errors:
+        doc.p("No accuracy benchmarks recorded.")
+        return
+    dtypes = sorted({k[2] for k in run.errors}, key=lambda d: np.dtype(d).itemsize)
+    rows = []
+    for function in functions_in_order({k[0] for k in run.errors}):
+        for b in backends_in_order({k[1] for k in run.errors if k[0] == function}):
+            row = [SHORT_NAMES[function], b]
+            worst = 0.0
+            for dt in dtypes:
+                err = run.errors.get((function, b, dt))
+                ref = run.errors.get((function, REFERENCE, dt))
+                if err is None:
+                    row.append("-")
+                    continue
+                worst = max(worst, err / accuracy.tolerance(dt))
+                row.append(fmt_error(err) + (f" ({fmt_error(ref)})" if ref is not None and b != REFERENCE else ""))
+            row.append("pass" if worst <= 1 else "**over tolerance**")
+            rows.append(row)
+    doc.table(["function", "backend"] + dtypes + ["result"], rows, numeric_from=2)
+    if ctx.verify_rows is not None:
+        doc.h(3, "Verification table")
+        doc.p("`xentbench verify`, run while making this report (not from the recorded results): "
+              "every backend against the truth and TensorFlow over edge shapes, moderate and wide "
+              f"logits. It ran {ctx.verify_tree}.")
+        doc.pre(ctx.verify_rows)
+
+
+def section_memory(ctx: Context) -> None:
+    run, doc = ctx.run, ctx.doc
+    doc.h(2, "Peak memory")
+    if not run.peakmem:
+        doc.p("No peak-memory benchmarks recorded.")
+        return
+    doc.p("asv `peakmem_` benchmarks: the peak resident memory of the benchmark process, which "
+          "includes the interpreter, every imported library and the inputs. **baseline**: the "
+          "smallest peak of that backend and function over all shapes; in parentheses the peak "
+          "over the baseline as a multiple of the input (logits plus labels), shown where the input "
+          f"is at least {fmt_bytes(MEMORY_MIN_INPUT)} (below that the difference is noise). "
+          "About 1x: the backend holds the input and an output of the loss's size; 2x: an output "
+          "of the logits' size; more: temporaries. In the figure the marker's fill tells the dtype "
+          "(filled float32, hollow float64, half-filled float16). float16 is computed in float32: "
+          "the front door converts the logits to a float32 copy, twice their size, so a float16 "
+          "call's peak is a larger multiple of its input.")
+    baseline = {}
+    for (function, b, *_), peak in run.peakmem.items():
+        baseline[(function, b)] = min(peak, baseline.get((function, b), peak))
+    panels = defaultdict(lambda: defaultdict(list))
+    for (function, b, batch, classes, dt), peak in run.peakmem.items():
+        size = input_bytes(function, batch, classes, dt)
+        if size >= MEMORY_MIN_INPUT:
+            panels[SHORT_NAMES[function]][b].append((size, peak - baseline[(function, b)], dt))
+    if panels:
+        ordered = {SHORT_NAMES[f]: dict(panels[SHORT_NAMES[f]]) for f in functions_in_order(run.peakmem_functions())
+                   if SHORT_NAMES[f] in panels}
+        ctx.plot("memory", "peakmem.png", "peak memory over the baseline against the input's size", ordered)
+        doc.img("peakmem.png", "peak memory")
+    for function in functions_in_order({k[0] for k in run.peakmem}):
+        keys = [k for k in run.peakmem if k[0] == function]
+        backends = backends_in_order({k[1] for k in keys})
+        doc.h(3, f"{function}")
+        rows = [["baseline", "", ""] + [fmt_bytes(baseline.get((function, b))) for b in backends]]
+        for batch, classes, dt in shapes_by_dtype({(k[2], k[3], k[4]) for k in keys}, ctx.dtype):
+            size = input_bytes(function, batch, classes, dt)
+            row = [f"{batch:,} x {classes:,}", dt, fmt_bytes(size)]
+            for b in backends:
+                peak = run.peakmem.get((function, b, batch, classes, dt))
+                if peak is None:
+                    row.append("-")
+                elif size >= MEMORY_MIN_INPUT:
+                    row.append(f"{fmt_bytes(peak)} ({(peak - baseline[(function, b)]) / size:+.1f}x)")
+                else:
+                    row.append(fmt_bytes(peak))
+            rows.append(row)
+        doc.table(["shape", "dtype", "input"] + [f"{b} peak" for b in backends], rows, numeric_from=2)
+
+
+def section_latency(ctx: Context) -> None:
+    run, doc = ctx.run, ctx.doc
+    doc.h(2, "Numba first-call latency")
+    if not run.latency:
+        doc.p("No first-call latency recorded.")
+        return
+    doc.p("Time of the first call of each Numba function in a fresh process: **cold** compiles "
+          "(no on-disk cache), **cached** loads the compiled kernel from Numba's cache.")
+    rows = []
+    for function in functions_in_order({k[0] for k in run.latency}):
+        cold, cached = run.latency.get((function, "cold")), run.latency.get((function, "cached"))
+        row = [SHORT_NAMES[function], fmt_seconds(cold), fmt_seconds(cached),
+               fmt_ratio(cold / cached) if cold and cached else "-"]
+        if ctx.old:
+            row += [fmt_seconds(ctx.old.latency.get((function, "cold"))),
+                    fmt_seconds(ctx.old.latency.get((function, "cached")))]
+        rows.append(row)
+    header = ["function", "cold", "cached", "cold / cached"]
+    if ctx.old:
+        header += [f"cold at {ctx.old.short}", f"cached at {ctx.old.short}"]
+    doc.table(header, rows)
+
+
+def section_compare(ctx: Context) -> None:
+    run, old, doc = ctx.run, ctx.old, ctx.doc
+    if old is None:
+        return
+    doc.h(2, f"Comparison with {old.short}")
+    doc.p(f"Time at `{old.short}` / time at `{run.short}` per shape, geometric mean and range over "
+          "the shapes both commits recorded: above 1 this commit is faster.")
+    groups = defaultdict(list)
+    for key, t in run.timings.items():
+        if key in old.timings:
+            groups[(key[0], key[1], key[4])].append(old.timings[key] / t)
+    rows = [[SHORT_NAMES[f], b, dt, str(len(v)), fmt_ratio(geomean(v)), fmt_ratio(min(v)), fmt_ratio(max(v))]
+            for f in functions_in_order({g[0] for g in groups})
+            for b in backends_in_order({g[1] for g in groups if g[0] == f})
+            for dt in sorted({g[2] for g in groups if g[:2] == (f, b)}, key=lambda d: np.dtype(d).itemsize)
+            for v in [groups[(f, b, dt)]]]
+    doc.table(["function", "backend", "dtype", "shapes", "speed-up (geomean)", "min", "max"], rows, numeric_from=3)
+
+
+def section_appendix(ctx: Context, argv: list[str]) -> None:
+    doc = ctx.doc
+    doc.h(2, "How this report was made")
+    doc.pre("xentbench " + " ".join(argv) + "\n\nresults:\n" + "\n".join(ctx.run.files)
+            + ("\n\ncompared with:\n" + "\n".join(ctx.old.files) if ctx.old else ""))
+    if ctx.run.failed:
+        doc.h(3, "Benchmarks without a result")
+        doc.pre("\n".join(sorted(ctx.run.failed)))
+

@@ -175,6 +175,6 @@ def test_aa_on_materialised_commits_passes(tmp_path, capsys):
     (c,) = data["combinations"]
     assert c["verdict"] in ("same", "undecided") and c["accuracy"] == "unchanged"
     assert data["base_commit"] == data["head_commit"] and data["mode"] == gate.DEFAULT_MODE
-    out = capsys.readouterr().out
-    assert "[1/1] sparse 32x10" in out and "ETA" in out  # the plain progress lines, not a terminal
+    err = capsys.readouterr().err
+    assert "[1/1] sparse 32x10" in err and "ETA" in err  # the plain progress lines on stderr, not a terminal
     assert md.startswith(":white_check_mark: **xentbench gate OK")

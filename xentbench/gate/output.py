@@ -1,8 +1,10 @@
 """What ``xentbench gate`` shows and writes: the progress display, the console table, Markdown and JSON.
 
-The progress display is ``rich``'s (a bar, the combination being measured,
-elapsed time and an ETA) on a terminal; elsewhere (CI logs, pipes) one plain
-line per combination with the same counts and ETA.
+The progress display goes to stderr, as every command's (``xentbench.console``),
+and adds what ``console.Bar`` lacks, an ETA and each combination's verdict:
+``rich``'s bar (the combination being measured, elapsed time, ETA) on a
+terminal; elsewhere (CI logs, pipes) one plain line per combination with the
+same counts and ETA. The table and the verdict go to stdout.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class Progress:
 
     def __init__(self, total: int):
         self.total, self.finished, self.started = total, 0, time.perf_counter()
-        self.console = _console()
+        self.console = Console(stderr=True)
         self.rich = None
         if self.console.is_terminal:
             self.rich = RichProgress(TextColumn("[bold]gate"), BarColumn(), MofNCompleteColumn(),
@@ -53,9 +55,9 @@ class Progress:
             return
         elapsed = time.perf_counter() - self.started
         eta = elapsed / self.finished * (self.total - self.finished)
-        print(f"[{self.finished}/{self.total}] {outcome.name}: {outcome.verdict}{_ratio_text(outcome)} "
-              f"({outcome.rounds} rounds, {outcome.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s)",
-              flush=True)
+        self.console.out(f"[{self.finished}/{self.total}] {outcome.name}: {outcome.verdict}{_ratio_text(outcome)} "
+                         f"({outcome.rounds} rounds, {outcome.seconds:.1f}s; elapsed {elapsed:.0f}s, ETA {eta:.0f}s)",
+                         highlight=False)
 
     def stop(self) -> None:
         if self.rich:

@@ -25,7 +25,7 @@ parameter combination measured in both is judged:
 * a combination that ran in BASE and fails in HEAD is *failed*.
 
 Timings from separate runs on a shared machine are not a regression
-verdict: the load drifts between runs (identical code measured 0.5x-3.7x
+verdict: the load drifts between runs (identical code measured 0.47x-5.4x
 apart, issue 15), so ``compare`` is for history; ``xentbench gate`` times
 BASE and HEAD in turns and decides by statistics. Accuracy and failures are
 deterministic and exact either way.

@@ -9,18 +9,15 @@ folders holding an ``impls/``. Their ``impls/`` are materialised
 with the instruments of this checkout: the grid, the inputs
 (``xentbench.inputs``), the timing and the error measure.
 
-Timing (``--mode inprocess``, the default): a worker process
+Timing (``--mode inprocess``, the default): one worker process
 (``xentbench.gate.worker``) loads both copies, each under its own set of
 modules, and gets the same inputs for both. After the first calls
 (compilation, untimed), each round gives each version ``LEAD_IN`` seconds of
 untimed calls, then times ``SAMPLES`` samples of each (about 1 ms of calls a
 sample; fewer samples for long calls), alternating sample by sample, BASE
-first in half the rounds and HEAD first in the other half; a version's time in
-the round is its fastest sample. One round gives one ratio HEAD/BASE: a change
-of the machine's load moves both times of a round alike. Two such workers
-(``INPROCESS_WORKERS``) take the rounds of a combination in turns, so that
-the layout of one process's memory, which can favour one copy by a few per
-cent for as long as the process lives, is not mistaken for a change. ``--mode processes`` runs
+first in even rounds and HEAD first in odd ones; a version's time in the round
+is its fastest sample. One round gives one ratio HEAD/BASE: a change of the
+machine's load moves both times of a round alike. ``--mode processes`` runs
 one worker per version, alternating whole turns over pipes; on this project's
 2-core machine its A/A ratios spread several times wider (``benchmarks/NOTES.md``
 entry 13), so it is kept only to measure that.

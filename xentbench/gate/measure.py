@@ -42,12 +42,6 @@ QUICK_BUDGET_PER_COMBINATION = 3.0
 MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
 MODES = ("processes", "inprocess")
 DEFAULT_MODE = "inprocess"
-#: --mode inprocess: worker processes, each holding both versions; the rounds of a combination
-#: alternate between them. A process keeps its memory layout (where the heap puts each version's
-#: outputs, which pages are huge): identical copies measured 1.046x apart, interval [1.03, 1.06],
-#: all through one process, and 1.00x in the next (NOTES entry 13). Rounds from independent
-#: processes pool that bias into the interval instead of deciding on it.
-INPROCESS_WORKERS = 2
 
 
 class GateError(RuntimeError):
@@ -196,7 +190,6 @@ class Pair:
     """BASE and HEAD behind one interface: two worker processes, or one holding both."""
 
     def __init__(self, folders, mode: str):
-        self.rounds = 0
         env = dict(os.environ)
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
         env["PYTHONPATH"] = os.pathsep.join(  # the worker imports this checkout's xentbench
@@ -205,7 +198,7 @@ class Pair:
         self.workers: list[Worker] = []
         try:
             if mode == "inprocess":
-                self.workers = [Worker(folders, env) for _ in range(INPROCESS_WORKERS)]
+                self.workers = [Worker(folders, env)]
             else:
                 self.workers = [Worker([f], env) for f in folders]
         except BaseException:
@@ -213,16 +206,9 @@ class Pair:
             raise
 
     def load(self, function, backend, inputs, outputs) -> list[dict]:
-        self.rounds = 0
-        if self.mode == "inprocess":  # every worker loads (at once); the first saves the outputs
-            for i, w in enumerate(self.workers):
-                w.send(op="load", function=function, backend=backend, inputs=inputs,
-                       outputs=outputs if i == 0 else None)
-            answers = [w.read() for w in self.workers]
-            for answer in answers:
-                if "error" in answer and len(answer) == 1:
-                    raise RuntimeError(answer["error"])
-            return answers[0]["versions"]
+        if self.mode == "inprocess":
+            return self.workers[0].ask(op="load", function=function, backend=backend, inputs=inputs,
+                                       outputs=outputs)["versions"]
         for i, w in enumerate(self.workers):  # both load at once: compilation runs in parallel
             w.send(op="load", function=function, backend=backend, inputs=inputs,
                    outputs=outputs and f"{outputs}.p{i}")
@@ -235,11 +221,9 @@ class Pair:
     def round(self, order, number: int, lead_in: int, samples: int = SAMPLES) -> list[float]:
         """One round: per-call seconds of version 0 and 1 (fastest sample of each turn), timed in ``order``."""
         times = [0.0, 0.0]
-        if self.mode == "inprocess":  # the workers in turn
-            worker = self.workers[self.rounds % len(self.workers)]
-            self.rounds += 1
-            return worker.ask(op="interleaved", order=list(order), number=number, lead_in=lead_in,
-                              samples=samples)["times"]
+        if self.mode == "inprocess":
+            return self.workers[0].ask(op="interleaved", order=list(order), number=number, lead_in=lead_in,
+                                       samples=samples)["times"]
         for v in order:
             times[v] = self.workers[v].ask(op="turns", turns=[[0, number, lead_in, samples]])["times"][0]
         return times
@@ -309,8 +293,8 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     times: list[list[float]] = []
     timing_started = time.perf_counter()
     while True:
-        for _ in range(batch):  # the order alternates every other round: each worker gets both orders
-            order = (0, 1) if len(times) // INPROCESS_WORKERS % 2 == 0 else (1, 0)
+        for _ in range(batch):
+            order = (0, 1) if len(times) % 2 == 0 else (1, 0)
             times.append(pair.round(order, number, lead_in, samples))
         x = [math.log(h / b_) for b_, h in times]
         decision = decide(x, threshold, method)

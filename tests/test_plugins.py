@@ -195,3 +195,31 @@ def test_the_conformance_run_fails_the_wrong_variant_naming_the_case(installed):
     assert done.returncode == 1
     assert done.stdout.splitlines()[0] == "conformance of backend 'logaddexp-wrong': FAIL"
     assert "FAILED tests/test_edge_cases.py::test_pinned_examples[logaddexp-wrong-float64-tf-doc-sparse]" in done.stderr
+
+
+def test_bench_hands_a_plugin_to_asv_and_refuses_an_unknown_one(capsys):
+    from xentbench import cli
+    assert cli.main(["bench", "--dry-run", "--quick", "--backend", "impls.numpy_stable", "--function", "sparse"]) == 0
+    out = capsys.readouterr().out
+    assert "XENTBENCH_PLUGINS=impls.numpy_stable " in out and "'impls\\.numpy_stable'" in out, out
+    assert cli.main(["bench", "--dry-run", "--backend", "no_such_plugin_module"]) == 2
+    assert "cannot benchmark backend 'no_such_plugin_module': Unknown backend" in capsys.readouterr().err
+
+
+def test_a_plugin_joins_the_suites_grid_through_the_environment():
+    code = "from xentbench import suite; print(suite.BACKENDS)"
+    env = dict(os.environ, XENTBENCH_PLUGINS="logaddexp,mypkg.myloss")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("'torch', 'jax', 'logaddexp', 'mypkg.myloss')"), out
+
+
+def test_the_conformance_run_fails_a_plugin_that_hangs(tmp_path):
+    (tmp_path / "xentbench_hanging_plugin.py").write_text(
+        "import time\n\ndef softmax(logits):\n    time.sleep(3600)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = xentbench(env, "conformance", "--timeout", "30", "xentbench_hanging_plugin", "--", "-k", "pinned",
+                     timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr[-2000:]
+    assert done.stdout.splitlines()[:2] == ["conformance of backend 'xentbench_hanging_plugin': FAIL",
+                                            "no result after 30 s: a call hangs (pytest's progress above "
+                                            "shows the last test that started)"]

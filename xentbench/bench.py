@@ -399,6 +399,7 @@ def run(args) -> int:
         if args.dry_run:
             for backend, cmd in commands:
                 print(f"GLIBC_TUNABLES={env['GLIBC_TUNABLES']} "
+                      + (f"{PLUGINS_ENV}={env[PLUGINS_ENV]} " if PLUGINS_ENV in env else "")
                       + ("" if backend == "all" else f"XENTBENCH_PREIMPORT={PREIMPORT.get(backend, backend)} ")
                       + " ".join(_quote(c) for c in cmd))
             return 0

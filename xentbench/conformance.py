@@ -14,8 +14,9 @@ It runs pytest on the repository's ``tests/`` with ``--backend NAME`` (which
 keeps the tests that check that backend, ``tests/conftest.py``), shows
 pytest's progress on stderr, then prints one table: per test, how many cases
 passed, failed, were not implemented by the backend, or were skipped. Exit
-status: 0 when nothing failed, 1 on any failure, 2 when it cannot run (no
-``tests/`` beside the package, that is, not a clone of the repository).
+status: 0 when nothing failed, 1 on any failure or when the run outlasts
+``--timeout`` (a backend that hangs), 2 when it cannot run (no ``tests/``
+beside the package, that is, not a clone of the repository).
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 OUTCOMES = ("passed", "failed", "not implemented", "skipped")
+#: Seconds the whole run may take (a built-in backend needs 2-3 minutes here) before it is failed as hanging.
+RUN_TIMEOUT = 1800.0
 PARAMETERS = re.compile(r"\[.*$")  # a test case's parameters, "[...]" at the end of its name
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("backend", metavar="NAME", help="a registered backend name or a module path")
+    parser.add_argument("--timeout", type=float, default=RUN_TIMEOUT, metavar="SECONDS",
+                        help=f"time limit of the whole run (default {RUN_TIMEOUT:g}): a backend that hangs fails")
     parser.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG",
-                        help="passed on to pytest (after --), e.g. -- -x or -- -k sparse")
+                        help="passed on to pytest, after -- and after the options above: "
+                             "xentbench conformance --timeout 600 NAME -- -x -k sparse")
 
 
 def outcomes(junit: Path) -> dict[str, Counter]:
@@ -76,7 +82,12 @@ def run(args) -> int:
         junit = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", str(TESTS), "--backend", args.backend, "-q", "-p",
                "no:cacheprovider", "-rf", f"--junitxml={junit}", *args.pytest_args]
-        done = subprocess.run(cmd, cwd=TESTS.parent, stdout=sys.stderr)
+        try:
+            done = subprocess.run(cmd, cwd=TESTS.parent, stdout=sys.stderr, timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            print(f"conformance of backend {args.backend!r}: FAIL\nno result after {args.timeout:g} s: "
+                  "a call hangs (pytest's progress above shows the last test that started)")
+            return 1
         if not junit.exists() or done.returncode not in (0, 1):
             print(f"xentbench conformance: pytest ended with status {done.returncode}", file=sys.stderr)
             return 2

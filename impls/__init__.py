@@ -68,24 +68,60 @@ class BackendError(RuntimeError):
     """The backend broke the contract: a result of the wrong type, shape or dtype (the message says which)."""
 
 
+class _Contract:
+    """A plugin's functions, each checked against the contract on every call.
+
+    ``contract.softmax(logits)`` raises ``NotImplementedByBackend`` where the
+    plugin lacks the function or the dtype, and ``BackendError`` where a result
+    is not an ndarray of the expected shape (per row, or the logits') and of
+    the logits' dtype. The built-in backends are called directly instead: the
+    test suite proves them, and their smallest calls cannot spare the checks.
+    """
+
+    def __init__(self, name: str, module, dtypes: tuple):
+        self._name, self._module, self._dtypes = name, module, dtypes
+        self._takes = frozenset(np.dtype(d) for d in dtypes)
+
+    def __getattr__(self, function: str):
+        if function.startswith("_"):  # not one of the seven: copy, pickle and friends probing
+            raise AttributeError(function)
+        impl = getattr(self._module, function, None)
+        if not callable(impl):
+            raise NotImplementedByBackend(f"backend {self._name!r} does not implement {function}")
+
+        def checked(*args):
+            logits = args[-1]
+            if logits.dtype not in self._takes:
+                raise NotImplementedByBackend(
+                    f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
+            result = impl(*args)
+            parts = result if type(result) is tuple else (result,)
+            shapes = _result_shapes(function, logits.shape)
+            got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
+            want = [("ndarray", shape, logits.dtype.name) for shape in shapes]
+            if got != want:
+                raise BackendError(f"backend {self._name!r}: {function} returned {got} (type, shape, dtype), "
+                                   f"expected {want}")
+            return result
+
+        return checked
+
+
 class Backend:
     """One backend behind the shared front door.
 
     The methods take what ``tf.nn`` takes (any array-like, any rank >= 1, any
     ``axis`` for the dense functions) and check it in ``impls._validate``
-    before the backend module, which only ever sees the canonical form; what
-    the module returns is checked against the contract (see ``register``).
+    before the backend module, which only ever sees the canonical form; a
+    plugin's results are checked against the contract (``register``).
     """
 
-    def __init__(self, name: str, module, checked: bool = True):
+    def __init__(self, name: str, module, builtin: bool = False):
         self.name = name
         self._module = module
-        #: whether results are checked against the contract on every call: plugins' are; the built-in
-        #: backends' are proved by the test suite, and their small calls cannot spare the microsecond
-        self._checked = checked
         #: the canonical logits dtypes the backend takes (float16 arrives as float32)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
-        self._takes = frozenset(np.dtype(d) for d in self.dtypes)
+        self._functions = module if builtin else _Contract(name, module, self.dtypes)
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
@@ -99,42 +135,15 @@ class Backend:
         """Whether the backend offers ``function`` (one of ``FUNCTIONS``)."""
         return callable(getattr(self._module, function, None))
 
-    def _run(self, function: str, logits: np.ndarray, *labels):
-        """The module's ``function`` on canonical input; its results checked against the contract.
-
-        On every call of a plugin, so the checks are the cheapest that say it (about 1 us).
-        """
-        impl = getattr(self._module, function, None)
-        if impl is None:
-            raise NotImplementedByBackend(f"backend {self.name!r} does not implement {function}")
-        dtype = logits.dtype
-        if dtype not in self._takes:
-            raise NotImplementedByBackend(
-                f"backend {self.name!r} takes {' and '.join(self.dtypes)} logits, not {dtype}")
-        result = impl(*labels, logits)
-        if not self._checked:
-            return result
-        parts = result if type(result) is tuple else (result,)
-        shapes = _result_shapes(function, logits.shape)
-        broken = len(parts) != len(shapes)
-        for part, shape in zip(parts, shapes):
-            broken = broken or type(part) is not np.ndarray or part.shape != shape or part.dtype != dtype
-        if broken:
-            got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
-            want = [("ndarray", shape, dtype.name) for shape in shapes]
-            raise BackendError(f"backend {self.name!r}: {function} returned {got} (type, shape, dtype), "
-                               f"expected {want}")
-        return result
-
     def softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._run("softmax", rows.logits))
+        return rows.restore_full(self._functions.softmax(rows.logits))
 
     def log_softmax(self, logits, axis=-1) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._run("log_softmax", rows.logits))
+        return rows.restore_full(self._functions.log_softmax(rows.logits))
 
     def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
@@ -145,7 +154,7 @@ class Backend:
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._run("softmax_cross_entropy_with_logits", rows.logits, labels))
+        return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
 
     def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
@@ -155,7 +164,7 @@ class Backend:
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        return rows.restore(self._run("sparse_softmax_cross_entropy_with_logits", rows.logits, labels))
+        return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
 
     def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
@@ -164,7 +173,7 @@ class Backend:
         labels and logits have the same shape, and so does the loss.
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        loss = self._run("sigmoid_cross_entropy_with_logits", flat, labels)
+        loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
@@ -177,14 +186,14 @@ class Backend:
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._run("softmax_cross_entropy_with_logits_and_grad", rows.logits, labels)
+        loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        loss, grad = self._run("sparse_softmax_cross_entropy_with_logits_and_grad", rows.logits, labels)
+        loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
 
@@ -291,7 +300,7 @@ def get(name: str) -> Backend:
         if not any(callable(getattr(module, f, None)) for f in FUNCTIONS):
             raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
         builtin = name in BUILTIN and isinstance(_sources[name], str) and _sources[name] == BUILTIN[name]
-        _loaded[name] = Backend(name, module, checked=not builtin)
+        _loaded[name] = Backend(name, module, builtin)
     return _loaded[name]
 
 

@@ -282,25 +282,26 @@ def get(name: str) -> Backend:
     (``"mypkg.myloss"``, ``"mypkg.myloss:backend"``), registered under that path
     on first use.
     """
+    loaded = _loaded.get(name)
+    if loaded is not None:  # every call of impls.softmax(..., backend=name) comes here first
+        return loaded
     _discover()
     if name not in _sources:
         if not _importable(name.partition(":")[0]):
             raise ValueError(f"Unknown backend {name!r}; expected one of {names()} or a module path")
         _sources[name] = name
-    if name not in _loaded:
-        try:
-            module = _load(_sources[name])
-        except Exception as exc:  # noqa: BLE001
-            # Not only ImportError: a backend whose import fails in any way (a
-            # RuntimeError from a JIT cache with nowhere to write, an OSError
-            # from a broken shared library) is unavailable, and must not take
-            # ``available()`` and every other backend down with it.
-            raise BackendUnavailable(
-                f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
-        if not any(callable(getattr(module, f, None)) for f in FUNCTIONS):
-            raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
-        builtin = name in BUILTIN and isinstance(_sources[name], str) and _sources[name] == BUILTIN[name]
-        _loaded[name] = Backend(name, module, builtin)
+    try:
+        module = _load(_sources[name])
+    except Exception as exc:  # noqa: BLE001
+        # Not only ImportError: a backend whose import fails in any way (a
+        # RuntimeError from a JIT cache with nowhere to write, an OSError
+        # from a broken shared library) is unavailable, and must not take
+        # ``available()`` and every other backend down with it.
+        raise BackendUnavailable(f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
+    if not any(callable(getattr(module, f, None)) for f in FUNCTIONS):
+        raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
+    builtin = name in BUILTIN and isinstance(_sources[name], str) and _sources[name] == BUILTIN[name]
+    _loaded[name] = Backend(name, module, builtin)
     return _loaded[name]
 
 

@@ -28,7 +28,7 @@ sample, about ``SAMPLE_TIME`` = 5 ms; ``xentbench.timing`` times) and
 one for calls over 1 s (whose relative noise is small).
 ``rounds = 1``, no warm-up beyond those calls. ``xentbench bench`` runs
 every process with glibc's malloc keeping arrays up to 32 MiB on a heap that
-is never trimmed (``xentbench.bench.MALLOC_TUNABLES``), so that a call does not
+is never trimmed (``xentbench.timing.MALLOC_TUNABLES``), so that a call does not
 pay page faults for its outputs depending on what ran before it. These keep the full suite
 under 30 minutes on 2 cores; asv's stored quartiles tell how noisy a figure
 is. Every backend gets numpy arrays in and numpy arrays out

@@ -298,17 +298,18 @@ def get(name: str) -> Backend:
         # from a broken shared library) is unavailable, and must not take
         # ``available()`` and every other backend down with it.
         raise BackendUnavailable(f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
-    if not any(callable(getattr(module, f, None)) for f in FUNCTIONS):
-        raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
     builtin = name in BUILTIN and isinstance(_sources[name], str) and _sources[name] == BUILTIN[name]
-    _loaded[name] = Backend(name, module, builtin)
-    return _loaded[name]
+    backend = Backend(name, module, builtin)
+    if not any(backend.implements(f) for f in FUNCTIONS):
+        raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
+    _loaded[name] = backend
+    return backend
 
 
-def available() -> list[str]:
-    """The registered backends that import here."""
+def available(among=None) -> list[str]:
+    """The registered backends that import here; of ``among`` (names or module paths) where given."""
     found = []
-    for name in names():
+    for name in names() if among is None else among:
         try:
             get(name)
         except BackendUnavailable:

@@ -101,18 +101,6 @@ def pytest_runtest_call(item):
         pytest.skip(f"not implemented: {exc}")
 
 
-def available_under_test() -> list[str]:
-    """The backends under test that import here."""
-    available = []
-    for name in UNDER_TEST:
-        try:
-            impls.get(name)
-        except impls.BackendUnavailable:
-            continue
-        available.append(name)
-    return available
-
-
 def backend_or_skip(name: str) -> impls.Backend:
     """The backend ``name``, or a clean skip saying why it does not import here."""
     try:

@@ -239,7 +239,7 @@ def test_bench_dry_run_prints_the_asv_command(capsys):
     assert bench.run(parser.parse_args(["--quick", "--backend", "numba", "--dry-run"])) == 0
     out = capsys.readouterr().out
     assert "XENTBENCH_PREIMPORT=numba " in out and out.count("asv run") == 1
-    assert f"GLIBC_TUNABLES={bench.MALLOC_TUNABLES} " in out
+    assert f"GLIBC_TUNABLES={timing.MALLOC_TUNABLES} " in out
     assert "--python=same --set-commit-hash" in out and "--quick" in out
 
 

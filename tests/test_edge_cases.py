@@ -10,8 +10,8 @@ import pytest
 
 import impls
 from impls._validate import FEW_LABELS
-from conftest import (DTYPES, UNSTABLE, as_tuple, available_under_test, call, case_id, check_against_truth,
-                      expect_quirk, make_inputs, naive_limit, seed_of)
+from conftest import (DTYPES, UNDER_TEST, UNSTABLE, as_tuple, call, case_id, check_against_truth, expect_quirk,
+                      make_inputs, naive_limit, seed_of)
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS, tolerance, truth
 
 SIGMOID = "sigmoid_cross_entropy_with_logits"
@@ -416,7 +416,7 @@ def test_integer_logits_say_to_cast_to_float():
         impls.softmax(np.array([1, 2, 3], np.int64))
 
 
-@pytest.mark.parametrize("name", available_under_test())
+@pytest.mark.parametrize("name", impls.available(UNDER_TEST))
 @pytest.mark.parametrize("function,labels,logits,kwargs,error,message", BAD)
 def test_bad_input_gives_the_documented_error(name, function, labels, logits, kwargs, error, message):
     args = (logits,) if labels is None else (labels, logits)

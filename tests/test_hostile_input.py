@@ -36,14 +36,14 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 import impls
-from conftest import UNSTABLE, available_under_test
+from conftest import UNDER_TEST, UNSTABLE
 from impls import _validate
 from xentbench import accuracy, quirks
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS
 
 SIGMOID = "sigmoid_cross_entropy_with_logits"
 #: the backends under test, and numpy, whose results are the project's semantics for NaN and inf
-BACKENDS = list(dict.fromkeys(available_under_test() + ["numpy"]))
+BACKENDS = list(dict.fromkeys(impls.available(UNDER_TEST) + ["numpy"]))
 STABLE = [b for b in BACKENDS if b not in UNSTABLE]
 #: Where ``naive`` is documented to be valid (its docstring): we compare it only there.
 NAIVE_LIMIT = 5.0

@@ -48,6 +48,7 @@ def test_a_registered_object_goes_through_the_front_door(registry):
     impls.register("only-softmax", OnlySoftmax)
     np.testing.assert_allclose(impls.softmax([[0.0, 0.0]], backend="only-softmax"), [[0.5, 0.5]])
     assert "only-softmax" in impls.names() and "only-softmax" in impls.available()
+    assert impls.available(["numpy", "only-softmax"]) == ["numpy", "only-softmax"]
     with pytest.raises(TypeError) as theirs:
         impls.softmax(np.array([1, 2]), backend="only-softmax")
     with pytest.raises(TypeError) as ours:

@@ -70,16 +70,8 @@ from xentbench import asvresults, checkout
 from xentbench.suite import (
     ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
     accuracy_skip_reason, grid, timing_skip_reason)
+from xentbench.timing import MALLOC_TUNABLES
 
-#: glibc's malloc for every benchmark process: arrays up to 32 MiB (the most glibc
-#: allows) come from the heap and the heap is never given back to the system.
-#: Without it, whether a call pays a page fault for every 4 KiB of its outputs
-#: and temporaries depends on what the process allocated before (glibc trims
-#: the heap's top once it exceeds twice the last freed mmap'd size): the same
-#: float16 softmax measured 0.95 ms or 8.6 ms (2,468 faults a call) in one run,
-#: by its place in the run. The same for every backend; arrays over 32 MiB are
-#: still mapped afresh each call (NumPy's are on huge pages).
-MALLOC_TUNABLES = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=17179869184"
 #: --function groups -> benchmark classes (the classes of ``SUITE``, and ``STARTUP``)
 GROUPS = {
     "sparse": ["SparseLoss", "SparseLossGrad"],

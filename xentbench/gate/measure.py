@@ -19,13 +19,12 @@ import numpy as np
 
 from xentbench import accuracy, checkout
 from xentbench.asvresults import Result
-from xentbench.bench import MALLOC_TUNABLES
 from xentbench.compare import judge
 from xentbench.gate.stats import decide
 from xentbench.inputs import arguments, make_logits
 from xentbench.suite import (
     ACCURACY_UNIT, BATCHES, CLASSES, PARAM_NAMES, SHORT_NAMES, SUITE, accuracy_skip_reason, timing_skip_reason)
-from xentbench.timing import LEAD_IN, SAMPLE_TIME, SLOW_CALL
+from xentbench.timing import LEAD_IN, MALLOC_TUNABLES, SAMPLE_TIME, SLOW_CALL
 
 #: --quick: these (batch, classes) of the timing grid
 QUICK_SHAPES = ((32, 10), (256, 1000), (4096, 1000))

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from xentbench import checkout, cli, gate
-from xentbench.gate import stats as gate_stats
+from xentbench.gate import output, stats as gate_stats
+from xentbench.gate.measure import confirm, measure
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
 
@@ -56,6 +57,33 @@ def test_undecided_is_not_a_regression():
     outcome = gate.Outcome(SPARSE, 32, 10, "float32", "numba", timing="undecided")
     assert not outcome.regression and outcome.verdict == "undecided"
     assert gate.Outcome(SPARSE, 32, 10, "float32", "numba", timing="slower").regression
+
+
+class FakePair:
+    """A worker whose HEAD takes ``ratio`` times BASE's time, with a little noise."""
+
+    def __init__(self, ratio):
+        self.ratio, self.rng = ratio, np.random.default_rng(1)
+
+    def load(self, function, backend, inputs, outputs):
+        return [{"ok": True, "error": None, "estimate": 1e-3}] * 2
+
+    def round(self, order, number, lead_in, samples):
+        return [1e-3, 1e-3 * self.ratio * math.exp(self.rng.normal(0, 0.005))]
+
+
+@pytest.mark.parametrize("second, verdict", [(1.10, "slower"), (1.00, "undecided"), (0.90, "undecided")])
+def test_a_call_stands_only_when_a_fresh_worker_makes_it_again(tmp_path, second, verdict):
+    outcome = gate.Outcome(SPARSE, 32, 10, "float32", "numba")
+    measure(FakePair(1.10), outcome, tmp_path, 10.0, 0.05, "median")
+    assert outcome.timing == "slower" and outcome.rounds == gate.FIRST_ROUNDS
+    confirm(FakePair(second), outcome, tmp_path, 10.0, 0.05, "median")
+    assert outcome.timing == verdict and outcome.regression == (verdict == "slower")
+    assert outcome.first["timing"] == "slower" and outcome.rounds == 2 * gate.FIRST_ROUNDS
+    assert outcome.low <= min(outcome.first["low"], outcome.confirmation["low"])
+    row = next(output.rows([outcome]))
+    assert row[1] == ("slower (confirmed)" if verdict == "slower" else
+                      f"undecided (slower, then {outcome.confirmation['timing']} in a fresh worker)")
 
 
 def test_functions_and_grid():
@@ -127,12 +155,16 @@ def test_planted_slowdown_fails_the_gate(copies, tmp_path):
     assert data["exit"] == 1 and data["counts"]["slower"] == 2
     for c in data["combinations"]:
         assert c["verdict"] == "slower" and c["regression"]
+        # called by the first worker, then again by a fresh one that loaded HEAD first (the slots swapped)
+        assert c["first"]["timing"] == c["confirmation"]["timing"] == "slower"
         assert 1.15 < c["ratio"] < 1.5 and c["low"] <= c["ratio"] <= c["high"]
-        assert len(c["log_ratios"]) == c["rounds"] >= gate.FIRST_ROUNDS
+        assert len(c["log_ratios"]) == c["rounds"] == c["first"]["rounds"] + c["confirmation"]["rounds"]
+        assert c["confirmation"]["rounds"] >= gate.FIRST_ROUNDS
     lines = md.splitlines()
     assert lines[0].startswith(":x: **xentbench gate REGRESSION: 2 of 2")
     regressions = md[md.index("### Regressions"):md.index("<details>")]
-    assert "sparse 32x1000 | slower |" in regressions and "sparse 256x10 | slower |" in regressions
+    assert "sparse 32x1000 | slower (confirmed) |" in regressions
+    assert "sparse 256x10 | slower (confirmed) |" in regressions
     assert "</details>" in md
 
 

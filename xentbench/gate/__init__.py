@@ -54,8 +54,9 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, DEFAULT_MODE, FIRST_ROUNDS, MIN_SHARE, MODES, QUICK_BUDGET_PER_COMBINATION,
-    QUICK_SHAPES, GateError, Outcome, Pair, combinations, default_cache_dir, library, measure, select_functions)
+    BUDGET_PER_COMBINATION, CONFIRM_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MIN_SHARE, MODES,
+    QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, combinations, confirm, default_cache_dir,
+    library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.suite import DTYPES, FOCUS, SHORT_NAMES
 
@@ -118,7 +119,7 @@ def run(args) -> int:
             raise GateError("BASE and HEAD are the same folder; give two folders")
         per = QUICK_BUDGET_PER_COMBINATION if args.quick else BUDGET_PER_COMBINATION
         budget = args.budget if args.budget is not None else per * len(combos)
-        pair = Pair([base_dir, head_dir], args.mode)
+        folders = [base_dir, head_dir]
     except (GateError, FileNotFoundError) as exc:
         print(f"xentbench gate: error: {exc}", file=sys.stderr)
         return 2
@@ -128,8 +129,10 @@ def run(args) -> int:
               "cpu": machine.cpu(), "vector_width": machine.vector_width(), "cores": os.cpu_count()}
     outcomes: list[Outcome] = []
     progress = output.Progress(len(combos))
+    pair = None
     try:
         with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
+            pair = Pair(folders, args.mode)
             spent = 0.0
             for i, (f, b, c) in enumerate(combos):
                 share = max(MIN_SHARE, (budget - spent) / (len(combos) - i))
@@ -139,12 +142,24 @@ def run(args) -> int:
                 spent += outcome.timing_seconds
                 outcomes.append(outcome)
                 progress.done(outcome)
+            called = [o for o in outcomes if o.timing in ("slower", "faster") and not args.fixed_rounds]
+            pair.close()
+            pair = None
+            if called:  # each call confirmed by a fresh worker that loads the copies the other way round
+                progress.add(len(called))
+                pair = Pair(folders, args.mode, swapped=True)
+                for outcome in called:
+                    progress.start(f"confirm {outcome.name}")
+                    confirm(pair, outcome, Path(work), CONFIRM_SHARE * per, args.threshold, args.method,
+                            args.rounds)
+                    progress.done(outcome)
     except (GateError, RuntimeError) as exc:
         progress.stop()
         print(f"xentbench gate: error: {exc}", file=sys.stderr)
         return 2
     finally:
-        pair.close()
+        if pair is not None:
+            pair.close()
     progress.stop()
     header["seconds"] = round(time.perf_counter() - started, 1)
     code = 1 if any(o.regression for o in outcomes) else 0

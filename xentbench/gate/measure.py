@@ -39,6 +39,8 @@ SLOW_ROUNDS = 12  # the same for calls over SLOW_CALL / 10 seconds
 BUDGET_PER_COMBINATION = 4.0
 QUICK_BUDGET_PER_COMBINATION = 3.0
 MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
+#: a confirmation (``confirm``) may use this many times a combination's default share, beyond --budget
+CONFIRM_SHARE = 2
 MODES = ("processes", "inprocess")
 DEFAULT_MODE = "inprocess"
 
@@ -70,7 +72,9 @@ class Outcome:
     base_error: float | None = None
     head_error: float | None = None
     errors: tuple = (None, None)  # the exception each version raised
-    log_ratios: list = field(default_factory=list)
+    log_ratios: list = field(default_factory=list)  # every round's, of both workers when confirmed
+    first: dict | None = None  # the first worker's timing verdict, where ``confirm`` ran
+    confirmation: dict | None = None  # the confirming worker's
 
     @property
     def name(self) -> str:
@@ -186,14 +190,20 @@ class Worker:
 
 
 class Pair:
-    """BASE and HEAD behind one interface: two worker processes, or one holding both."""
+    """BASE (version 0) and HEAD (version 1) behind one interface: two worker processes, or one holding both.
 
-    def __init__(self, folders, mode: str):
+    ``swapped``: the worker loads HEAD first and BASE second (a confirmation's
+    fresh worker, ``confirm``); callers still speak of BASE as 0 and HEAD as 1.
+    """
+
+    def __init__(self, folders, mode: str, swapped: bool = False):
         env = dict(os.environ)
         env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
         env["PYTHONPATH"] = os.pathsep.join(  # the worker imports this checkout's xentbench
             [str(Path(__file__).resolve().parents[2])] + [p for p in [env.get("PYTHONPATH")] if p])
         self.mode = mode
+        self.slot = (1, 0) if swapped else (0, 1)  # the worker's index of BASE and of HEAD
+        folders = [folders[i] for i in self.slot]
         self.workers: list[Worker] = []
         try:
             if mode == "inprocess":
@@ -205,27 +215,33 @@ class Pair:
             raise
 
     def load(self, function, backend, inputs, outputs) -> list[dict]:
+        """Load the function in both versions (see the worker's ``load``); the answers of BASE and HEAD."""
         if self.mode == "inprocess":
-            return self.workers[0].ask(op="load", function=function, backend=backend, inputs=inputs,
-                                       outputs=outputs)["versions"]
-        for i, w in enumerate(self.workers):  # both load at once: compilation runs in parallel
-            w.send(op="load", function=function, backend=backend, inputs=inputs,
-                   outputs=outputs and f"{outputs}.p{i}")
-        answers = [w.read()["versions"][0] for w in self.workers]
-        if outputs:
-            for i in range(2):
-                os.replace(f"{outputs}.p{i}.v0.npz", f"{outputs}.v{i}.npz")
-        return answers
+            answers = self.workers[0].ask(op="load", function=function, backend=backend, inputs=inputs,
+                                          outputs=outputs and f"{outputs}.w")["versions"]
+        else:
+            for i, w in enumerate(self.workers):  # both load at once: compilation runs in parallel
+                w.send(op="load", function=function, backend=backend, inputs=inputs,
+                       outputs=outputs and f"{outputs}.w{i}")
+            answers = [w.read()["versions"][0] for w in self.workers]
+        for v in (0, 1) if outputs else ():
+            saved = f"{outputs}.w.v{self.slot[v]}.npz" if self.mode == "inprocess" else \
+                f"{outputs}.w{self.slot[v]}.v0.npz"
+            if os.path.exists(saved):
+                os.replace(saved, f"{outputs}.v{v}.npz")
+        return [answers[i] for i in self.slot]
 
     def round(self, order, number: int, lead_in: int, samples: int = SAMPLES) -> list[float]:
-        """One round: per-call seconds of version 0 and 1 (fastest sample of each turn), timed in ``order``."""
-        times = [0.0, 0.0]
+        """One round: per-call seconds of BASE and HEAD (fastest sample of each turn), timed in ``order``."""
+        order = [self.slot[v] for v in order]
         if self.mode == "inprocess":
-            return self.workers[0].ask(op="interleaved", order=list(order), number=number, lead_in=lead_in,
-                                       samples=samples)["times"]
-        for v in order:
-            times[v] = self.workers[v].ask(op="turns", turns=[[0, number, lead_in, samples]])["times"][0]
-        return times
+            times = self.workers[0].ask(op="interleaved", order=order, number=number, lead_in=lead_in,
+                                        samples=samples)["times"]
+        else:
+            times = [0.0, 0.0]
+            for w in order:
+                times[w] = self.workers[w].ask(op="turns", turns=[[0, number, lead_in, samples]])["times"][0]
+        return [times[i] for i in self.slot]
 
     def close(self) -> None:
         for w in self.workers:
@@ -257,6 +273,15 @@ def _result(outcome: Outcome, value) -> Result:
     return Result(f"gate.{outcome.function}.track_error", params, PARAM_NAMES, value, "track", ACCURACY_UNIT)
 
 
+def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """The combination's inputs (``xentbench.inputs``), saved for the worker; ``(stem, logits, labels)``."""
+    logits, labels = make_logits(outcome.batch, outcome.classes, outcome.dtype)
+    stem = str(workdir / "inputs")
+    np.save(stem + ".logits.npy", logits)
+    np.save(stem + ".labels.npy", labels)
+    return stem, logits, labels
+
+
 def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold: float, method: str,
             first_rounds: int = FIRST_ROUNDS, fixed_rounds: int | None = None) -> Outcome:
     """Judge one combination: failures, accuracy, then timing rounds until decided or ``share`` is spent.
@@ -265,10 +290,7 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     """
     started = time.perf_counter()
     f, b, c, d = outcome.function, outcome.batch, outcome.classes, outcome.dtype
-    logits, labels = make_logits(b, c, d)
-    stem = str(workdir / "inputs")
-    np.save(stem + ".logits.npy", logits)
-    np.save(stem + ".labels.npy", labels)
+    stem, logits, labels = _inputs(outcome, workdir)
     on_accuracy_grid = accuracy_skip_reason(b, c, d) is None
     outputs = str(workdir / "outputs") if on_accuracy_grid else None
     versions = pair.load(f, outcome.backend, stem, outputs)
@@ -281,9 +303,15 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
         outcome.base_error, outcome.head_error = errors
         if all(ok):
             outcome.accuracy = judge(_result(outcome, errors[0]), _result(outcome, errors[1])).verdict
-    if not all(ok):
-        outcome.seconds = time.perf_counter() - started
-        return outcome
+    if all(ok):
+        _rounds(pair, outcome, versions, share, threshold, method, first_rounds, fixed_rounds)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+def _rounds(pair: Pair, outcome: Outcome, versions, share: float, threshold: float, method: str,
+            first_rounds: int, fixed_rounds: int | None) -> None:
+    """Timing rounds in batches until the decision is made or ``share`` seconds are spent; into ``outcome``."""
     estimate = max(v["estimate"] for v in versions)
     number = max(1, min(1000, round(SAMPLE_TIME / SAMPLES / max(estimate, 1e-9))))
     lead_in = max(1, math.ceil(LEAD_IN / max(estimate, 1e-9)))
@@ -307,5 +335,36 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.base_time = float(np.median([t[0] for t in times]))
     outcome.head_time = float(np.median([t[1] for t in times]))
     outcome.timing_seconds = time.perf_counter() - timing_started
-    outcome.seconds = time.perf_counter() - started
+
+
+def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold: float, method: str,
+            first_rounds: int = FIRST_ROUNDS) -> Outcome:
+    """Time a combination called slower or faster again in ``pair``, a fresh worker; keep the call if it agrees.
+
+    The first worker's rounds share a bias that lives as long as the process
+    (where each copy's code and buffers landed, the order the copies loaded
+    in), which more rounds do not average out (``benchmarks/NOTES.md`` entry
+    13). ``pair`` is a new process that loads the copies in the other order,
+    so such a bias is drawn afresh; a change in the code shows in both. The
+    call stands when the second worker's own sequential decision is the same
+    word; otherwise the combination is *undecided*. The interval shown is the
+    hull of the two workers' intervals, the ratio the median of all rounds.
+    """
+    started = time.perf_counter()
+    again = Outcome(outcome.function, outcome.batch, outcome.classes, outcome.dtype, outcome.backend)
+    stem, _, _ = _inputs(again, workdir)
+    versions = pair.load(again.function, again.backend, stem, None)
+    if all(v["ok"] for v in versions):
+        _rounds(pair, again, versions, share, threshold, method, first_rounds, None)
+    outcome.first = {k: getattr(outcome, k) for k in ("timing", "ratio", "low", "high", "rounds")}
+    outcome.confirmation = {k: getattr(again, k) for k in ("timing", "ratio", "low", "high", "rounds")}
+    if again.timing != outcome.timing:
+        outcome.timing = "undecided"
+    x = outcome.log_ratios + again.log_ratios
+    outcome.ratio = math.exp(float(np.median(x)))
+    outcome.low = min(v for v in (outcome.low, again.low) if v is not None)
+    outcome.high = max(v for v in (outcome.high, again.high) if v is not None)
+    outcome.rounds, outcome.log_ratios = len(x), x
+    outcome.timing_seconds += again.timing_seconds
+    outcome.seconds += time.perf_counter() - started
     return outcome

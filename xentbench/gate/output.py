@@ -44,6 +44,12 @@ class Progress:
             self.task = self.rich.add_task("", total=total)
             self.rich.start()
 
+    def add(self, more: int) -> None:
+        """``more`` steps beyond those announced (the confirmations)."""
+        self.total += more
+        if self.rich:
+            self.rich.update(self.task, total=self.total)
+
     def start(self, name: str) -> None:
         if self.rich:
             self.rich.update(self.task, description=name)
@@ -102,9 +108,20 @@ def rows(outcomes):
     """``(name, verdict, HEAD/BASE [CI], rounds, BASE time, HEAD time, BASE error, HEAD error)``, worst first."""
     rank = {v: i for i, v in enumerate(ORDER)}
     for o in sorted(outcomes, key=lambda o: (rank.get(o.verdict, 99), -(o.ratio or 0))):
-        yield (o.name, o.verdict + (f" ({o.errors[1] or o.errors[0]})" if o.failure else ""),
+        yield (o.name, o.verdict + _why(o),
                _ratio_text(o).strip() or "-", str(o.rounds), _time(o.base_time), _time(o.head_time),
                _error(o.base_error), _error(o.head_error))
+
+
+def _why(o) -> str:
+    """What the verdict word leaves out: the error raised, or a call the confirming worker did not repeat."""
+    if o.failure:
+        return f" ({o.errors[1] or o.errors[0]})"
+    if o.first and o.first["timing"] != o.timing:
+        return f" ({o.first['timing']}, then {o.confirmation['timing']} in a fresh worker)"
+    if o.first:
+        return " (confirmed)"
+    return ""
 
 
 COLUMNS = ("combination", "verdict", "HEAD/BASE [CI]", "rounds", "BASE", "HEAD", "BASE error", "HEAD error")
@@ -138,7 +155,9 @@ def markdown(outcomes, header) -> str:
               f"{header['backend']} backend, {header['dtype']}; BASE and HEAD timed in alternating turns "
               f"({header['mode']}), {header['confidence']:.1%} {header['method']} interval of the per-round "
               f"ratio HEAD/BASE; slower when the interval lies above +{header['threshold'] / 2:.1%}, same when "
-              f"within ±{header['threshold']:.0%}. {header['seconds']:.0f}s on {header['cpu']}.", ""]
+              f"within ±{header['threshold']:.0%}; a call of slower or faster stands only when a fresh worker, "
+              f"loading the two copies the other way round, makes it again. "
+              f"{header['seconds']:.0f}s on {header['cpu']}.", ""]
     lines += table_head + ["| " + " | ".join(r) + " |" for r in rows(outcomes)]
     lines += ["", "</details>", ""]
     return "\n".join(lines)

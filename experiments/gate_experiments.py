@@ -17,7 +17,7 @@ rates from them:
 
     python experiments/gate_experiments.py summarise OUT_DIR      # and every interval method on the same ratios
     python experiments/gate_experiments.py modes OUT_DIR RUNS     # in-process vs two processes, A/A spread
-    python experiments/gate_experiments.py oldpath OUT_DIR RUNS   # A/A through bench + compare (sparse, numba)
+    python experiments/gate_experiments.py oldpath OUT_DIR RUNS [FRACTION]  # A/A (or planted) through bench + compare
 """
 
 from __future__ import annotations
@@ -172,15 +172,20 @@ def modes(out: Path, runs: int) -> None:
                   f"5-95% {np.percentile(x, 5):+.3f}..{np.percentile(x, 95):+.3f}")
 
 
-def old_path(out: Path, runs: int) -> None:
-    """The same A/A through ``bench`` + ``compare``: an empty commit on top of COMMIT in a clone."""
+def old_path(out: Path, runs: int, fraction: float = 0.0) -> None:
+    """The same A/A through ``bench`` + ``compare``: an empty commit on top of COMMIT in a clone; with
+    ``fraction``, a commit that plants that slowdown in FUNCTION instead (as ``plant`` does)."""
+    name = f"planted{round(fraction * 100):02d}" if fraction else "aa"
     for i in range(runs):
         clone = out / f"clone-{i}"
         shutil.rmtree(clone, ignore_errors=True)
         subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
         subprocess.run(["git", "checkout", "-q", COMMIT], cwd=clone, check=True)
-        subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "--allow-empty",
-                        "-m", "A/A"], cwd=clone, check=True)
+        if fraction:
+            with open(clone / "impls" / "__init__.py", "a") as f:
+                f.write(PLANT.format(function=FUNCTION, fraction=fraction))
+        subprocess.run(["git", "-c", "user.name=x", "-c", "user.email=x@x", "commit", "-q", "-a",
+                        "--allow-empty", "-m", name], cwd=clone, check=True)
         env = dict(os.environ, PYTHONPATH=str(clone), ASV_PYTHONPATH=str(clone))
         log = []
         for rev in ("HEAD~1", "HEAD"):
@@ -190,8 +195,8 @@ def old_path(out: Path, runs: int) -> None:
             log.append(done.stdout[-2000:] + done.stderr[-2000:])
         done = subprocess.run([sys.executable, "-m", "xentbench.cli", "compare", "HEAD~1", "HEAD", "--factor",
                                "1.15"], cwd=clone, env=env, capture_output=True, text=True)
-        (out / f"oldpath-{i:02d}.log").write_text("\n".join(log) + done.stdout + done.stderr)
-        print(f"{time.strftime('%H:%M:%S')} old path A/A {i}: compare exit {done.returncode}; "
+        (out / f"oldpath-{name}-{i:02d}.log").write_text("\n".join(log) + done.stdout + done.stderr)
+        print(f"{time.strftime('%H:%M:%S')} old path {name} {i}: compare exit {done.returncode}; "
               + done.stdout.strip().splitlines()[-3], flush=True)
 
 
@@ -205,7 +210,7 @@ def main(argv) -> int:
         modes(Path(argv[1]), int(argv[2]))
         return 0
     if argv[:1] == ["oldpath"]:
-        old_path(Path(argv[1]), int(argv[2]))
+        old_path(Path(argv[1]), int(argv[2]), float(argv[3]) if len(argv) > 3 else 0.0)
         return 0
     import argparse
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 
 import numpy as np
 import pytest
@@ -117,6 +118,12 @@ def _off(method):
     return lambda self, *args, **kwargs: method(self, *args, **kwargs) * (1 + 1e-3)
 Backend.softmax = _off(Backend.softmax)
 ''',
+    "crashes": '''
+def _crashes(self, *args, **kwargs):
+    import ctypes
+    return ctypes.string_at(0)  # reads address 0: SIGSEGV, the worker process dies
+Backend.sparse_softmax_cross_entropy_with_logits = _crashes
+''',
     "raises": '''
 def _raises(self, *args, **kwargs):
     raise RuntimeError("planted failure")
@@ -183,6 +190,15 @@ def test_accuracy_regression_and_failure(copies, tmp_path):
     (c,) = data["combinations"]
     assert c["verdict"] == "failed" and "planted failure" in c["errors"][1] and c["errors"][0] is None
     assert "sparse 32x1000 | failed (RuntimeError: planted failure)" in md
+    # a crash (here a segfault) in HEAD's code is a failure of HEAD, not a gate that cannot run; the
+    # combinations after it are measured by a fresh worker
+    code, md, data = run_gate(tmp_path, copies["base"], copies["crashes"], "--backend", "numpy",
+                              "--function", SPARSE, "--function", "softmax", "--shape", "32x1000", "--budget", "1")
+    assert code == 1
+    crashed, softmax = data["combinations"]
+    assert crashed["verdict"] == "failed" and crashed["errors"][0] is None
+    assert "crashed" in crashed["errors"][1] and str(-signal.SIGSEGV) in crashed["errors"][1]
+    assert softmax["function"] == "softmax" and softmax["verdict"] in ("same", "undecided")
     # the other way round: fixed, not a regression
     code, _, data = run_gate(tmp_path, copies["raises"], copies["base"], "--backend", "numpy",
                              "--function", SPARSE, "--shape", "32x1000")

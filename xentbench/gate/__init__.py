@@ -26,13 +26,22 @@ Decision (``xentbench.gate.stats``): after ``--rounds`` rounds, the
 interval of the median log-ratio decides slower, faster, same or undecided
 against ``--threshold``; an undecided combination gets more batches of
 rounds while its share of ``--budget`` (seconds of timing for the whole grid,
-spread over the combinations left) lasts. What stays undecided is reported as
-undecided: it neither fails nor passes the gate silently.
+spread over the combinations left) lasts. A call of *slower* or *faster* is
+then confirmed (``measure.confirm``): a fresh worker, which loads the two
+copies the other way round, times the combination again with its own
+sequential decision (up to ``CONFIRM_SHARE`` times a combination's default
+share, beyond ``--budget``), and the call stands only when it is made again;
+otherwise the combination is undecided. A bias that lives as long as one
+worker process (``benchmarks/NOTES.md`` entry 13) is drawn afresh by the
+second; a change in the code shows in both. What stays undecided is reported
+as undecided: it neither fails nor passes the gate silently.
 
 Accuracy and failures, as ``xentbench compare`` judges them: on the accuracy
 grid, the error of each version's result against the extended-precision truth
 (``xentbench.accuracy``), HEAD *less accurate* when larger than BASE's by more
-than 1e-6 relative; a function that raises in HEAD and not in BASE *failed*.
+than 1e-6 relative; a function that raises in HEAD and not in BASE *failed*,
+as does one that crashes the worker (a segfault, an abort: ``measure.isolate``
+loads the combination in each version alone to tell which crashed it).
 
 Grid: ``--backend`` (numba), ``--function`` (repeatable: an ``impls`` function,
 a benchmark class name, a short name; ``sparse``, ``dense`` and ``grad`` are
@@ -55,8 +64,8 @@ from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
     BUDGET_PER_COMBINATION, CONFIRM_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MIN_SHARE, MODES,
-    QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, combinations, confirm, default_cache_dir,
-    library, measure, select_functions)
+    QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
+    default_cache_dir, isolate, library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.suite import DTYPES, FOCUS, SHORT_NAMES
 
@@ -137,8 +146,15 @@ def run(args) -> int:
             for i, (f, b, c) in enumerate(combos):
                 share = max(MIN_SHARE, (budget - spent) / (len(combos) - i))
                 progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
-                outcome = measure(pair, Outcome(f, b, c, args.dtype, args.backend), Path(work), share,
-                                  args.threshold, args.method, args.rounds, args.fixed_rounds)
+                outcome = Outcome(f, b, c, args.dtype, args.backend)
+                try:
+                    measure(pair, outcome, Path(work), share, args.threshold, args.method, args.rounds,
+                            args.fixed_rounds)
+                except WorkerDied:  # which version crashed it: a failure, not a gate that cannot run
+                    pair.close()
+                    pair = None
+                    isolate(folders, outcome, Path(work))
+                    pair = Pair(folders, args.mode)
                 spent += outcome.timing_seconds
                 outcomes.append(outcome)
                 progress.done(outcome)

@@ -49,6 +49,10 @@ class GateError(RuntimeError):
     """The gate cannot run: exit 2 with this message."""
 
 
+class WorkerDied(GateError):
+    """A worker process ended unasked: a version crashed it (``isolate`` tells which), or it was killed."""
+
+
 @dataclass
 class Outcome:
     """Everything the gate found about one combination."""
@@ -166,7 +170,7 @@ class Worker:
     def read(self) -> dict:
         line = self.proc.stdout.readline()
         if not line:
-            raise GateError(f"a worker process ended (exit status {self.proc.wait()})")
+            raise WorkerDied(f"a worker process ended (exit status {self.proc.wait()})")
         return json.loads(line)
 
     def send(self, **request) -> None:
@@ -189,6 +193,14 @@ class Worker:
             self.proc.kill()
 
 
+def _worker_env() -> dict:
+    env = dict(os.environ)
+    env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
+    env["PYTHONPATH"] = os.pathsep.join(  # the worker imports this checkout's xentbench
+        [str(Path(__file__).resolve().parents[2])] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env
+
+
 class Pair:
     """BASE (version 0) and HEAD (version 1) behind one interface: two worker processes, or one holding both.
 
@@ -197,10 +209,7 @@ class Pair:
     """
 
     def __init__(self, folders, mode: str, swapped: bool = False):
-        env = dict(os.environ)
-        env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
-        env["PYTHONPATH"] = os.pathsep.join(  # the worker imports this checkout's xentbench
-            [str(Path(__file__).resolve().parents[2])] + [p for p in [env.get("PYTHONPATH")] if p])
+        env = _worker_env()
         self.mode = mode
         self.slot = (1, 0) if swapped else (0, 1)  # the worker's index of BASE and of HEAD
         folders = [folders[i] for i in self.slot]
@@ -367,4 +376,32 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.rounds, outcome.log_ratios = len(x), x
     outcome.timing_seconds += again.timing_seconds
     outcome.seconds += time.perf_counter() - started
+    return outcome
+
+
+def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:
+    """After a worker died in a combination: its first call in each version alone, each in a worker of its own.
+
+    A version whose worker dies again (a crash in its code: a segfault, an
+    abort) *failed* in that combination, as one that raises does. When both
+    versions load alone, the crash cannot be put on either: ``WorkerDied``.
+    """
+    started = time.perf_counter()
+    stem, _, _ = _inputs(outcome, workdir)
+    errors = []
+    for folder in folders:
+        worker = Worker([folder], _worker_env())
+        try:
+            errors.append(worker.ask(op="load", function=outcome.function, backend=outcome.backend,
+                                     inputs=stem, outputs=None)["versions"][0]["error"])
+        except WorkerDied as exc:
+            errors.append(f"crashed: {exc}")
+        finally:
+            worker.close()
+    ok = tuple(e is None for e in errors)
+    if all(ok):
+        raise WorkerDied(f"a worker died in {outcome.name}, though each version loads it alone")
+    outcome.errors = tuple(errors)
+    outcome.failure = {(True, False): "failed", (False, True): "fixed"}.get(ok, "still failing")
+    outcome.seconds = time.perf_counter() - started
     return outcome

@@ -1,0 +1,74 @@
+"""Compile the numba backend's kernels now, into Numba's on-disk cache, so that no first call waits.
+
+    xentbench warm [--dtype DTYPE ...] [--jobs N]
+
+A first call of a numba function with an empty cache compiles its kernels,
+which takes 15-35 s per kernel and dtype on this project's 2-core machine
+(``benchmarks/NOTES.md`` entry 14). ``warm`` makes every such first call
+ahead of time: each function of the backend once on a small input (the
+kernels that run on the calling thread) and once on an input of
+``SERIAL_BELOW`` logits or more (the parallel kernels), for every dtype
+(``--dtype``, repeatable; default all the suite's), one process per dtype,
+``--jobs`` at once (default: one per core, since Numba compiles on one
+thread). Every later process loads the kernels from the cache in
+milliseconds; a kernel already cached is loaded, not compiled again. The
+README's set-up command runs it.
+
+Exit status: 0, or 1 where a call failed (its error is printed).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+
+from xentbench import console
+from xentbench.suite import DTYPES, FOCUS
+
+#: (batch, classes) of the two calls per function: under and over the parallel threshold
+SHAPES = ((8, 1000), (128, 1000))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--dtype", action="append", choices=DTYPES, default=[],
+                        help=f"repeatable; default: {', '.join(DTYPES)}")
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                        help="processes compiling at once (default: one per core)")
+
+
+def compile_dtype(dtype: str) -> float:
+    """Every function of the numba backend on both ``SHAPES`` in ``dtype``; the seconds it took."""
+    import impls
+    from impls import numba_parallel
+    from xentbench.inputs import arguments, make_logits
+
+    assert SHAPES[0][0] * SHAPES[0][1] < numba_parallel.SERIAL_BELOW <= SHAPES[1][0] * SHAPES[1][1]
+    backend = impls.get(FOCUS)
+    start = time.perf_counter()
+    for batch, classes in SHAPES:
+        logits, labels = make_logits(batch, classes, dtype)
+        for function in impls.FUNCTIONS:
+            getattr(backend, function)(*arguments(function, logits, labels))
+    return time.perf_counter() - start
+
+
+def run(args) -> int:
+    dtypes = args.dtype or list(DTYPES)
+    failed = 0
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn")) as pool, \
+            console.Bar(len(dtypes), f"compiling the {FOCUS} kernels") as bar:
+        jobs = {pool.submit(compile_dtype, d): d for d in dtypes}
+        for job in as_completed(jobs):
+            try:
+                bar.advance(f"{jobs[job]} in {job.result():.0f} s")
+            except Exception as exc:  # noqa: BLE001  (report every dtype, then fail)
+                failed += 1
+                bar.advance(f"{jobs[job]} failed")
+                print(f"xentbench warm: {jobs[job]}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print(f"xentbench warm: {len(dtypes) - failed} of {len(dtypes)} dtypes compiled or loaded in "
+          f"{time.perf_counter() - started:.0f} s")
+    return 1 if failed else 0

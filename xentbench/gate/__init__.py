@@ -26,7 +26,8 @@ Decision (``xentbench.gate.stats``): after ``--rounds`` rounds, the
 interval of the median log-ratio decides slower, faster, same or undecided
 against ``--threshold``; an undecided combination gets more batches of
 rounds while its share of ``--budget`` (seconds of timing for the whole grid,
-spread over the combinations left) lasts. A call of *slower* or *faster* is
+spread over the combinations left, at most ``MAX_SHARE`` times an even
+share) lasts. A call of *slower* or *faster* is
 then confirmed (``measure.confirm``): a fresh worker, which loads the two
 copies the other way round, times the combination again with its own
 sequential decision (up to ``CONFIRM_SHARE`` times a combination's default
@@ -63,7 +64,7 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRM_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MIN_SHARE, MODES,
+    BUDGET_PER_COMBINATION, CONFIRM_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
     QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
     default_cache_dir, isolate, library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
@@ -144,7 +145,7 @@ def run(args) -> int:
             pair = Pair(folders, args.mode)
             spent = 0.0
             for i, (f, b, c) in enumerate(combos):
-                share = max(MIN_SHARE, (budget - spent) / (len(combos) - i))
+                share = max(MIN_SHARE, min(MAX_SHARE * budget / len(combos), (budget - spent) / (len(combos) - i)))
                 progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
                 outcome = Outcome(f, b, c, args.dtype, args.backend)
                 try:

@@ -39,6 +39,10 @@ SLOW_ROUNDS = 12  # the same for calls over SLOW_CALL / 10 seconds
 BUDGET_PER_COMBINATION = 4.0
 QUICK_BUDGET_PER_COMBINATION = 3.0
 MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
+#: and at most this many times its even share of the budget: budget left over by the quick decisions is not
+#: all spent on the last, slowest combinations of the grid (a default-grid A/A gate under heavy
+#: load once gave its last combination, log_softmax 65536x1000, 200 s, and it stayed undecided)
+MAX_SHARE = 4
 #: a confirmation (``confirm``) may use this many times a combination's default share, beyond --budget
 CONFIRM_SHARE = 2
 MODES = ("processes", "inprocess")

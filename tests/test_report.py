@@ -19,6 +19,7 @@ import subprocess
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xentbench import cli, plots, roofline
@@ -439,13 +440,35 @@ def test_limit_picks_the_level_and_the_exp_bound():
     assert roofline.limit(slow, f, 1024, 1024, "float32")["level"] == "LLC"
 
 
+#: about 4 ulps of each dtype (eps 1.2e-7 and 2.2e-16): a vectorised exp's error, not a cheaper function's
+EXP_TOLERANCE = [("float32", 4e-7), ("float64", 1e-15)]
+
+
+@pytest.mark.parametrize("dtype, tolerance", EXP_TOLERANCE)
+@pytest.mark.parametrize("source", sorted(roofline.EXPS))
+def test_the_exp_ceiling_is_measured_with_real_exps(source, dtype, tolerance):
+    """Each exp the ceiling is the fastest of computes exp (max relative error within a few ulps of
+    the dtype), so that the fastest one is not fast by doing less."""
+    if source == "torch":
+        pytest.importorskip("torch")
+    x = np.linspace(-80, 0, 4099).astype(dtype)
+    y = np.zeros_like(x)
+    with roofline.EXPS[source](x, y) as call:
+        call()
+    truth = np.exp(x.astype(np.longdouble))
+    assert float(np.max(np.abs(y - truth) / truth)) < tolerance
+
+
 def test_repeated_measurements_keep_the_best_figure_of_the_same_machine():
     roof = roofline.load(DATA / "roofline" / "testbox.json")
     slower = json.loads(json.dumps(roof))
     slower["bandwidth"]["memory"]["all"] = 5e9
     slower["exp"]["float32"] = 2e9
+    slower["exp_source"] = {"float32": "numba"}
     merged = roofline.merge(roof, slower)
     assert merged["bandwidth"]["memory"]["all"] == 20e9 and merged["exp"]["float32"] == 2e9
+    assert merged["exp_source"]["float32"] == "numba"  # the source of the figure kept
+    assert merged["exp_source"]["float64"] == "numpy"  # the older file's, which names none
     assert merged["measurements"] == 2
     other = json.loads(json.dumps(slower))
     other["machine"]["cpu"] = "another CPU"

@@ -18,6 +18,7 @@ rates from them:
     python experiments/gate_experiments.py summarise OUT_DIR      # and every interval method on the same ratios
     python experiments/gate_experiments.py modes OUT_DIR RUNS     # in-process vs two processes, A/A spread
     python experiments/gate_experiments.py oldpath OUT_DIR RUNS [FRACTION]  # A/A (or planted) through bench + compare
+    python experiments/gate_experiments.py summarise-oldpath OUT_DIR          # their verdicts
 """
 
 from __future__ import annotations
@@ -200,10 +201,39 @@ def old_path(out: Path, runs: int, fraction: float = 0.0) -> None:
               + done.stdout.strip().splitlines()[-3], flush=True)
 
 
+#: ``compare``'s section headings -> the verdict of the rows under them
+OLD_SECTIONS = {"Slower": "slower", "Faster": "faster", "Beyond the factor": "noisy", "Less accurate": "less accurate",
+                "More accurate": "more accurate", "Failing": "failed"}
+
+
+def summarise_old_path(out: Path) -> None:
+    """Per ``oldpath`` log: the planted function's float32 time rows by verdict, and every other row
+    called slower or faster (code that did not change: a false alarm)."""
+    for path in sorted(out.glob("oldpath-*.log")):
+        section, planted, others = None, {}, {}
+        for line in path.read_text().splitlines():
+            heading = next((v for k, v in OLD_SECTIONS.items() if line.startswith(k)), None)
+            if heading or not line.startswith("  "):
+                section = heading
+                continue
+            if section is None or "bench_" not in line:
+                continue
+            ratio, name = line.split()[2], line.split()[3]
+            target = planted if (".SparseLoss.time_forward('numba'" in line and "'float32'" in line) else others
+            target.setdefault(section, []).append(f"{line.split('(')[-1].rstrip(')')} {ratio}x")
+        print(f"{path.stem}: planted function (SparseLoss time, float32): "
+              f"{ {k: len(v) for k, v in planted.items()} }; everything else: { {k: len(v) for k, v in others.items()} }")
+        for verdict in ("slower", "faster"):
+            print(f"  planted {verdict}: {', '.join(planted.get(verdict, [])) or '-'}")
+
+
 def main(argv) -> int:
     if argv[:1] == ["summarise"]:
         summarise(Path(argv[1]))
         replay(Path(argv[1]))
+        return 0
+    if argv[:1] == ["summarise-oldpath"]:
+        summarise_old_path(Path(argv[1]))
         return 0
     os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p])
     if argv[:1] == ["modes"]:

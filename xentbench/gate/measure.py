@@ -37,14 +37,17 @@ FIRST_ROUNDS = 20  # rounds before the first decision (and per extra batch)
 SLOW_ROUNDS = 12  # the same for calls over SLOW_CALL / 10 seconds
 #: default --budget: seconds of timing rounds per combination, spread over the grid
 BUDGET_PER_COMBINATION = 4.0
-QUICK_BUDGET_PER_COMBINATION = 3.0
+QUICK_BUDGET_PER_COMBINATION = 4.0
 MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
 #: and at most this many times its even share of the budget: budget left over by the quick decisions is not
 #: all spent on the last, slowest combinations of the grid (a default-grid A/A gate under heavy
 #: load once gave its last combination, log_softmax 65536x1000, 200 s, and it stayed undecided)
 MAX_SHARE = 4
-#: a confirmation (``confirm``) may use this many times a combination's default share, beyond --budget
-CONFIRM_SHARE = 2
+#: a confirmation (``confirm``) may use this many times a combination's default share, beyond --budget:
+#: with 2, 3 of 60 planted 10% slowdowns and 4 of 52 planted 5% ones called slower by the first worker
+#: stayed undecided in the second under heavy load (calls of 2.5 ms sharing 2 busy cores; NOTES entry 15).
+#: Confirmations are rare, and a clear change decides in a few rounds, so they can afford more.
+CONFIRM_SHARE = 5
 MODES = ("processes", "inprocess")
 DEFAULT_MODE = "inprocess"
 

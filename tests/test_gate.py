@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import signal
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +86,23 @@ def test_a_call_stands_only_when_a_fresh_worker_makes_it_again(tmp_path, second,
     row = next(output.rows([outcome]))
     assert row[1] == ("slower (confirmed)" if verdict == "slower" else
                       f"undecided (slower, then {outcome.confirmation['timing']} in a fresh worker)")
+
+
+class NoisyPair(FakePair):
+    """HEAD 4.5% slower, with noise that 20 rounds do not see through; a round takes 2 ms."""
+
+    def round(self, order, number, lead_in, samples):
+        time.sleep(0.002)
+        return [1e-3, 1e-3 * 1.045 * math.exp(self.rng.normal(0, 0.05))]
+
+
+def test_a_likely_change_gets_the_extra_share(tmp_path):
+    plain = gate.Outcome(SPARSE, 32, 10, "float32", "numba")
+    measure(NoisyPair(1.0), plain, tmp_path, 0.05, 0.05, "median")  # one batch of 20 rounds, then out of time
+    assert plain.timing == "undecided" and plain.rounds == gate.FIRST_ROUNDS and plain.ratio > 1.025
+    leaning = gate.Outcome(SPARSE, 32, 10, "float32", "numba")
+    measure(NoisyPair(1.0), leaning, tmp_path, 0.05, 0.05, "median", extra_share=10.0)
+    assert leaning.timing == "slower" and leaning.rounds > plain.rounds  # its median > 1.025: more rounds
 
 
 def test_functions_and_grid():

@@ -27,10 +27,11 @@ interval of the median log-ratio decides slower, faster, same or undecided
 against ``--threshold``; an undecided combination gets more batches of
 rounds while its share of ``--budget`` (seconds of timing for the whole grid,
 spread over the combinations left, at most ``MAX_SHARE`` times an even
-share) lasts. A call of *slower* or *faster* is
-then confirmed (``measure.confirm``): a fresh worker, which loads the two
+share) lasts, or, while its median ratio lies beyond half the threshold (a
+change is likely), up to ``EXTRA_SHARE`` times a combination's default share.
+A call of *slower* or *faster* is then confirmed (``measure.confirm``): a fresh worker, which loads the two
 copies the other way round, times the combination again with its own
-sequential decision (up to ``CONFIRM_SHARE`` times a combination's default
+sequential decision (up to ``EXTRA_SHARE`` times a combination's default
 share, beyond ``--budget``), and the call stands only when it is made again;
 otherwise the combination is undecided. A bias that lives as long as one
 worker process (``benchmarks/NOTES.md`` entry 13) is drawn afresh by the
@@ -64,7 +65,7 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRM_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
+    BUDGET_PER_COMBINATION, EXTRA_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
     QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
     default_cache_dir, isolate, library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
@@ -150,7 +151,7 @@ def run(args) -> int:
                 outcome = Outcome(f, b, c, args.dtype, args.backend)
                 try:
                     measure(pair, outcome, Path(work), share, args.threshold, args.method, args.rounds,
-                            args.fixed_rounds)
+                            args.fixed_rounds, EXTRA_SHARE * per)
                 except WorkerDied:  # which version crashed it: a failure, not a gate that cannot run
                     pair.close()
                     pair = None
@@ -167,7 +168,7 @@ def run(args) -> int:
                 pair = Pair(folders, args.mode, swapped=True)
                 for outcome in called:
                     progress.start(f"confirm {outcome.name}")
-                    confirm(pair, outcome, Path(work), CONFIRM_SHARE * per, args.threshold, args.method,
+                    confirm(pair, outcome, Path(work), EXTRA_SHARE * per, args.threshold, args.method,
                             args.rounds)
                     progress.done(outcome)
     except (GateError, RuntimeError) as exc:

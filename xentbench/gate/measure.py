@@ -43,11 +43,13 @@ MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget lef
 #: all spent on the last, slowest combinations of the grid (a default-grid A/A gate under heavy
 #: load once gave its last combination, log_softmax 65536x1000, 200 s, and it stayed undecided)
 MAX_SHARE = 4
-#: a confirmation (``confirm``) may use this many times a combination's default share, beyond --budget:
-#: with 2, 3 of 60 planted 10% slowdowns and 4 of 52 planted 5% ones called slower by the first worker
-#: stayed undecided in the second under heavy load (calls of 2.5 ms sharing 2 busy cores; NOTES entry 15).
-#: Confirmations are rare, and a clear change decides in a few rounds, so they can afford more.
-CONFIRM_SHARE = 5
+#: a combination whose median ratio already lies beyond half the threshold, and a confirmation
+#: (``confirm``), may use this many times a combination's default share (beyond --budget): a call of
+#: slower or faster is rare, and worth the rounds. With 2x for confirmations only, 3 of 60 planted 10%
+#: slowdowns and 4 of 52 planted 5% ones called slower by the first worker stayed undecided in the
+#: second under heavy load, and 3 of 5 planted 5% ones at 4096x1000 (2.5 ms calls sharing 2 busy
+#: cores) ran out of rounds with a median of 1.026-1.049 (NOTES entry 15).
+EXTRA_SHARE = 5
 MODES = ("processes", "inprocess")
 DEFAULT_MODE = "inprocess"
 
@@ -299,8 +301,10 @@ def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, np.ndarray, np.ndarra
 
 
 def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold: float, method: str,
-            first_rounds: int = FIRST_ROUNDS, fixed_rounds: int | None = None) -> Outcome:
-    """Judge one combination: failures, accuracy, then timing rounds until decided or ``share`` is spent.
+            first_rounds: int = FIRST_ROUNDS, fixed_rounds: int | None = None,
+            extra_share: float | None = None) -> Outcome:
+    """Judge one combination: failures, accuracy, then timing rounds until decided or ``share`` is spent
+    (``extra_share`` while the median ratio lies beyond half the threshold: a change is likely).
 
     ``fixed_rounds`` (experiments): exactly that many rounds, decided once at the end.
     """
@@ -320,14 +324,15 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
         if all(ok):
             outcome.accuracy = judge(_result(outcome, errors[0]), _result(outcome, errors[1])).verdict
     if all(ok):
-        _rounds(pair, outcome, versions, share, threshold, method, first_rounds, fixed_rounds)
+        _rounds(pair, outcome, versions, share, threshold, method, first_rounds, fixed_rounds, extra_share)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
 def _rounds(pair: Pair, outcome: Outcome, versions, share: float, threshold: float, method: str,
-            first_rounds: int, fixed_rounds: int | None) -> None:
-    """Timing rounds in batches until the decision is made or ``share`` seconds are spent; into ``outcome``."""
+            first_rounds: int, fixed_rounds: int | None, extra_share: float | None = None) -> None:
+    """Timing rounds in batches until the decision is made or ``share`` seconds are spent (``extra_share``
+    while the median lies beyond half the threshold); into ``outcome``."""
     estimate = max(v["estimate"] for v in versions)
     number = max(1, min(1000, round(SAMPLE_TIME / SAMPLES / max(estimate, 1e-9))))
     lead_in = max(1, math.ceil(LEAD_IN / max(estimate, 1e-9)))
@@ -343,7 +348,9 @@ def _rounds(pair: Pair, outcome: Outcome, versions, share: float, threshold: flo
         decision = decide(x, threshold, method)
         spent = time.perf_counter() - timing_started
         per_round = spent / len(times)
-        if fixed_rounds or decision.verdict != "undecided" or spent + batch * per_round > share:
+        leaning = abs(math.log(decision.ratio)) > math.log1p(threshold) / 2
+        allowed = max(share, extra_share or 0.0) if leaning else share
+        if fixed_rounds or decision.verdict != "undecided" or spent + batch * per_round > allowed:
             break
     outcome.timing, outcome.ratio, outcome.low, outcome.high = (
         decision.verdict, decision.ratio, decision.low, decision.high)

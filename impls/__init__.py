@@ -20,7 +20,7 @@ import importlib.util
 
 import numpy as np
 
-from . import _validate
+from . import _options, _validate
 
 __all__ = [
     "BackendUnavailable", "NotImplementedByBackend", "BackendError", "Backend", "BUILTIN", "ENTRY_POINTS",
@@ -89,12 +89,12 @@ class _Contract:
         if not callable(impl):
             raise NotImplementedByBackend(f"backend {self._name!r} does not implement {function}")
 
-        def checked(*args):
+        def checked(*args, **options):
             logits = args[-1]
             if logits.dtype not in self._takes:
                 raise NotImplementedByBackend(
                     f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
-            result = impl(*args)
+            result = impl(*args, **options)
             parts = result if type(result) is tuple else (result,)
             shapes = _result_shapes(function, logits.shape)
             got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
@@ -122,6 +122,8 @@ class Backend:
         #: the canonical logits dtypes the backend takes (float16 arrives as float32)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
         self._functions = module if builtin else _Contract(name, module, self.dtypes)
+        #: whether its losses take ``options=`` (``impls._options``); a plugin declares ``takes_options = True``
+        self._takes_options = getattr(module, "takes_options", False)
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
@@ -145,56 +147,104 @@ class Backend:
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
         return rows.restore_full(self._functions.log_softmax(rows.logits))
 
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
+    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, *, label_smoothing=0.0,
+                                          class_weights=None, reduction="none", z_loss=0.0) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
 
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
-        loss has the logits' shape without ``axis``.
+        loss has the logits' shape without ``axis`` (0-d with a ``reduction``).
+        The keyword-only options (``impls._options``): ``label_smoothing``,
+        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
+        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
+                                           class_weights=class_weights, reduction=reduction, z_loss=z_loss)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
+        return self._softmax_loss("softmax_cross_entropy_with_logits", labels, rows, options, sparse=False)
 
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, *, label_smoothing=0.0, ignore_index=None,
+                                                 class_weights=None, reduction="none", z_loss=0.0) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
 
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
-        each in ``[0, num_classes)``; the loss has the labels' shape.
+        each in ``[0, num_classes)`` or equal to ``ignore_index``; the loss has
+        the labels' shape (0-d with a ``reduction``). The keyword-only options
+        (``impls._options``): ``label_smoothing``, ``ignore_index``,
+        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
-        labels = _validate.sparse_labels(labels, rows)
-        return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
+        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
+                                           ignore_index=ignore_index, class_weights=class_weights,
+                                           reduction=reduction, z_loss=z_loss)
+        labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
+        return self._softmax_loss("sparse_softmax_cross_entropy_with_logits", labels, rows, options, sparse=True)
 
-    def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sigmoid_cross_entropy_with_logits(self, labels, logits, *, label_smoothing=0.0, pos_weight=None) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
 
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
-        labels and logits have the same shape, and so does the loss.
+        labels and logits have the same shape, and so does the loss. The
+        keyword-only options (``impls._options``): ``label_smoothing`` (labels
+        become ``z (1 - eps) + eps / 2``) and ``pos_weight`` (the positive term
+        weighted, broadcast to the logits).
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
+        options = _options.sigmoid_options(np.shape(logits), flat.dtype, label_smoothing=label_smoothing,
+                                           pos_weight=pos_weight)
+        loss = self._with_options("sigmoid_cross_entropy_with_logits", options, labels, flat)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
+    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, *, label_smoothing=0.0,
+                                                   class_weights=None, reduction="none", z_loss=0.0):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
 
         ``dlogits`` is the gradient of ``sum(loss)`` when each row of labels
         sums to 1; like TF's fused kernel it is ``softmax - labels`` whatever
-        the labels sum to.
+        the labels sum to. With any option (as for
+        ``softmax_cross_entropy_with_logits``), ``dlogits`` is the exact
+        gradient of the reduced loss, or of ``sum(loss)`` for ``reduction='none'``.
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
+        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
+                                           class_weights=class_weights, reduction=reduction, z_loss=z_loss)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        return self._softmax_loss("softmax_cross_entropy_with_logits_and_grad", labels, rows, options, sparse=False)
 
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
-        r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
+    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, *, label_smoothing=0.0,
+                                                          ignore_index=None, class_weights=None, reduction="none",
+                                                          z_loss=0.0):
+        r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``.
+
+        With options (as for ``sparse_softmax_cross_entropy_with_logits``),
+        ``dlogits`` is the gradient of the reduced loss, or of ``sum(loss)``
+        for ``reduction='none'``; an ignored row's is 0.
+        """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
-        labels = _validate.sparse_labels(labels, rows)
-        loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
+                                           ignore_index=ignore_index, class_weights=class_weights,
+                                           reduction=reduction, z_loss=z_loss)
+        labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
+        return self._softmax_loss("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
+                                  sparse=True)
+
+    def _with_options(self, function: str, options, *args):
+        """The backend's ``function(*args)``, given ``options=`` unless they are all defaults (None)."""
+        if options is None:
+            return getattr(self._functions, function)(*args)
+        if not self._takes_options:
+            raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
+        return getattr(self._functions, function)(*args, options=options)
+
+    def _softmax_loss(self, function: str, labels, rows, options, sparse: bool):
+        """A softmax loss (``*_and_grad``: with its gradient) in the public shape, reduced as ``options`` ask."""
+        options, denominator = _options.with_scale(options, labels if sparse else None, len(rows.logits))
+        result = self._with_options(function, options, labels, rows.logits)
+        if function.endswith("_and_grad"):
+            loss, grad = result
+            return _options.reduce(rows.restore(loss), options, denominator), rows.restore_full(grad)
+        return _options.reduce(rows.restore(result), options, denominator)
 
 
 def _result_shapes(function: str, shape: tuple) -> tuple:

@@ -147,56 +147,52 @@ class Backend:
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
         return rows.restore_full(self._functions.log_softmax(rows.logits))
 
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, *, label_smoothing=0.0,
-                                          class_weights=None, reduction="none", z_loss=0.0) -> np.ndarray:
+    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, **options) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
 
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
         loss has the logits' shape without ``axis`` (0-d with a ``reduction``).
-        The keyword-only options (``impls._options``): ``label_smoothing``,
+        Keyword-only options (``impls._options``): ``label_smoothing``,
         ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
-        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
-                                           class_weights=class_weights, reduction=reduction, z_loss=z_loss)
+        if options:
+            return self._with_options("softmax_cross_entropy_with_logits", labels, rows, options, logits.shape)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return self._softmax_loss("softmax_cross_entropy_with_logits", labels, rows, options, sparse=False)
+        return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
 
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, *, label_smoothing=0.0, ignore_index=None,
-                                                 class_weights=None, reduction="none", z_loss=0.0) -> np.ndarray:
+    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
 
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
         each in ``[0, num_classes)`` or equal to ``ignore_index``; the loss has
-        the labels' shape (0-d with a ``reduction``). The keyword-only options
+        the labels' shape (0-d with a ``reduction``). Keyword-only options
         (``impls._options``): ``label_smoothing``, ``ignore_index``,
         ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
-        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
-                                           ignore_index=ignore_index, class_weights=class_weights,
-                                           reduction=reduction, z_loss=z_loss)
-        labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
-        return self._softmax_loss("sparse_softmax_cross_entropy_with_logits", labels, rows, options, sparse=True)
+        if options:
+            return self._with_options("sparse_softmax_cross_entropy_with_logits", labels, rows, options)
+        labels = _validate.sparse_labels(labels, rows)
+        return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
 
-    def sigmoid_cross_entropy_with_logits(self, labels, logits, *, label_smoothing=0.0, pos_weight=None) -> np.ndarray:
+    def sigmoid_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
 
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
-        labels and logits have the same shape, and so does the loss. The
-        keyword-only options (``impls._options``): ``label_smoothing`` (labels
+        labels and logits have the same shape, and so does the loss.
+        Keyword-only options (``impls._options``): ``label_smoothing`` (labels
         become ``z (1 - eps) + eps / 2``) and ``pos_weight`` (the positive term
         weighted, broadcast to the logits).
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        options = _options.sigmoid_options(np.shape(logits), flat.dtype, label_smoothing=label_smoothing,
-                                           pos_weight=pos_weight)
-        loss = self._with_options("sigmoid_cross_entropy_with_logits", options, labels, flat)
+        function = "sigmoid_cross_entropy_with_logits"
+        checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options) if options else None
+        loss = self._call(function, checked, labels, flat)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, *, label_smoothing=0.0,
-                                                   class_weights=None, reduction="none", z_loss=0.0):
+    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, **options):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
 
         ``dlogits`` is the gradient of ``sum(loss)`` when each row of labels
@@ -207,14 +203,14 @@ class Backend:
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
-        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
-                                           class_weights=class_weights, reduction=reduction, z_loss=z_loss)
+        if options:
+            return self._with_options("softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
+                                      logits.shape)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return self._softmax_loss("softmax_cross_entropy_with_logits_and_grad", labels, rows, options, sparse=False)
+        loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        return rows.restore(loss), rows.restore_full(grad)
 
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, *, label_smoothing=0.0,
-                                                          ignore_index=None, class_weights=None, reduction="none",
-                                                          z_loss=0.0):
+    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, **options):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``.
 
         With options (as for ``sparse_softmax_cross_entropy_with_logits``),
@@ -222,14 +218,13 @@ class Backend:
         for ``reduction='none'``; an ignored row's is 0.
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
-        options = _options.softmax_options(rows.shape[-1], rows.logits.dtype, label_smoothing=label_smoothing,
-                                           ignore_index=ignore_index, class_weights=class_weights,
-                                           reduction=reduction, z_loss=z_loss)
-        labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
-        return self._softmax_loss("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
-                                  sparse=True)
+        if options:
+            return self._with_options("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options)
+        labels = _validate.sparse_labels(labels, rows)
+        loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
+        return rows.restore(loss), rows.restore_full(grad)
 
-    def _with_options(self, function: str, options, *args):
+    def _call(self, function: str, options, *args):
         """The backend's ``function(*args)``, given ``options=`` unless they are all defaults (None)."""
         if options is None:
             return getattr(self._functions, function)(*args)
@@ -237,10 +232,18 @@ class Backend:
             raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
         return getattr(self._functions, function)(*args, options=options)
 
-    def _softmax_loss(self, function: str, labels, rows, options, sparse: bool):
-        """A softmax loss (``*_and_grad``: with its gradient) in the public shape, reduced as ``options`` ask."""
+    def _with_options(self, function: str, labels, rows, given: dict, shape: tuple | None = None):
+        """A softmax loss (``*_and_grad``: with its gradient) with the keyword options ``given``,
+        checked (``impls._options``), in the public shape and reduced as they ask.
+        ``shape``: the logits' shape, for dense labels; None for sparse ones."""
+        sparse = shape is None
+        options = _options.softmax_options(function, rows.shape[-1], rows.logits.dtype, sparse, given)
+        if sparse:
+            labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
+        else:
+            labels = _validate.dense_labels(labels, rows, shape)
         options, denominator = _options.with_scale(options, labels if sparse else None, len(rows.logits))
-        result = self._with_options(function, options, labels, rows.logits)
+        result = self._call(function, options, labels, rows.logits)
         if function.endswith("_and_grad"):
             loss, grad = result
             return _options.reduce(rows.restore(loss), options, denominator), rows.restore_full(grad)

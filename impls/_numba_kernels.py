@@ -411,13 +411,18 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
         m[r] = shift[r]
         shift[r] = _shift(shift[r])
     zsum[:], a[:], b[:] = 0.0, 0.0, 0.0
-    if dense:
+    if dense and weighted:
         for j in range(classes):
-            wj = np.float64(w[j]) if weighted else 1.0
+            wj = np.float64(w[j])
             for r in range(n_rows):
                 wz = wj * np.float64(zt[j, r])
                 zsum[r] += wz
                 a[r] += _xent_term(wz, np.float64(xt[j, r]), np.float64(shift[r]))
+    elif dense:
+        for j in range(classes):
+            for r in range(n_rows):
+                zsum[r] += np.float64(zt[j, r])
+                a[r] += _xent_term(np.float64(zt[j, r]), np.float64(xt[j, r]), np.float64(shift[r]))
     if smooth:
         for j in range(classes):
             wj = np.float64(w[j]) if weighted else 1.0
@@ -437,26 +442,31 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
 # --------------------------------------------------------------------------
 
 @_glue
+def _plain_loss(mode, log_s, x_label, m, zsum, a):
+    """A row's loss from its statistics, in float64: sparse ``log(s) - (x[label] - m)``,
+    dense ``Z log(s) - A``."""
+    if mode == SPARSE:
+        return log_s - (np.float64(x_label) - np.float64(m))
+    return zsum * log_s - a
+
+
+@_glue
 def _loss(mode, log_s, x_label, w_label, stats, opt, classes):
     """A row's loss and gradient coefficient ``c`` from its statistics, in float64.
 
-    Without options: sparse ``log(s) - (x[label] - m)``, dense ``Z log(s) - A``,
-    and ``c = 1``. With options (module docstring): ``F`` that loss weighted
-    (``w_label`` the label's class weight), the loss
+    Without options ``_plain_loss`` and ``c = 1``. With options (module
+    docstring): ``F`` the plain loss weighted (``w_label`` the label's class
+    weight; the dense ``Z``, ``A`` are weighted already), the loss
     ``scale ((1 - eps) F + eps / C (wsum lse - B) + lam lse**2)`` and
     ``c = scale (W + 2 lam lse)``. Not yet 0 for an ignored row.
     """
     m, _, zsum, a, b = stats
     _, eps, lam, scale, _, exact, wsum, _, _ = opt
-    if mode == SPARSE:
-        first = log_s - (np.float64(x_label) - np.float64(m))
-        weight = np.float64(w_label)
-        first = first * weight if exact else first
-    else:
-        first = zsum * log_s - a
-        weight = zsum
+    first = _plain_loss(mode, log_s, x_label, m, zsum, a)
     if not exact:
         return first, 1.0
+    weight = np.float64(w_label) if mode == SPARSE else zsum
+    first = first * weight if mode == SPARSE else first
     lse = np.float64(_shift(m)) + log_s
     loss, total = (1.0 - eps) * first, (1.0 - eps) * weight
     if eps > 0.0:
@@ -483,20 +493,25 @@ def _factor(mb, m, s):
 @_kernel(fastmath=_EXACT)
 def _scale_block(out, z, w, factor, alpha, beta, dense):
     """``out = out * factor - (alpha z + beta) w`` (``z`` only if ``dense``, ``w``
-    unless empty), in float64, rounded once; ``alpha = 1``, ``beta = 0`` without options."""
-    weighted = w.size > 0
-    if dense and weighted:
-        for j in range(out.size):
-            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta) * np.float64(w[j])
+    unless empty), in float64, rounded once. Without options (``alpha = 1``,
+    ``beta = 0``, no ``w``) the loops of ``out * factor - z`` and ``out * factor``."""
+    if w.size > 0 or alpha != 1.0 or beta != 0.0:
+        _subtract_targets(out, z, w, factor, alpha, beta, dense)
     elif dense:
         for j in range(out.size):
-            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta)
-    elif weighted:
-        for j in range(out.size):
-            out[j] = np.float64(out[j]) * factor - beta * np.float64(w[j])
+            out[j] = np.float64(out[j]) * factor - np.float64(z[j])
     else:
         for j in range(out.size):
-            out[j] = np.float64(out[j]) * factor - beta
+            out[j] = np.float64(out[j]) * factor
+
+
+@_kernel(fastmath=_EXACT)
+def _subtract_targets(out, z, w, factor, alpha, beta, dense):
+    """``_scale_block`` with options."""
+    weighted = w.size > 0
+    for j in range(out.size):
+        t = alpha * np.float64(z[j]) + beta if dense else beta
+        out[j] = np.float64(out[j]) * factor - (t * np.float64(w[j]) if weighted else t)
 
 
 @_glue
@@ -618,10 +633,17 @@ def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt,
 
 
 @_kernel
-def _take(x, labels, w, ignore, x_label, w_label):
-    """``x_label[r] = x[r, labels[r]]`` and ``w_label[r] = w[labels[r]]`` (1 if
-    ``w`` is empty), label 0 for an ignored row: a loop of its own, as a
-    vectorised gather costs more than the rest of the loss."""
+def _take(x, labels, out):
+    """``out[r] = x[r, labels[r]]``: a loop of its own, as a vectorised gather
+    costs more than the rest of the loss."""
+    for r in range(x.shape[0]):
+        out[r] = x[r, labels[r]]
+
+
+@_kernel
+def _take_options(x, labels, w, ignore, x_label, w_label):
+    """``_take`` with options: also ``w_label[r] = w[labels[r]]`` (1 if ``w`` is
+    empty), and label 0 for an ignored row."""
     weighted = w.size > 0
     for r in range(x.shape[0]):
         label = labels[r] if labels[r] != ignore else 0
@@ -633,8 +655,17 @@ def _take(x, labels, w, ignore, x_label, w_label):
 def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
     """Per row of a tile, in SIMD lanes, from the lane statistics: the loss if
     ``mode >= SPARSE`` (``x_label``, ``w_label``: the label's logit and class
-    weight), and into ``lanes[1]`` ``log(s)`` if ``log`` else the factor
-    ``c / s`` of the exponentials (``c``: ``_loss``'s gradient coefficient)."""
+    weight, the latter with options only), and into ``lanes[1]`` ``log(s)`` if
+    ``log`` else the factor ``c / s`` of the exponentials (``c``: ``_loss``'s
+    gradient coefficient, 1 without options)."""
+    if not opt[5]:
+        for r in range(lanes.shape[1]):
+            s = lanes[1, r]
+            log_s = _log(s)
+            if mode >= SPARSE:
+                loss[r] = _plain_loss(mode, log_s, x_label[r], lanes[0, r], lanes[2, r], lanes[3, r])
+            lanes[1, r] = log_s if log else 1.0 / s
+        return
     for r in range(lanes.shape[1]):
         s = lanes[1, r]
         log_s = _log(s)
@@ -648,13 +679,20 @@ def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
 @_kernel
 def _untranspose(xt, z, w, out, factor, alpha, beta, dense):
     """``out[r, j] = xt[j, r] * factor[r] - (alpha z[r, j] + beta) w[j]`` (``z``
-    only if ``dense``, ``w`` unless empty), in float64, rounded once."""
+    only if ``dense``, ``w`` unless empty), in float64, rounded once. Without
+    options (``alpha = 1``, ``beta = 0``, no ``w``) the loop of ``xt * factor - z``."""
     weighted = w.size > 0
+    if weighted or alpha != 1.0 or beta != 0.0:
+        for r in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                v = np.float64(xt[j, r]) * factor[r]
+                t = alpha * np.float64(z[r, j]) + beta if dense else beta
+                out[r, j] = v - (t * np.float64(w[j]) if weighted else t)
+        return
     for r in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = np.float64(xt[j, r]) * factor[r]
-            t = alpha * np.float64(z[r, j]) + beta if dense else beta
-            out[r, j] = v - (t * np.float64(w[j]) if weighted else t)
+            out[r, j] = v - np.float64(z[r, j]) if dense else v
 
 
 @_kernel
@@ -672,9 +710,12 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes)
     _transpose(x, xt)
     if dense:
         _transpose(z, zt)
+    exact = opt[5]
     _lane_stats(xt, zt, w, shift, lanes, dense, opt[1] > 0.0)
-    if mode == SPARSE:
-        _take(x, labels[lo:hi], w, ignore, x_label, w_label)
+    if mode == SPARSE and exact:
+        _take_options(x, labels[lo:hi], w, ignore, x_label, w_label)
+    elif mode == SPARSE:
+        _take(x, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
                  opt, classes)
     store = _stores(mode, grad)
@@ -686,9 +727,11 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes)
         if mode == SPARSE:
             for r in range(hi - lo):
                 label = labels[lo + r]
-                if label != ignore:
+                if not exact:
+                    out[r, label] -= 1.0
+                elif label != ignore:
                     out[r, label] -= alpha * np.float64(w_label[r])
-    if mode == SPARSE:
+    if mode == SPARSE and exact:
         for r in range(hi - lo):
             if labels[lo + r] == ignore:
                 loss[lo + r] = 0.0

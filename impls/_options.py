@@ -36,9 +36,13 @@ Keras's ``BinaryCrossentropy``) and ``pos_weight`` (broadcast to the logits,
 finite, ``>= 0``; PyTorch's ``binary_cross_entropy_with_logits``):
 ``loss = (1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``.
 
-A call with every option at its default reaches a backend exactly as before
-(``options`` is None), so the default path costs nothing. Bad options get one
-``TypeError`` or ``ValueError`` from here, before any backend runs.
+A call without options, or with every option at its default, reaches a
+backend exactly as before (``options`` is None): the front door's methods take
+the options as ``**options`` and look at them only when there are some, so the
+default path costs nothing. Bad options get one ``TypeError`` or
+``ValueError`` from here, before any backend runs; an unknown name (or
+``ignore_index`` for dense labels) Python's own ``TypeError`` for an unexpected
+keyword argument.
 """
 
 from __future__ import annotations
@@ -135,18 +139,28 @@ def check_class_weights(w, num_classes: int, dtype: np.dtype) -> np.ndarray | No
     return _weights(w, "class_weights", (num_classes,), dtype)
 
 
-def softmax_options(num_classes: int, dtype: np.dtype, *, label_smoothing=0.0, ignore_index=None,
-                    class_weights=None, reduction="none", z_loss=0.0) -> Options | None:
-    """The checked options of a softmax loss over ``num_classes`` classes, None if all are defaults.
+#: The options of the softmax losses; the dense ones take all but ``ignore_index``.
+SOFTMAX_OPTIONS = ("label_smoothing", "ignore_index", "class_weights", "reduction", "z_loss")
+SIGMOID_OPTIONS = ("label_smoothing", "pos_weight")
+
+
+def _known(function: str, given: dict, names: tuple) -> None:
+    """Python's own ``TypeError`` for a keyword ``function`` does not take."""
+    for name in given:
+        if name not in names:
+            raise TypeError(f"{function}() got an unexpected keyword argument {name!r}")
+
+
+def softmax_options(function: str, num_classes: int, dtype: np.dtype, sparse: bool, given: dict) -> Options | None:
+    """The checked options ``given`` to ``function`` over ``num_classes`` classes, None if all are defaults.
 
     ``scale`` is left at 1: ``with_scale`` sets it once the labels are known.
     """
-    if (ignore_index is None and class_weights is None and type(label_smoothing) is float and label_smoothing == 0
-            and type(z_loss) is float and z_loss == 0 and type(reduction) is str and reduction == "none"):
-        return None  # the defaults, checked in 0.3 us: the path of every call without options
-    options = Options(check_label_smoothing(label_smoothing), check_ignore_index(ignore_index),
-                      check_class_weights(class_weights, num_classes, dtype), check_z_loss(z_loss),
-                      1.0, check_reduction(reduction))
+    _known(function, given, SOFTMAX_OPTIONS if sparse else SOFTMAX_OPTIONS[:1] + SOFTMAX_OPTIONS[2:])
+    options = Options(check_label_smoothing(given.get("label_smoothing", 0.0)),
+                      check_ignore_index(given.get("ignore_index")),
+                      check_class_weights(given.get("class_weights"), num_classes, dtype),
+                      check_z_loss(given.get("z_loss", 0.0)), 1.0, check_reduction(given.get("reduction", "none")))
     if (options.label_smoothing == 0 and options.ignore_index is None and options.class_weights is None
             and options.z_loss == 0 and options.reduction == "none"):
         return None
@@ -190,12 +204,14 @@ def reduce(loss: np.ndarray, options: Options | None, denominator: float | None)
     return np.asarray(total, dtype=loss.dtype)
 
 
-def sigmoid_options(shape: tuple, dtype: np.dtype, *, label_smoothing=0.0, pos_weight=None) -> SigmoidOptions | None:
-    """The checked options of a sigmoid loss over logits of ``shape``, None if both are defaults.
+def sigmoid_options(function: str, shape: tuple, dtype: np.dtype, given: dict) -> SigmoidOptions | None:
+    """The checked options ``given`` to a sigmoid loss over logits of ``shape``, None if both are defaults.
 
     ``pos_weight`` broadcasts to the logits' shape and arrives flat in ``dtype``.
     """
-    eps = check_label_smoothing(label_smoothing)
+    _known(function, given, SIGMOID_OPTIONS)
+    eps = check_label_smoothing(given.get("label_smoothing", 0.0))
+    pos_weight = given.get("pos_weight")
     if pos_weight is not None:
         try:
             np.broadcast_shapes(np.shape(pos_weight), shape)

@@ -46,13 +46,15 @@ def _readonly(a):
 #: door's arrays, so that every call of a dtype shares one compiled kernel.
 _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
 _NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32, np.float64)}
+#: The kernels' options of a call without options, per dtype (``_kernel_options``).
+_NEUTRAL = {dtype: (none, 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0) for dtype, none in _NO_WEIGHTS.items()}
 
 
 def _kernel_options(options, logits):
     """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of
     ``options`` (``impls._numba_kernels``); neutral for None."""
     if options is None:
-        return (_NO_WEIGHTS[logits.dtype], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
+        return _NEUTRAL[logits.dtype]
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
     wsum = float(classes) if w is None else float(np.sum(w, dtype=np.float64))

@@ -21,49 +21,19 @@ import pytest
 import impls
 from conftest import (DTYPES, UNDER_TEST, case_id, check_against_truth, make_inputs, naive_limit, seed_of)
 from xentbench.accuracy import tolerance, truth
+from xentbench.inputs import IGNORE_INDEX, LOSS_OPTIONS, class_weights, ignoring, loss_options
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
 DENSE = "softmax_cross_entropy_with_logits"
 SIGMOID = "sigmoid_cross_entropy_with_logits"
 LOSSES = (SPARSE, DENSE, SPARSE + "_and_grad", DENSE + "_and_grad")
-IGNORE = -100  # PyTorch's default ignore_index, outside [0, C): the range check must exempt it
-
-
-def class_weights(classes: int) -> np.ndarray:
-    """Weights in [0, 2], one of them 0 (a class that does not count)."""
-    w = np.random.default_rng(classes).uniform(0, 2, classes)
-    w[classes // 2] = 0.0
-    return w
-
-
-#: name -> options given the number of classes; ``ignore_index`` is dropped for dense labels.
-OPTIONS = {
-    "smoothing": lambda c: dict(label_smoothing=0.1),
-    "ignore": lambda c: dict(ignore_index=IGNORE),
-    "weights": lambda c: dict(class_weights=class_weights(c)),
-    "sum": lambda c: dict(reduction="sum"),
-    "mean": lambda c: dict(reduction="mean"),
-    "z_loss": lambda c: dict(z_loss=1e-2),
-    "smoothing+ignore+mean": lambda c: dict(label_smoothing=0.2, ignore_index=IGNORE, reduction="mean"),
-    "weights+smoothing+ignore+mean": lambda c: dict(class_weights=class_weights(c), label_smoothing=0.2,
-                                                    ignore_index=IGNORE, reduction="mean"),
-    "weights+ignore+mean": lambda c: dict(class_weights=class_weights(c), ignore_index=IGNORE, reduction="mean"),
-    "all+sum": lambda c: dict(class_weights=class_weights(c), label_smoothing=1.0, ignore_index=IGNORE,
-                              z_loss=1e-3, reduction="sum"),
-}
-
-
-def options_for(name: str, function: str, classes: int) -> dict:
-    options = OPTIONS[name](classes)
-    if not function.startswith("sparse"):
-        options.pop("ignore_index", None)
-    return options
+IGNORE = IGNORE_INDEX
 
 
 def cases_of(functions):
     """(function, option name) pairs, without dense ones that would have no option left."""
     return [pytest.param(f, o, id=f"{f.replace('softmax_cross_entropy_with_logits', 'xent')}-{o}")
-            for f in functions for o in OPTIONS if options_for(o, f, 3)]
+            for f in functions for o in LOSS_OPTIONS if loss_options(o, f, 3)]
 
 
 def inputs(function: str, shape, dtype, options: dict, scale: float = 4.0):
@@ -71,10 +41,7 @@ def inputs(function: str, shape, dtype, options: dict, scale: float = 4.0):
     row from the second ignored when ``ignore_index`` is set."""
     labels, logits = make_inputs(function, shape, dtype, scale, seed_of("options", function, shape, str(dtype)),
                                  limit=naive_limit(function))
-    if "ignore_index" in options:
-        labels = labels.copy()
-        labels.reshape(-1)[1::3] = options["ignore_index"]
-    return labels, logits
+    return (ignoring(labels, options) if labels is not None else None), logits
 
 
 def call(b, function: str, labels, logits, options: dict):
@@ -90,7 +57,7 @@ SHAPES = [((7, 10), np.float16), ((7, 10), np.float32), ((7, 10), np.float64), (
 @pytest.mark.parametrize("shape,dtype", SHAPES, ids=lambda v: case_id(np.dtype(v) if isinstance(v, type) else v))
 @pytest.mark.parametrize("function,option", cases_of(LOSSES))
 def test_options_agree_with_the_truth(backend, function, option, shape, dtype):
-    options = options_for(option, function, shape[-1])
+    options = loss_options(option, function, shape[-1])
     labels, logits = inputs(function, shape, dtype, options)
     got = call(backend, function, labels, logits, options)
     want = truth(function, labels, logits, options=options)
@@ -204,7 +171,7 @@ def finite_difference(function: str, labels, logits, options: dict) -> np.ndarra
 
 @pytest.mark.parametrize("function,option", cases_of([SPARSE + "_and_grad", DENSE + "_and_grad"]))
 def test_option_gradients_agree_with_a_finite_difference(backend, function, option):
-    options = options_for(option, function, 7)
+    options = loss_options(option, function, 7)
     labels, logits = inputs(function, (5, 7), np.float64, options)
     _, grad = call(backend, function, labels, logits, options)
     err = np.max(np.abs(grad - finite_difference(function, labels, logits, options)))
@@ -213,7 +180,7 @@ def test_option_gradients_agree_with_a_finite_difference(backend, function, opti
 
 @pytest.mark.parametrize("function,option", cases_of([SPARSE + "_and_grad", DENSE + "_and_grad"]))
 def test_the_truths_gradient_is_the_derivative_of_its_loss(function, option):
-    options = options_for(option, function, 7)
+    options = loss_options(option, function, 7)
     labels, logits = inputs(function, (5, 7), np.float64, options)
     grad = truth(function, labels, logits, options=options).values[1]
     assert np.max(np.abs(grad - finite_difference(function, labels, logits, options))) < FD_TOLERANCE
@@ -287,12 +254,12 @@ TORCH_NAMES = {"label_smoothing": "label_smoothing", "ignore_index": "ignore_ind
 
 
 @pytest.mark.parametrize("function,option", [c for c in cases_of([SPARSE, DENSE])
-                                             if "z_loss" not in OPTIONS[c.values[1]](3)])
+                                             if "z_loss" not in LOSS_OPTIONS[c.values[1]](3)])
 def test_pytorch_cross_entropy_agrees_with_the_truth(function, option):
     """torch's ``F.cross_entropy`` with the same options, judged by the same truth: a
     disagreement fails naming the option (a PyTorch bug is a finding: README)."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: no cross-check with it here")
-    options = options_for(option, function, 300)
+    options = loss_options(option, function, 300)
     labels, logits = inputs(function, (9, 300), np.float64, options)
     kwargs = {TORCH_NAMES[k]: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in options.items()}
     kwargs.setdefault("reduction", "none")

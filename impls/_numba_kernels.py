@@ -17,8 +17,8 @@ Online over blocks (Milakov & Gimelshein 2018, one block at a time)
     into pieces whose statistics merge the same way.
 
 The loss options (``impls._options``)
-    Every kernel takes ``opt = (w, eps, lam, scale, ignore, exact, wsum,
-    alpha, beta)``: the class weights ``w`` (empty for none), the smoothing
+    The kernels with options (``rows_options``) take ``opt = (w, eps, lam,
+    scale, ignore, exact, wsum, alpha, beta)``: the class weights ``w`` (empty for none), the smoothing
     ``eps``, the z-loss ``lam``, the row ``scale``, the ignored label, whether
     any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none),
     ``alpha = scale (1 - eps)`` and ``beta = scale eps / C``. They are applied
@@ -805,23 +805,46 @@ def _drive(x, z, labels, out, loss, mode, grad, opt, threads):
         _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, opt, parts[first, 5])
 
 
+@_glue
+def _neutral(x):
+    """The options of a call without options: no weights (an empty view of
+    ``x``), ``eps = lam = 0``, ``scale = 1``, no label ignored (labels are
+    ``>= 0``), not ``exact``, ``alpha = 1``, ``beta = 0``. Built inside the
+    kernel, so that the serial kernel compiles to the code of before."""
+    return (x.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
+
+
 @_jit(parallel=True)
-def rows(x, z, labels, out, loss, mode, grad, opt, threads):
-    """``_drive`` on every core; ``threads``: Numba's thread count
-    (``numba.get_num_threads()``, which would keep the kernel out of the
+def rows(x, z, labels, out, loss, mode, grad, threads):
+    """``_drive`` on every core, without options; ``threads``: Numba's thread
+    count (``numba.get_num_threads()``, which would keep the kernel out of the
     on-disk cache if called inside it)."""
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), threads)
+
+
+@_jit
+def rows_serial(x, z, labels, out, loss, mode, grad):
+    """``_drive`` on the calling thread alone, without options: a parallel
+    launch wakes the other threads, which costs more than a small call's work."""
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), 1)
+
+
+@_jit(parallel=True)
+def rows_options(x, z, labels, out, loss, mode, grad, opt, threads):
+    """``rows`` with the loss options ``opt`` (module docstring): entry points
+    of their own, so that a call without options pays neither their argument
+    (Numba's dispatch of the tuple costs 0.25 us) nor their compilation."""
     _drive(x, z, labels, out, loss, mode, grad, opt, threads)
 
 
 @_jit
-def rows_serial(x, z, labels, out, loss, mode, grad, opt):
-    """``_drive`` on the calling thread alone: a parallel launch wakes the
-    other threads, which costs more than a small call's work."""
+def rows_options_serial(x, z, labels, out, loss, mode, grad, opt):
+    """``rows_serial`` with the loss options ``opt``."""
     _drive(x, z, labels, out, loss, mode, grad, opt, 1)
 
 
 @_kernel(fastmath=_EXACT)
-def sigmoid_span(z, x, out, pos_weight, eps):
+def sigmoid_span_options(z, x, out, pos_weight, eps):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
     ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
     dtype), rounded once. The labels are smoothed to ``z (1 - eps) + eps / 2``
@@ -843,13 +866,30 @@ def sigmoid_span(z, x, out, pos_weight, eps):
             out[i] = (v if v > 0.0 else 0.0) - v * (np.float64(z[i]) * keep + half) + _log1p_small(e, coefficients)
 
 
-@_jit(parallel=True)
-def sigmoid_xent(z, x, out, pos_weight, eps, threads):
-    """The sigmoid loss of ``x`` (labels ``z``, ``sigmoid_span``'s options) into
-    ``out``, ``CHUNKS`` chunks per thread."""
+@_kernel
+def sigmoid_span(z, x, out):
+    """``sigmoid_span_options`` without options."""
+    sigmoid_span_options(z, x, out, x[:0], 0.0)
+
+
+@_jit(inline="always")
+def _sigmoid_chunks(z, x, out, pos_weight, eps, threads):
+    """``sigmoid_span_options`` over ``CHUNKS`` chunks per thread (``prange``)."""
     weighted = pos_weight.size > 0
     chunk = max(TILE, -(-x.size // (CHUNKS * threads)))
     for c in prange(-(-x.size // chunk)):
         lo = c * chunk
         hi = min(lo + chunk, x.size)
-        sigmoid_span(z[lo:hi], x[lo:hi], out[lo:hi], pos_weight[lo:hi] if weighted else pos_weight, eps)
+        sigmoid_span_options(z[lo:hi], x[lo:hi], out[lo:hi], pos_weight[lo:hi] if weighted else pos_weight, eps)
+
+
+@_jit(parallel=True)
+def sigmoid_xent(z, x, out, threads):
+    """The sigmoid loss of ``x`` (labels ``z``) into ``out``, on every core."""
+    _sigmoid_chunks(z, x, out, x[:0], 0.0, threads)
+
+
+@_jit(parallel=True)
+def sigmoid_xent_options(z, x, out, pos_weight, eps, threads):
+    """``sigmoid_xent`` with ``sigmoid_span_options``'s options."""
+    _sigmoid_chunks(z, x, out, pos_weight, eps, threads)

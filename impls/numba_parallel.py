@@ -6,10 +6,10 @@ a vectorised polynomial, cut rows across threads when there are fewer rows
 than threads, and never allocate a temporary of the logits' size. The
 wrappers only allocate the outputs. Threading: the TBB layer, safe for
 concurrent callers (see ``impls._numba_setup``). The loss options
-(``impls._options``) go to the kernels as one tuple of scalars and the class
-weights (``_kernel_options``), applied inside the kernels' passes; a call
-without options passes the neutral tuple, so every call of a dtype shares one
-compiled kernel.
+(``impls._options``) go to the kernels' entry points with options as one
+tuple of scalars and the class weights (``_kernel_options``), applied inside
+the kernels' passes; every call with options of a dtype shares one compiled
+kernel, and a call without options runs the entry points of before.
 """
 
 import numba
@@ -46,15 +46,11 @@ def _readonly(a):
 #: door's arrays, so that every call of a dtype shares one compiled kernel.
 _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
 _NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32, np.float64)}
-#: The kernels' options of a call without options, per dtype (``_kernel_options``).
-_NEUTRAL = {dtype: (none, 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0) for dtype, none in _NO_WEIGHTS.items()}
 
 
 def _kernel_options(options, logits):
     """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of
-    ``options`` (``impls._numba_kernels``); neutral for None."""
-    if options is None:
-        return _NEUTRAL[logits.dtype]
+    ``options`` (``impls._numba_kernels``)."""
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
     wsum = float(classes) if w is None else float(np.sum(w, dtype=np.float64))
@@ -70,8 +66,11 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if loss is None:
         loss = np.empty(0, dtype=logits.dtype)
     z = logits if dense is None else dense
-    _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad,
-            _kernel_options(options, logits))
+    if options is None:
+        _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+    else:
+        _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
+                grad, _kernel_options(options, logits))
     return out, loss
 
 
@@ -94,11 +93,12 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
 
 def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
     out = np.empty_like(logits)
-    pos_weight, eps = _NO_WEIGHTS[logits.dtype], 0.0
-    if options is not None:
-        eps = options.label_smoothing
-        pos_weight = pos_weight if options.pos_weight is None else options.pos_weight
-    _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out, pos_weight, eps)
+    if options is None:
+        _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
+    else:
+        pos_weight = _NO_WEIGHTS[logits.dtype] if options.pos_weight is None else options.pos_weight
+        _launch(kernels.sigmoid_xent_options, kernels.sigmoid_span_options, logits.size, labels, logits, out,
+                pos_weight, options.label_smoothing)
     return out
 
 

@@ -100,3 +100,12 @@ def ignoring(labels: np.ndarray, options: dict) -> np.ndarray:
     labels = np.array(labels)
     labels.reshape(-1)[1::3] = options["ignore_index"]
     return labels
+
+
+#: The sigmoid loss's options, by name, as ``LOSS_OPTIONS`` (``pos_weight`` per class broadcasts along the last axis).
+SIGMOID_OPTIONS = {
+    "smoothing": lambda c: dict(label_smoothing=0.1),
+    "pos_weight": lambda c: dict(pos_weight=3.0),
+    "pos_weight-per-class": lambda c: dict(pos_weight=class_weights(c)),
+    "smoothing+pos_weight": lambda c: dict(label_smoothing=1.0, pos_weight=class_weights(c)),
+}

@@ -187,9 +187,12 @@ class Backend:
         weighted, broadcast to the logits).
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        function = "sigmoid_cross_entropy_with_logits"
-        checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options) if options else None
-        loss = self._call(function, checked, labels, flat)
+        if options:
+            function = "sigmoid_cross_entropy_with_logits"
+            checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options)
+            loss = self._call(function, checked, labels, flat)
+        else:
+            loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
     def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, **options):

@@ -410,7 +410,7 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
     for r in range(n_rows):
         m[r] = shift[r]
         shift[r] = _shift(shift[r])
-    zsum[:], a[:], b[:] = 0.0, 0.0, 0.0
+    zsum[:], a[:] = 0.0, 0.0
     if dense and weighted:
         for j in range(classes):
             wj = np.float64(w[j])
@@ -423,7 +423,8 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
             for r in range(n_rows):
                 zsum[r] += np.float64(zt[j, r])
                 a[r] += _xent_term(np.float64(zt[j, r]), np.float64(xt[j, r]), np.float64(shift[r]))
-    if smooth:
+    if smooth:  # else ``B`` is never read
+        b[:] = 0.0
         for j in range(classes):
             wj = np.float64(w[j]) if weighted else 1.0
             for r in range(n_rows):
@@ -671,7 +672,7 @@ def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
         log_s = _log(s)
         coefficient = 1.0
         if mode >= SPARSE:
-            stats = (lanes[0, r], s, lanes[2, r], lanes[3, r], lanes[4, r])
+            stats = (lanes[0, r], s, lanes[2, r], lanes[3, r], lanes[4, r] if opt[1] > 0.0 else 0.0)
             loss[r], coefficient = _loss(mode, log_s, x_label[r], w_label[r], stats, opt, classes)
         lanes[1, r] = log_s if log else coefficient / s
 

@@ -29,6 +29,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_and_grad", "sparse_softmax_cross_entropy_with_logits_and_grad",
+    "PROBABILITY_FUNCTIONS", "binary_cross_entropy", "categorical_cross_entropy",
 ]
 
 DEFAULT_BACKEND = "numba"
@@ -54,6 +55,9 @@ FUNCTIONS = (
     "softmax_cross_entropy_with_logits_and_grad",
     "sparse_softmax_cross_entropy_with_logits_and_grad",
 )
+#: The probability forms (``impls._probability``), Keras's ``from_logits=False`` losses: offered by
+#: the built-in backends, optional for a plugin (not implemented where it lacks them).
+PROBABILITY_FUNCTIONS = ("binary_cross_entropy", "categorical_cross_entropy")
 
 
 class BackendUnavailable(ImportError):
@@ -227,6 +231,32 @@ class Backend:
         loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
+    def binary_cross_entropy(self, labels, probs) -> np.ndarray:
+        r"""Elementwise ``-(z log(q) + (1 - z) log(1 - q))`` of probabilities ``probs``.
+
+        ``q`` is ``probs`` clipped to ``[1e-7, 1 - 1e-7]`` as Keras clips them
+        (``impls._probability``), so a loss is at most ``-log(1e-7) = 16.1``
+        and never 0; labels and probabilities have the same shape, and so does
+        the loss. ``sigmoid_cross_entropy_with_logits`` is the logits form,
+        exact where this one clips.
+        """
+        labels, flat, dtype = _validate.sigmoid_inputs(labels, probs)
+        return _validate.as_dtype(self._functions.binary_cross_entropy(labels, flat), dtype).reshape(np.shape(probs))
+
+    def categorical_cross_entropy(self, labels, probs, axis=-1) -> np.ndarray:
+        r"""``-sum_i labels_i log(q_i)`` along ``axis``, ``q = clip(probs / sum(probs), 1e-7, 1 - 1e-7)``.
+
+        Keras's ``categorical_crossentropy(from_logits=False)``: each row of
+        probabilities rescaled to sum to 1, then clipped (``impls._probability``).
+        ``labels`` broadcast to the probabilities' shape; the loss has their
+        shape without ``axis``. ``softmax_cross_entropy_with_logits`` is the
+        logits form.
+        """
+        probs = _validate.check_logits(probs)
+        rows = _validate.Rows.from_logits(probs, axis)
+        labels = _validate.dense_labels(labels, rows, probs.shape)
+        return rows.restore(self._functions.categorical_cross_entropy(labels, rows.logits))
+
     def _call(self, function: str, options, *args):
         """The backend's ``function(*args)``, given ``options=`` unless they are all defaults (None)."""
         if options is None:
@@ -255,7 +285,7 @@ class Backend:
 
 def _result_shapes(function: str, shape: tuple) -> tuple:
     """The shapes of ``function``'s results for canonical logits of ``shape``: per row, or the logits'."""
-    if function in ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits"):
+    if function in ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits", "binary_cross_entropy"):
         return (shape,)
     return (shape[:1], shape) if function.endswith("_and_grad") else (shape[:1],)
 
@@ -394,3 +424,5 @@ softmax_cross_entropy_with_logits_and_grad = _dispatch("softmax_cross_entropy_wi
 sparse_softmax_cross_entropy_with_logits_and_grad = _dispatch(
     "sparse_softmax_cross_entropy_with_logits_and_grad"
 )
+binary_cross_entropy = _dispatch("binary_cross_entropy")
+categorical_cross_entropy = _dispatch("categorical_cross_entropy")

@@ -894,3 +894,57 @@ def sigmoid_xent(z, x, out, threads):
 def sigmoid_xent_options(z, x, out, pos_weight, eps, threads):
     """``sigmoid_xent`` with ``sigmoid_span_options``'s options."""
     _sigmoid_chunks(z, x, out, pos_weight, eps, threads)
+
+
+# --------------------------------------------------------------------------
+# The probability forms (``impls._probability``)
+# --------------------------------------------------------------------------
+
+@_glue
+def _clip(p, low, high):
+    """``p`` clipped to ``[low, high]`` as float64; NaN stays NaN."""
+    q = np.float64(p)
+    q = low if q < low else q
+    return high if q > high else q
+
+
+@_kernel(fastmath=_EXACT)
+def binary_span(z, p, out, low, high):
+    """``out = -(z log(q) + (1 - z) log(1 - q))`` with ``q = clip(p, low, high)``,
+    elementwise, in float64 (``1 - q`` is exact for float32 ``q``), rounded once."""
+    for i in range(p.size):
+        q, zi = _clip(p[i], low, high), np.float64(z[i])
+        out[i] = -(zi * math.log(q) + (1.0 - zi) * math.log(1.0 - q))
+
+
+@_jit(parallel=True)
+def binary_xent(z, p, out, low, high, threads):
+    """``binary_span`` on every core, ``CHUNKS`` chunks per thread."""
+    chunk = max(TILE, -(-p.size // (CHUNKS * threads)))
+    for c in prange(-(-p.size // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, p.size)
+        binary_span(z[lo:hi], p[lo:hi], out[lo:hi], low, high)
+
+
+@_kernel(fastmath=_EXACT)
+def categorical_rows(z, p, out, low, high):
+    """``out[r] = -sum_c z[r, c] log(clip(p[r, c] / sum(p[r]), low, high))``, in float64."""
+    for r in range(p.shape[0]):
+        total = 0.0
+        for c in range(p.shape[1]):
+            total += np.float64(p[r, c])
+        loss = 0.0
+        for c in range(p.shape[1]):
+            loss -= np.float64(z[r, c]) * math.log(_clip(np.float64(p[r, c]) / total, low, high))
+        out[r] = loss
+
+
+@_jit(parallel=True)
+def categorical_xent(z, p, out, low, high, threads):
+    """``categorical_rows`` on every core, ``CHUNKS`` chunks of rows per thread."""
+    chunk = -(-p.shape[0] // (CHUNKS * threads))
+    for c in prange(-(-p.shape[0] // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, p.shape[0])
+        categorical_rows(z[lo:hi], p[lo:hi], out[lo:hi], low, high)

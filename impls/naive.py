@@ -36,7 +36,7 @@ loss's ``pos_weight`` weights the first term: ``-w z log(s) - (1 - z) log(1 - s)
 
 import numpy as np
 
-from . import _options
+from . import _options, _probability
 
 name = "naive"
 takes_options = True
@@ -93,3 +93,11 @@ def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=No
     grad = p.copy()
     grad[rows, labels] -= 1
     return -np.log(p[rows, labels]), grad
+
+
+def binary_cross_entropy(labels, probs):
+    return _probability.binary(labels, probs)
+
+
+def categorical_cross_entropy(labels, probs):
+    return _probability.categorical(labels, probs)

@@ -17,6 +17,7 @@ import numpy as np
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
 from . import _numba_kernels as kernels
+from . import _probability
 
 name = "numba"
 takes_options = True
@@ -112,3 +113,19 @@ def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=No
     grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
                        loss=np.empty(len(logits), logits.dtype), grad=True, options=options)
     return loss, grad
+
+
+def binary_cross_entropy(labels, probs):
+    out = np.empty_like(probs)
+    low, high = _probability.bounds(probs.dtype)
+    _launch(kernels.binary_xent, kernels.binary_span, probs.size, labels, probs, out, float(low), float(high))
+    return out
+
+
+def categorical_cross_entropy(labels, probs):
+    out = np.empty(len(probs), probs.dtype)
+    if len(probs):  # the parallel kernel cuts the rows into chunks of at least one
+        low, high = _probability.bounds(probs.dtype)
+        _launch(kernels.categorical_xent, kernels.categorical_rows, probs.size, labels, probs, out, float(low),
+                float(high))
+    return out

@@ -17,7 +17,7 @@ The loss options (``impls._options``) are that module's NumPy form, fed with
 
 import numpy as np
 
-from . import _options
+from . import _options, _probability
 
 name = "numpy"
 takes_options = True
@@ -87,3 +87,11 @@ def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=No
     grad = e / s
     grad[rows, labels] -= 1
     return np.log(s[:, 0]) - shifted[rows, labels], grad
+
+
+def binary_cross_entropy(labels, probs):
+    return _probability.binary(labels, probs)
+
+
+def categorical_cross_entropy(labels, probs):
+    return _probability.categorical(labels, probs)

@@ -28,6 +28,9 @@ The loss options (``impls._options``), each with the TF or Keras call that has i
   ``tf.nn.weighted_cross_entropy_with_logits``.
 
 Gradients with options go through ``tf.GradientTape`` like the rest.
+
+The probability forms are Keras's own ``keras.ops.binary_crossentropy`` and
+``keras.ops.categorical_crossentropy`` with ``from_logits=False``.
 """
 
 import os
@@ -115,3 +118,13 @@ def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
 
 def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
     return _loss_and_grad(tf.nn.sparse_softmax_cross_entropy_with_logits, labels, logits, options, True)
+
+
+def binary_cross_entropy(labels, probs):
+    from keras import ops
+    return ops.convert_to_numpy(ops.binary_crossentropy(tf.constant(labels), tf.constant(probs)))
+
+
+def categorical_cross_entropy(labels, probs):
+    from keras import ops
+    return ops.convert_to_numpy(ops.categorical_crossentropy(tf.constant(labels), tf.constant(probs)))

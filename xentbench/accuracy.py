@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
+from impls import _probability
 
 TOLERANCE = {
     np.dtype(np.float16): 4e-3,
@@ -70,7 +71,9 @@ FUNCTIONS = impls.FUNCTIONS  # the seven functions every backend offers
 #: The functions that take labels, and whether they are class indices.
 SPARSE = {"sparse_softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits_and_grad"}
 DENSE = {"softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad"}
-WITH_AXIS = DENSE | {"softmax", "log_softmax"}
+WITH_AXIS = DENSE | {"softmax", "log_softmax", "categorical_cross_entropy"}
+#: The probability forms (``impls.PROBABILITY_FUNCTIONS``): their second argument is probabilities.
+PROBABILITY = set(impls.PROBABILITY_FUNCTIONS)
 
 
 def tolerance(dtype) -> float:
@@ -132,6 +135,8 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
     tiny = max(float(np.finfo(dtype).tiny), float(compute.tiny / compute.eps))
     if options and function != "sigmoid_cross_entropy_with_logits":
         return _options_truth(function, labels, logits, axis, options, dtype, tiny)
+    if function in PROBABILITY:
+        return _probability_truth(function, labels, logits, axis, dtype, tiny)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if function == "sigmoid_cross_entropy_with_logits":
             x = np.asarray(logits).astype(np.longdouble)
@@ -246,6 +251,34 @@ def _options_truth(function, labels, logits, axis, options, dtype, tiny) -> Trut
         values += (_f64(grad),)
         scales += (_scale(grad, grad_scale, tiny),)
     return Truth(function, values, scales, dtype)
+
+
+def _probability_truth(function, labels, probs, axis, dtype, tiny) -> Truth:
+    """A probability form (``impls._probability``) from its definition, in extended precision.
+
+    The probabilities (rescaled to sum to 1 by row, for the categorical form)
+    are clipped to ``[EPSILON, 1 - EPSILON]`` computed in the compute dtype
+    (``impls._probability.EPSILON``, as Keras), then ``-(z log q + (1 - z) log(1 - q))`` elementwise, or
+    ``-sum z log q`` by row. Scale: ``|z| max(|log q|, 1)`` per term, since the
+    rescaling and ``1 - q`` round ``q`` to a relative ``eps``, which is an
+    absolute ``eps`` in ``log q``.
+    """
+    ld = np.longdouble
+    compute = np.dtype(np.float32 if dtype == np.float16 else dtype).type
+    low, high = ld(compute(_probability.EPSILON)), ld(compute(1) - compute(_probability.EPSILON))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if function == "binary_cross_entropy":
+            q = np.clip(np.asarray(probs).astype(ld), low, high)
+            z = np.asarray(labels).astype(ld)
+            loss = -(z * np.log(q) + (1 - z) * np.log1p(-q))
+            scale = np.abs(z) * np.fmax(np.abs(np.log(q)), 1) + np.abs(1 - z) * np.fmax(np.abs(np.log1p(-q)), 1)
+        else:
+            p = np.moveaxis(np.asarray(probs), axis, -1).astype(ld)
+            z = np.moveaxis(np.broadcast_to(np.asarray(labels), np.shape(probs)), axis, -1).astype(ld)
+            log_q = np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
+            loss = -np.sum(z * log_q, axis=-1)
+            scale = np.sum(np.abs(z) * np.fmax(np.abs(log_q), 1), axis=-1)
+    return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
 
 
 def _f64(a):

@@ -36,9 +36,11 @@ DTYPES = (np.float16, np.float32, np.float64)
 REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
            "wide": lambda rng, shape: rng.standard_normal(shape) * 1000}
 UNSTABLE = {"naive"}
-#: The losses checked with their options, and the shapes they are checked on.
+#: The losses checked with their options, the shapes and the regime they are checked on (the
+#: wide logits test the row statistics, which the options leave alone).
 OPTION_FUNCTIONS = tuple(sorted(accuracy.SPARSE | accuracy.DENSE)) + ("sigmoid_cross_entropy_with_logits",)
-OPTION_SHAPES = (((7, 2), -1), ((1000, 10), -1), ((100, 1000), -1), ((4, 6, 5), 1))
+OPTION_SHAPES = (((7, 2), -1), ((100, 1000), -1), ((4, 6, 5), 1))
+OPTION_REGIME = "moderate"
 
 
 def options_of(function: str, shape, axis: int) -> list:
@@ -138,8 +140,8 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
             reference = None
     cases = [(f, shape, axis, dtype, regime, None) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
              for dtype in DTYPES for regime in REGIMES]
-    cases += [(f, shape, axis, dtype, regime, option) for f in OPTION_FUNCTIONS for shape, axis in OPTION_SHAPES
-              for option in options_of(f, shape, axis) for dtype in DTYPES for regime in REGIMES]
+    cases += [(f, shape, axis, dtype, OPTION_REGIME, option) for f in OPTION_FUNCTIONS
+              for shape, axis in OPTION_SHAPES for option in options_of(f, shape, axis) for dtype in DTYPES]
     rows_of = [(f, None) for f in accuracy.FUNCTIONS] + [(f, "options") for f in OPTION_FUNCTIONS]
     results = {(name, row_name(f, o)): dict(backend=name, function=row_name(f, o), truth={}, tf={}, missing=set(),
                                             worst=(0.0, ""),

@@ -9,7 +9,10 @@ that import here, ``impls.get(name)`` returns one. Every backend offers the
 same seven functions, named and ordered as in ``tf.nn``; all input goes through
 one front door (``impls._validate``) before any backend sees it, so the errors
 are the same whatever the backend. Results are NumPy arrays of the logits'
-dtype.
+dtype. The losses take keyword-only options (label smoothing, ignored labels,
+class weights, reduction, z-loss; ``impls._options``), and the built-in
+backends also offer the probability forms ``binary_cross_entropy`` and
+``categorical_cross_entropy`` (``impls._probability``).
 """
 
 from __future__ import annotations

@@ -114,7 +114,8 @@ def test_ignored_rows_are_exempt_from_the_range_check_and_give_zero(backend, fun
 
 
 @pytest.mark.parametrize("function", [f for f in LOSSES if f.startswith("sparse")])
-@pytest.mark.parametrize("options", [dict(ignore_index=IGNORE), dict(class_weights=np.zeros(4))], ids=["ignored", "weights0"])
+@pytest.mark.parametrize("options", [dict(ignore_index=IGNORE), dict(class_weights=np.zeros(4))],
+                         ids=["ignored", "weights0"])
 def test_a_mean_over_no_rows_is_nan_with_a_zero_gradient(backend, function, options):
     labels = np.full(3, IGNORE) if "ignore_index" in options else np.array([0, 1, 2])
     got = call(backend, function, labels, np.ones((3, 4)), dict(options, reduction="mean"))
@@ -122,6 +123,18 @@ def test_a_mean_over_no_rows_is_nan_with_a_zero_gradient(backend, function, opti
     assert np.isnan(loss) and loss.shape == ()
     if grad is not None:
         assert np.all(grad == 0)
+
+
+@pytest.mark.parametrize("function", LOSSES)
+def test_options_on_an_empty_batch(backend, function):
+    """No rows: a loss of shape (0,), a sum of 0, a mean of nothing (NaN); gradients of shape (0, C)."""
+    labels = np.zeros(0, np.int64) if function.startswith("sparse") else np.zeros((0, 5))
+    for reduction, want in (("none", np.zeros(0)), ("sum", 0.0), ("mean", np.nan)):
+        got = call(backend, function, labels, np.zeros((0, 5)), dict(label_smoothing=0.1, reduction=reduction))
+        loss = got[0] if isinstance(got, tuple) else got
+        np.testing.assert_array_equal(loss, want)
+        if isinstance(got, tuple):
+            assert got[1].shape == (0, 5)
 
 
 # --------------------------------------------------------------------------- sigmoid

@@ -2,7 +2,8 @@
 
 Runs each of the seven functions of every backend over a grid of shapes and
 dtypes, and the losses again with each of their options (``xentbench.inputs``'s
-``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function> +options`` each), measures the largest relative error against the extended-precision
+``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function> +options``
+each), measures the largest relative error against the extended-precision
 truth and against TensorFlow (the measure and the tolerances of
 ``xentbench.accuracy``), prints one table (backend x function), then what the reference does on
 this machine (its settings and the known quirks the probe of

@@ -23,8 +23,8 @@ The loss options (``impls._options``)
     any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none),
     ``alpha = scale (1 - eps)`` and ``beta = scale eps / C``. They are applied
     inside the same passes: the statistics pass also sums, block by block from
-    L1, ``B = sum w x`` (for smoothing, in float64 after each ``SUB`` run) and
-    the dense ``Z = sum w z``, ``A = sum w z (x - m)`` with the weights; then,
+    L1, ``B = sum w x`` (for smoothing, ``_smoothing_sum``) and the dense
+    ``Z = sum w z``, ``A = sum w z (x - m)`` with the weights (``_weighted_sums``); then,
     with ``lse = m + log(s)``, a row's loss is
     ``scale ((1 - eps) F + eps / C (wsum lse - B) + lam lse**2)``, ``F`` the
     weighted loss without smoothing (``w_y (log(s) - (x_y - m))`` or
@@ -295,28 +295,38 @@ def _sums(x, z, out, shift, dense, store):
 
 
 @_kernel(fastmath=_REDUCE)
-def _option_sums(x, z, w, shift, dense, smooth):
-    """``(sum(w z), sum(w z (x - shift)), sum(w x))`` of a block as float64, the
-    first two only if ``dense``, the last only if ``smooth`` (else 0); ``w``
-    the class weights, or empty for all 1. Summed as ``_sums`` does: runs of
-    ``SUB`` terms in SIMD lanes of ``x``'s dtype, then float64."""
-    zsum, a, b = 0.0, 0.0, 0.0
-    zero, one = x.dtype.type(0.0), x.dtype.type(1.0)
-    weighted = w.size > 0
+def _weighted_sums(x, z, w, shift):
+    """``(sum(w z), sum(w z (x - shift)))`` of a block as float64: the dense sums
+    with class weights, summed as ``_sums`` does (runs of ``SUB`` terms in SIMD
+    lanes of ``x``'s dtype, then float64)."""
+    zsum, a = 0.0, 0.0
+    zero = x.dtype.type(0.0)
     for start in range(0, x.size, SUB):
-        part_z, part_a, part_b = zero, zero, zero
+        part_z, part_a = zero, zero
         for j in range(start, min(start + SUB, x.size)):
-            wj = w[j] if weighted else one
-            if dense:
-                wz = wj * z[j]
-                part_z += wz
-                part_a += _xent_term(wz, x[j], shift)
-            if smooth:
-                part_b += wj * x[j]
+            wz = w[j] * z[j]
+            part_z += wz
+            part_a += _xent_term(wz, x[j], shift)
         zsum += np.float64(part_z)
         a += np.float64(part_a)
-        b += np.float64(part_b)
-    return zsum, a, b
+    return zsum, a
+
+
+@_kernel(fastmath=_REDUCE)
+def _smoothing_sum(x, w):
+    """``B = sum(w x)`` of a block as float64 (``sum(x)`` if ``w`` is empty), summed as ``_sums`` does."""
+    b = 0.0
+    zero = x.dtype.type(0.0)
+    for start in range(0, x.size, SUB):
+        part = zero
+        if w.size > 0:
+            for j in range(start, min(start + SUB, x.size)):
+                part += w[j] * x[j]
+        else:
+            for j in range(start, min(start + SUB, x.size)):
+                part += x[j]
+        b += np.float64(part)
+    return b
 
 
 @_glue
@@ -367,12 +377,9 @@ def _span_stats(x, z, w, out, maxima, dense, store, smooth):
         m = _max(xb)
         s, zsum, a = _sums(xb, z[b:e] if dense else xb, out[b:e] if store else out,
                            _shift(m), dense and not weighted, store)
-        smooth_sum = 0.0
-        if (dense and weighted) or smooth:
-            wz, wa, smooth_sum = _option_sums(xb, z[b:e] if dense else xb, w[b:e] if weighted else w,
-                                              _shift(m), dense and weighted, smooth)
-            if dense and weighted:
-                zsum, a = wz, wa
+        if dense and weighted:
+            zsum, a = _weighted_sums(xb, z[b:e], w[b:e], _shift(m))
+        smooth_sum = _smoothing_sum(xb, w[b:e] if weighted else w) if smooth else 0.0
         if store:
             maxima[b // BLOCK] = m
         stats = _merge(stats, (m, s, zsum, a, smooth_sum))
@@ -508,11 +515,19 @@ def _scale_block(out, z, w, factor, alpha, beta, dense):
 
 @_kernel(fastmath=_EXACT)
 def _subtract_targets(out, z, w, factor, alpha, beta, dense):
-    """``_scale_block`` with options."""
-    weighted = w.size > 0
-    for j in range(out.size):
-        t = alpha * np.float64(z[j]) + beta if dense else beta
-        out[j] = np.float64(out[j]) * factor - (t * np.float64(w[j]) if weighted else t)
+    """``_scale_block`` with options: a loop per case, each branch-free."""
+    if dense and w.size > 0:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta) * np.float64(w[j])
+    elif dense:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta)
+    elif w.size > 0:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - beta * np.float64(w[j])
+    else:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - beta
 
 
 @_glue

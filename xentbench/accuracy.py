@@ -71,7 +71,7 @@ FUNCTIONS = impls.FUNCTIONS  # the seven functions every backend offers
 #: The functions that take labels, and whether they are class indices.
 SPARSE = {"sparse_softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits_and_grad"}
 DENSE = {"softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad"}
-WITH_AXIS = DENSE | {"softmax", "log_softmax", "categorical_cross_entropy"}
+WITH_AXIS = DENSE | {"softmax", "log_softmax"}
 #: The probability forms (``impls.PROBABILITY_FUNCTIONS``): their second argument is probabilities.
 PROBABILITY = set(impls.PROBABILITY_FUNCTIONS)
 

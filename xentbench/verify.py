@@ -2,7 +2,7 @@
 
 Runs each of the seven functions of every backend over a grid of shapes and
 dtypes, and the losses again with each of their options (``xentbench.inputs``'s
-``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function> +options``
+``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function>+options``
 each), measures the largest relative error against the extended-precision
 truth and against TensorFlow (the measure and the tolerances of
 ``xentbench.accuracy``), prints one table (backend x function), then what the reference does on
@@ -54,8 +54,8 @@ def options_of(function: str, shape, axis: int) -> list:
 
 
 def row_name(function: str, options) -> str:
-    """A function's row in the table: its name, with `` +options`` for its checks with options."""
-    return function if options is None else f"{function} +options"
+    """A function's row in the table: its name, with ``+options`` for its checks with options (one word)."""
+    return function if options is None else f"{function}+options"
 #: Seconds one call may take before its backend is failed as hanging (the largest case takes ~0.1 s).
 CALL_TIMEOUT = 60.0
 

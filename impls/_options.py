@@ -119,15 +119,17 @@ def check_ignore_index(k) -> int | None:
 
 
 def _weights(w, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
-    """Real, finite, non-negative weights of exactly ``shape`` (or broadcast to it), read-only, in ``dtype``."""
-    given, array = w, np.asarray(w) if not isinstance(w, np.ndarray) else w
+    """Real weights broadcast to ``shape``, as a read-only copy in ``dtype`` (the caller's
+    array is never touched), finite there and ``>= 0``."""
+    array = np.asarray(w)
     if array.dtype.kind not in "fiu":
-        raise TypeError(f"Expected real {name}, got {'None' if given is None else array.dtype}")
-    if not np.all(np.isfinite(array)) or np.any(array < 0):
-        raise ValueError(f"Expected {name} to be finite and >= 0, got {array!r}")
-    array = np.ascontiguousarray(np.broadcast_to(array, shape), dtype=dtype)
-    array.flags.writeable = False
-    return array
+        raise TypeError(f"Expected real {name}, got {array.dtype}")
+    with np.errstate(over="ignore"):  # a weight beyond the dtype's range is refused below
+        copy = np.array(np.broadcast_to(array, shape), dtype=dtype, order="C", copy=True)
+    if not np.all(np.isfinite(copy)) or np.any(copy < 0):
+        raise ValueError(f"Expected {name} to be finite and >= 0 in {np.dtype(dtype).name}, got {array!r}")
+    copy.flags.writeable = False
+    return copy
 
 
 def check_class_weights(w, num_classes: int, dtype: np.dtype) -> np.ndarray | None:
@@ -140,8 +142,8 @@ def check_class_weights(w, num_classes: int, dtype: np.dtype) -> np.ndarray | No
 
 
 #: The options of the softmax losses; the dense ones take all but ``ignore_index``.
-SOFTMAX_OPTIONS = ("label_smoothing", "ignore_index", "class_weights", "reduction", "z_loss")
-SIGMOID_OPTIONS = ("label_smoothing", "pos_weight")
+SOFTMAX_OPTION_NAMES = ("label_smoothing", "ignore_index", "class_weights", "reduction", "z_loss")
+SIGMOID_OPTION_NAMES = ("label_smoothing", "pos_weight")
 
 
 def _known(function: str, given: dict, names: tuple) -> None:
@@ -156,7 +158,7 @@ def softmax_options(function: str, num_classes: int, dtype: np.dtype, sparse: bo
 
     ``scale`` is left at 1: ``with_scale`` sets it once the labels are known.
     """
-    _known(function, given, SOFTMAX_OPTIONS if sparse else SOFTMAX_OPTIONS[:1] + SOFTMAX_OPTIONS[2:])
+    _known(function, given, SOFTMAX_OPTION_NAMES if sparse else SOFTMAX_OPTION_NAMES[:1] + SOFTMAX_OPTION_NAMES[2:])
     options = Options(check_label_smoothing(given.get("label_smoothing", 0.0)),
                       check_ignore_index(given.get("ignore_index")),
                       check_class_weights(given.get("class_weights"), num_classes, dtype),
@@ -209,7 +211,7 @@ def sigmoid_options(function: str, shape: tuple, dtype: np.dtype, given: dict) -
 
     ``pos_weight`` broadcasts to the logits' shape and arrives flat in ``dtype``.
     """
-    _known(function, given, SIGMOID_OPTIONS)
+    _known(function, given, SIGMOID_OPTION_NAMES)
     eps = check_label_smoothing(given.get("label_smoothing", 0.0))
     pos_weight = given.get("pos_weight")
     if pos_weight is not None:

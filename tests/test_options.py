@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import impls
-from conftest import (DTYPES, UNDER_TEST, case_id, check_against_truth, make_inputs, naive_limit, seed_of)
+from conftest import DTYPES, case_id, check_against_truth, make_inputs, naive_limit, seed_of
 from xentbench.accuracy import tolerance, truth
 from xentbench.inputs import IGNORE_INDEX, LOSS_OPTIONS, SIGMOID_OPTIONS, ignoring, loss_options
 
@@ -236,6 +236,15 @@ def test_bad_sigmoid_options_get_one_error_from_the_front_door(backend, options,
     with pytest.raises(error) as info:
         backend.sigmoid_cross_entropy_with_logits(np.zeros((2, 4)), np.zeros((2, 4)), **options)
     assert str(info.value).startswith(message)
+
+
+def test_the_weights_given_are_left_as_they_were(backend):
+    """The front door copies the weights: the caller's array stays writeable and unchanged."""
+    w = np.array([1.0, 2.0, 0.5])
+    call(backend, SPARSE, np.array([0, 2]), np.zeros((2, 3)), dict(class_weights=w))
+    assert w.flags.writeable and list(w) == [1.0, 2.0, 0.5]
+    with pytest.raises(ValueError, match="Expected class_weights to be finite and >= 0 in float32"):
+        call(backend, SPARSE, np.array([0, 2]), np.zeros((2, 3), np.float32), dict(class_weights=[1.0, 1e39, 1.0]))
 
 
 def test_a_plugin_without_options_says_so(monkeypatch):

@@ -9,7 +9,10 @@ that import here, ``impls.get(name)`` returns one. Every backend offers the
 same seven functions, named and ordered as in ``tf.nn``; all input goes through
 one front door (``impls._validate``) before any backend sees it, so the errors
 are the same whatever the backend. Results are NumPy arrays of the logits'
-dtype.
+dtype. The losses take keyword-only options (label smoothing, ignored labels,
+class weights, reduction, z-loss; ``impls._options``), and the built-in
+backends also offer the probability forms ``binary_cross_entropy`` and
+``categorical_cross_entropy`` (``impls._probability``).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import importlib.util
 
 import numpy as np
 
-from . import _validate
+from . import _options, _validate
 
 __all__ = [
     "BackendUnavailable", "NotImplementedByBackend", "BackendError", "Backend", "BUILTIN", "ENTRY_POINTS",
@@ -29,6 +32,7 @@ __all__ = [
     "softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits",
     "sigmoid_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_and_grad", "sparse_softmax_cross_entropy_with_logits_and_grad",
+    "PROBABILITY_FUNCTIONS", "binary_cross_entropy", "categorical_cross_entropy",
 ]
 
 DEFAULT_BACKEND = "numba"
@@ -54,6 +58,9 @@ FUNCTIONS = (
     "softmax_cross_entropy_with_logits_and_grad",
     "sparse_softmax_cross_entropy_with_logits_and_grad",
 )
+#: The probability forms (``impls._probability``), Keras's ``from_logits=False`` losses: offered by
+#: the built-in backends, optional for a plugin (not implemented where it lacks them).
+PROBABILITY_FUNCTIONS = ("binary_cross_entropy", "categorical_cross_entropy")
 
 
 class BackendUnavailable(ImportError):
@@ -89,12 +96,12 @@ class _Contract:
         if not callable(impl):
             raise NotImplementedByBackend(f"backend {self._name!r} does not implement {function}")
 
-        def checked(*args):
+        def checked(*args, **options):
             logits = args[-1]
             if logits.dtype not in self._takes:
                 raise NotImplementedByBackend(
                     f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
-            result = impl(*args)
+            result = impl(*args, **options)
             parts = result if type(result) is tuple else (result,)
             shapes = _result_shapes(function, logits.shape)
             got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
@@ -122,6 +129,8 @@ class Backend:
         #: the canonical logits dtypes the backend takes (float16 arrives as float32)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
         self._functions = module if builtin else _Contract(name, module, self.dtypes)
+        #: whether its losses take ``options=`` (``impls._options``); a plugin declares ``takes_options = True``
+        self._takes_options = getattr(module, "takes_options", False)
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
@@ -145,61 +154,141 @@ class Backend:
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
         return rows.restore_full(self._functions.log_softmax(rows.logits))
 
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
+    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, **options) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
 
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
-        loss has the logits' shape without ``axis``.
+        loss has the logits' shape without ``axis`` (0-d with a ``reduction``).
+        Keyword-only options (``impls._options``): ``label_smoothing``,
+        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
+        if options:
+            return self._with_options("softmax_cross_entropy_with_logits", labels, rows, options, logits.shape)
         labels = _validate.dense_labels(labels, rows, logits.shape)
         return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
 
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
 
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
-        each in ``[0, num_classes)``; the loss has the labels' shape.
+        each in ``[0, num_classes)`` or equal to ``ignore_index``; the loss has
+        the labels' shape (0-d with a ``reduction``). Keyword-only options
+        (``impls._options``): ``label_smoothing``, ``ignore_index``,
+        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
         """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        if options:
+            return self._with_options("sparse_softmax_cross_entropy_with_logits", labels, rows, options)
         labels = _validate.sparse_labels(labels, rows)
         return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
 
-    def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sigmoid_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
 
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
         labels and logits have the same shape, and so does the loss.
+        Keyword-only options (``impls._options``): ``label_smoothing`` (labels
+        become ``z (1 - eps) + eps / 2``) and ``pos_weight`` (the positive term
+        weighted, broadcast to the logits).
         """
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
+        if options:
+            function = "sigmoid_cross_entropy_with_logits"
+            checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options)
+            loss = self._call(function, checked, labels, flat)
+        else:
+            loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
+    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, **options):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
 
         ``dlogits`` is the gradient of ``sum(loss)`` when each row of labels
         sums to 1; like TF's fused kernel it is ``softmax - labels`` whatever
-        the labels sum to.
+        the labels sum to. With any option (as for
+        ``softmax_cross_entropy_with_logits``), ``dlogits`` is the exact
+        gradient of the reduced loss, or of ``sum(loss)`` for ``reduction='none'``.
         """
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
+        if options:
+            return self._with_options("softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
+                                      logits.shape)
         labels = _validate.dense_labels(labels, rows, logits.shape)
         loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
-        r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
+    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, **options):
+        r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``.
+
+        With options (as for ``sparse_softmax_cross_entropy_with_logits``),
+        ``dlogits`` is the gradient of the reduced loss, or of ``sum(loss)``
+        for ``reduction='none'``; an ignored row's is 0.
+        """
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        if options:
+            return self._with_options("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options)
         labels = _validate.sparse_labels(labels, rows)
         loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
         return rows.restore(loss), rows.restore_full(grad)
 
+    def binary_cross_entropy(self, labels, probs) -> np.ndarray:
+        r"""Elementwise ``-(z log(q) + (1 - z) log(1 - q))`` of probabilities ``probs``.
+
+        ``q`` is ``probs`` clipped to ``[1e-7, 1 - 1e-7]`` as Keras clips them
+        (``impls._probability``), so a loss is at most ``-log(1e-7) = 16.1``
+        and never 0; labels and probabilities have the same shape, and so does
+        the loss. ``sigmoid_cross_entropy_with_logits`` is the logits form,
+        exact where this one clips.
+        """
+        labels, flat, dtype = _validate.sigmoid_inputs(labels, probs)
+        return _validate.as_dtype(self._functions.binary_cross_entropy(labels, flat), dtype).reshape(np.shape(probs))
+
+    def categorical_cross_entropy(self, labels, probs, axis=-1) -> np.ndarray:
+        r"""``-sum_i labels_i log(q_i)`` along ``axis``, ``q = clip(probs / sum(probs), 1e-7, 1 - 1e-7)``.
+
+        Keras's ``categorical_crossentropy(from_logits=False)``: each row of
+        probabilities rescaled to sum to 1, then clipped (``impls._probability``).
+        ``labels`` broadcast to the probabilities' shape; the loss has their
+        shape without ``axis``. ``softmax_cross_entropy_with_logits`` is the
+        logits form.
+        """
+        probs = _validate.check_logits(probs)
+        rows = _validate.Rows.from_logits(probs, axis)
+        labels = _validate.dense_labels(labels, rows, probs.shape)
+        return rows.restore(self._functions.categorical_cross_entropy(labels, rows.logits))
+
+    def _call(self, function: str, options, *args):
+        """The backend's ``function(*args)``, given ``options=`` unless they are all defaults (None)."""
+        if options is None:
+            return getattr(self._functions, function)(*args)
+        if not self._takes_options:
+            raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
+        return getattr(self._functions, function)(*args, options=options)
+
+    def _with_options(self, function: str, labels, rows, given: dict, shape: tuple | None = None):
+        """A softmax loss (``*_and_grad``: with its gradient) with the keyword options ``given``,
+        checked (``impls._options``), in the public shape and reduced as they ask.
+        ``shape``: the logits' shape, for dense labels; None for sparse ones."""
+        sparse = shape is None
+        options = _options.softmax_options(function, rows.shape[-1], rows.logits.dtype, sparse, given)
+        if sparse:
+            labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
+        else:
+            labels = _validate.dense_labels(labels, rows, shape)
+        options, denominator = _options.with_scale(options, labels if sparse else None, len(rows.logits))
+        result = self._call(function, options, labels, rows.logits)
+        if function.endswith("_and_grad"):
+            loss, grad = result
+            return _options.reduce(rows.restore(loss), options, denominator), rows.restore_full(grad)
+        return _options.reduce(rows.restore(result), options, denominator)
+
 
 def _result_shapes(function: str, shape: tuple) -> tuple:
     """The shapes of ``function``'s results for canonical logits of ``shape``: per row, or the logits'."""
-    if function in ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits"):
+    if function in ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits", "binary_cross_entropy"):
         return (shape,)
     return (shape[:1], shape) if function.endswith("_and_grad") else (shape[:1],)
 
@@ -338,3 +427,5 @@ softmax_cross_entropy_with_logits_and_grad = _dispatch("softmax_cross_entropy_wi
 sparse_softmax_cross_entropy_with_logits_and_grad = _dispatch(
     "sparse_softmax_cross_entropy_with_logits_and_grad"
 )
+binary_cross_entropy = _dispatch("binary_cross_entropy")
+categorical_cross_entropy = _dispatch("categorical_cross_entropy")

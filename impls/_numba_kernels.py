@@ -16,6 +16,24 @@ Online over blocks (Milakov & Gimelshein 2018, one block at a time)
     logits are read from memory once, and a row too long for one thread is cut
     into pieces whose statistics merge the same way.
 
+The loss options (``impls._options``)
+    The kernels with options (``rows_options``) take ``opt = (w, eps, lam,
+    scale, ignore, exact, wsum, alpha, beta)``: the class weights ``w`` (empty for none), the smoothing
+    ``eps``, the z-loss ``lam``, the row ``scale``, the ignored label, whether
+    any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none),
+    ``alpha = scale (1 - eps)`` and ``beta = scale eps / C``. They are applied
+    inside the same passes: the statistics pass also sums, block by block from
+    L1, ``B = sum w x`` (for smoothing, ``_smoothing_sum``) and the dense
+    ``Z = sum w z``, ``A = sum w z (x - m)`` with the weights (``_weighted_sums``); then,
+    with ``lse = m + log(s)``, a row's loss is
+    ``scale ((1 - eps) F + eps / C (wsum lse - B) + lam lse**2)``, ``F`` the
+    weighted loss without smoothing (``w_y (log(s) - (x_y - m))`` or
+    ``Z log(s) - A``), and its gradient ``c p - alpha w z - beta w`` with
+    ``c = scale (W + 2 lam lse)``, ``W = (1 - eps) (w_y or Z) + eps wsum / C``.
+    An ignored row's loss and gradient are 0, whatever its logits. Without
+    options (``exact`` false), ``c = 1``, ``alpha = 1``, ``beta = 0``: the
+    results of before, bit for bit.
+
 Accuracy
     ``exp`` is a polynomial of at most about one ulp (``_exp``). Each block sum
     is formed in SIMD lanes of the logits' dtype (``BLOCK / 32`` terms per
@@ -284,6 +302,41 @@ def _sums(x, z, out, shift, dense, store):
     return s, zsum, a
 
 
+@_kernel(fastmath=_REDUCE)
+def _weighted_sums(x, z, w, shift):
+    """``(sum(w z), sum(w z (x - shift)))`` of a block as float64: the dense sums
+    with class weights, summed as ``_sums`` does (runs of ``SUB`` terms in SIMD
+    lanes of ``x``'s dtype, then float64)."""
+    zsum, a = 0.0, 0.0
+    zero = x.dtype.type(0.0)
+    for start in range(0, x.size, SUB):
+        part_z, part_a = zero, zero
+        for j in range(start, min(start + SUB, x.size)):
+            wz = w[j] * z[j]
+            part_z += wz
+            part_a += _xent_term(wz, x[j], shift)
+        zsum += np.float64(part_z)
+        a += np.float64(part_a)
+    return zsum, a
+
+
+@_kernel(fastmath=_REDUCE)
+def _smoothing_sum(x, w):
+    """``B = sum(w x)`` of a block as float64 (``sum(x)`` if ``w`` is empty), summed as ``_sums`` does."""
+    b = 0.0
+    zero = x.dtype.type(0.0)
+    for start in range(0, x.size, SUB):
+        part = zero
+        if w.size > 0:
+            for j in range(start, min(start + SUB, x.size)):
+                part += w[j] * x[j]
+        else:
+            for j in range(start, min(start + SUB, x.size)):
+                part += x[j]
+        b += np.float64(part)
+    return b
+
+
 @_glue
 def _rescaled(s, mb, m):
     """``s exp(mb - m)``: 0 for ``s = 0`` (a span of ``-inf``), no ``exp`` call if ``mb == m``."""
@@ -299,21 +352,23 @@ def _merge(one, two):
     ``s`` of each side is rescaled by ``exp(m_i - M)``; ``A`` moves to the new
     shift by ``- Z_i (shift(M) - shift(m_i))``, a float64 difference of two
     logits, exact for float32. A side with ``s = 0`` (all ``-inf``) adds 0.
+    ``B = sum w x`` is not shifted: the two add.
     """
-    m1, s1, z1, a1 = one
-    m2, s2, z2, a2 = two
+    m1, s1, z1, a1, b1 = one
+    m2, s2, z2, a2, b2 = two
     m = _maximum(m1, m2)
     s = _rescaled(s1, m1, m) + _rescaled(s2, m2, m)
     shift = np.float64(_shift(m))
     a = (a1 - z1 * (shift - np.float64(_shift(m1)))) + (a2 - z2 * (shift - np.float64(_shift(m2))))
-    return m, s, z1 + z2, a
+    return m, s, z1 + z2, a, b1 + b2
 
 
 @_glue
-def _span_stats(x, z, out, maxima, dense, store):
-    """``(m, s, Z, A)`` of a span ``x`` (a row or a piece of one), block by
+def _span_stats(x, z, w, out, maxima, dense, store, smooth):
+    """``(m, s, Z, A, B)`` of a span ``x`` (a row or a piece of one), block by
     block, reading the logits once: per block its max ``mb``, then
-    ``sum exp(x - shift(mb))`` (and the dense sums) from L1, merged online.
+    ``sum exp(x - shift(mb))`` (and the dense sums, weighted by ``w`` unless
+    it is empty, and ``B`` if ``smooth``) from L1, merged online.
 
     With ``store``, ``out`` receives ``exp(x - shift(mb))`` of each block and
     ``maxima`` each ``mb``, for ``_scale`` to turn into probabilities.
@@ -322,16 +377,20 @@ def _span_stats(x, z, out, maxima, dense, store):
     that may be negative costs a wraparound select per element, and LLVM then
     loads one element at a time.
     """
-    stats = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
+    weighted = w.size > 0
+    stats = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0, 0.0)
     for b in range(0, x.size, BLOCK):
         e = min(b + BLOCK, x.size)
         xb = x[b:e]
         m = _max(xb)
         s, zsum, a = _sums(xb, z[b:e] if dense else xb, out[b:e] if store else out,
-                           _shift(m), dense, store)
+                           _shift(m), dense and not weighted, store)
+        if dense and weighted:
+            zsum, a = _weighted_sums(xb, z[b:e], w[b:e], _shift(m))
+        smooth_sum = _smoothing_sum(xb, w[b:e] if weighted else w) if smooth else 0.0
         if store:
             maxima[b // BLOCK] = m
-        stats = _merge(stats, (m, s, zsum, a))
+        stats = _merge(stats, (m, s, zsum, a, smooth_sum))
     return stats
 
 
@@ -344,18 +403,20 @@ def _transpose(x, xt):
 
 
 @_kernel(fastmath=_REDUCE)
-def _lane_stats(xt, zt, shift, lanes, dense):
+def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
     """The statistics of every column of ``xt`` (a row of logits each), in
     SIMD lanes across rows: a 10-class row costs no horizontal reduction and
-    no loop set-up. Into ``lanes`` (float64): max, ``s``, ``Z``, ``A``; ``xt``
-    is overwritten with ``exp(xt - shift)``, ``shift`` (``xt``'s dtype) the
-    shift of each column.
+    no loop set-up. Into ``lanes`` (float64): max, ``s``, ``Z``, ``A``, ``B``
+    (the dense sums weighted by ``w`` unless it is empty, ``B = sum w x`` if
+    ``smooth``); ``xt`` is overwritten with ``exp(xt - shift)``, ``shift``
+    (``xt``'s dtype) the shift of each column.
 
     Four passes over the tile in L1: the exponentials in ``xt``'s dtype (8
     lanes), the sums in float64 (4 lanes; at most 63 terms, but a float64 sum
     costs less here than its rounding in the results).
     """
-    m, s, zsum, a = lanes[0], lanes[1], lanes[2], lanes[3]
+    m, s, zsum, a, b = lanes[0], lanes[1], lanes[2], lanes[3], lanes[4]
+    weighted = w.size > 0
     classes, n_rows = xt.shape
     shift[:] = -np.inf
     for j in range(classes):
@@ -365,11 +426,24 @@ def _lane_stats(xt, zt, shift, lanes, dense):
         m[r] = shift[r]
         shift[r] = _shift(shift[r])
     zsum[:], a[:] = 0.0, 0.0
-    if dense:
+    if dense and weighted:
+        for j in range(classes):
+            wj = np.float64(w[j])
+            for r in range(n_rows):
+                wz = wj * np.float64(zt[j, r])
+                zsum[r] += wz
+                a[r] += _xent_term(wz, np.float64(xt[j, r]), np.float64(shift[r]))
+    elif dense:
         for j in range(classes):
             for r in range(n_rows):
                 zsum[r] += np.float64(zt[j, r])
                 a[r] += _xent_term(np.float64(zt[j, r]), np.float64(xt[j, r]), np.float64(shift[r]))
+    if smooth:  # else ``B`` is never read
+        b[:] = 0.0
+        for j in range(classes):
+            wj = np.float64(w[j]) if weighted else 1.0
+            for r in range(n_rows):
+                b[r] += wj * np.float64(xt[j, r])
     for j in range(classes):
         for r in range(n_rows):
             xt[j, r] = _exp(xt[j, r] - shift[r])
@@ -384,12 +458,40 @@ def _lane_stats(xt, zt, shift, lanes, dense):
 # --------------------------------------------------------------------------
 
 @_glue
-def _loss(mode, log_s, x_label, m, zsum, a):
+def _plain_loss(mode, log_s, x_label, m, zsum, a):
     """A row's loss from its statistics, in float64: sparse ``log(s) - (x[label] - m)``,
     dense ``Z log(s) - A``."""
     if mode == SPARSE:
         return log_s - (np.float64(x_label) - np.float64(m))
     return zsum * log_s - a
+
+
+@_glue
+def _loss(mode, log_s, x_label, w_label, stats, opt, classes):
+    """A row's loss and gradient coefficient ``c`` from its statistics, in float64.
+
+    Without options ``_plain_loss`` and ``c = 1``. With options (module
+    docstring): ``F`` the plain loss weighted (``w_label`` the label's class
+    weight; the dense ``Z``, ``A`` are weighted already), the loss
+    ``scale ((1 - eps) F + eps / C (wsum lse - B) + lam lse**2)`` and
+    ``c = scale (W + 2 lam lse)``. Not yet 0 for an ignored row.
+    """
+    m, _, zsum, a, b = stats
+    _, eps, lam, scale, _, exact, wsum, _, _ = opt
+    first = _plain_loss(mode, log_s, x_label, m, zsum, a)
+    if not exact:
+        return first, 1.0
+    weight = np.float64(w_label) if mode == SPARSE else zsum
+    first = first * weight if mode == SPARSE else first
+    lse = np.float64(_shift(m)) + log_s
+    loss, total = (1.0 - eps) * first, (1.0 - eps) * weight
+    if eps > 0.0:
+        loss += eps / classes * (wsum * lse - b)
+        total += eps / classes * wsum
+    if lam > 0.0:
+        loss += lam * lse * lse
+        total += 2.0 * lam * lse
+    return scale * loss, scale * total
 
 
 @_glue
@@ -405,9 +507,13 @@ def _factor(mb, m, s):
 
 
 @_kernel(fastmath=_EXACT)
-def _scale_block(out, z, factor, dense):
-    """``out = out * factor - z`` (``z`` only if ``dense``), in float64, rounded once."""
-    if dense:
+def _scale_block(out, z, w, factor, alpha, beta, dense):
+    """``out = out * factor - (alpha z + beta) w`` (``z`` only if ``dense``, ``w``
+    unless empty), in float64, rounded once. Without options (``alpha = 1``,
+    ``beta = 0``, no ``w``) the loops of ``out * factor - z`` and ``out * factor``."""
+    if w.size > 0 or alpha != 1.0 or beta != 0.0:
+        _subtract_targets(out, z, w, factor, alpha, beta, dense)
+    elif dense:
         for j in range(out.size):
             out[j] = np.float64(out[j]) * factor - np.float64(z[j])
     else:
@@ -415,15 +521,35 @@ def _scale_block(out, z, factor, dense):
             out[j] = np.float64(out[j]) * factor
 
 
+@_kernel(fastmath=_EXACT)
+def _subtract_targets(out, z, w, factor, alpha, beta, dense):
+    """``_scale_block`` with options: a loop per case, each branch-free."""
+    if dense and w.size > 0:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta) * np.float64(w[j])
+    elif dense:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - (alpha * np.float64(z[j]) + beta)
+    elif w.size > 0:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - beta * np.float64(w[j])
+    else:
+        for j in range(out.size):
+            out[j] = np.float64(out[j]) * factor - beta
+
+
 @_glue
-def _scale(out, z, maxima, stats, dense):
-    """Probabilities (minus ``z`` if ``dense``) of a span from the
-    exponentials ``_span_stats`` stored, block by block."""
-    m, s, _, _ = stats
+def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta):
+    """Probabilities times ``coefficient``, minus ``(alpha z + beta) w``
+    (``_scale_block``), of a span from the exponentials ``_span_stats`` stored,
+    block by block."""
+    m, s, _, _, _ = stats
+    weighted = w.size > 0
     for b in range(0, out.size, BLOCK):
         e = min(b + BLOCK, out.size)
-        factor = _factor(maxima[b // BLOCK], m, s)
-        _scale_block(out[b:e], z[b:e] if dense else out[b:e], factor, dense)
+        factor = _factor(maxima[b // BLOCK], m, s) * coefficient
+        _scale_block(out[b:e], z[b:e] if dense else out[b:e], w[b:e] if weighted else w, factor, alpha, beta,
+                     dense)
 
 
 @_kernel(fastmath=_EXACT)
@@ -435,16 +561,20 @@ def _write_log_probs(x, out, m, log_s):
 
 
 @_glue
-def _span_results(x, z, out, maxima, label, stats, mode, grad):
+def _span_results(x, z, w, out, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep):
     """Log-softmax, or probabilities / gradient from what ``_span_stats``
-    stored, of a span; ``label``: the sparse label's index in the span, if in it."""
-    m, s, _, _ = stats
+    stored, of a span (``w``: its class weights, or empty); ``label``: the
+    sparse label's index in the span, if in it; an ignored row (not ``keep``) gets 0."""
+    m, s, _, _, _ = stats
+    alpha, beta = opt[7], opt[8]
     if mode == LOG_SOFTMAX:
         _write_log_probs(x, out, m, math.log(s))
+    elif not keep:
+        out[:] = 0.0
     elif mode == SOFTMAX or grad:
-        _scale(out, z, maxima, stats, mode == DENSE)
+        _scale(out, z, w, maxima, stats, mode == DENSE, coefficient, alpha, beta)
         if mode == SPARSE and 0 <= label < x.size:
-            out[label] -= 1.0
+            out[label] -= alpha * np.float64(w_label)
 
 
 # --------------------------------------------------------------------------
@@ -458,17 +588,32 @@ def _stores(mode, grad):
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad):
+def _target(labels, w, r, mode, ignore):
+    """Row ``r``'s label (an index into the row: 0 for an ignored or dense
+    row), its class weight (1 for none), and whether the row counts."""
+    if mode != SPARSE:
+        return 0, 1.0, True
+    label = labels[r]
+    keep = label != ignore
+    label = label if keep else 0
+    return label, np.float64(w[label]) if w.size > 0 else 1.0, keep
+
+
+@_glue
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt):
     """Row ``r`` whole: statistics, loss, and results while the row is in cache.
     ``out`` has no columns when there are no results."""
     dense = mode == DENSE
+    w = opt[0]
     zr = z[r] if dense else x[r]
-    stats = _span_stats(x[r], zr, out[r], maxima, dense, _stores(mode, grad))
-    label = labels[r] if mode == SPARSE else -1
+    stats = _span_stats(x[r], zr, w, out[r], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
+    label, w_label, keep = _target(labels, w, r, mode, opt[4])
+    coefficient = 1.0
     if mode >= SPARSE:
-        m, s, zsum, a = stats
-        loss[r] = _loss(mode, math.log(s), x[r, max(label, 0)], m, zsum, a)
-    _span_results(x[r], zr, out[r], maxima, label, stats, mode, grad)
+        row_loss, coefficient = _loss(mode, math.log(stats[1]), x[r, label], w_label, stats, opt, x.shape[1])
+        loss[r] = row_loss if keep else 0.0
+    _span_results(x[r], zr, w, out[r], maxima, label if mode == SPARSE else -1, stats, mode, grad, opt,
+                  coefficient, w_label, keep)
 
 
 @_glue
@@ -491,21 +636,24 @@ def _piece(i, pieces, classes):
 
 
 @_glue
-def _piece_stats(x, z, out, maxima, i, pieces, mode, grad):
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt):
     """Statistics of piece ``i`` (``_piece``)."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
-    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], out[r, lo:hi],
-                       maxima, dense, _stores(mode, grad))
+    w = opt[0]
+    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], w[lo:hi] if w.size > 0 else w,
+                       out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
 
 
 @_glue
-def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad):
-    """Results of piece ``i`` given its row's merged ``stats``."""
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient):
+    """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
+    w = opt[0]
     zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
-    label = labels[r] - lo if mode == SPARSE else -1
-    _span_results(x[r, lo:hi], zr, out[r, lo:hi], maxima, label, stats, mode, grad)
+    label, w_label, keep = _target(labels, w, r, mode, opt[4])
+    _span_results(x[r, lo:hi], zr, w[lo:hi] if w.size > 0 else w, out[r, lo:hi], maxima,
+                  label - lo if mode == SPARSE else -1, stats, mode, grad, opt, coefficient, w_label, keep)
 
 
 @_kernel
@@ -516,23 +664,55 @@ def _take(x, labels, out):
         out[r] = x[r, labels[r]]
 
 
+@_kernel
+def _take_options(x, labels, w, ignore, x_label, w_label):
+    """``_take`` with options: also ``w_label[r] = w[labels[r]]`` (1 if ``w`` is
+    empty), and label 0 for an ignored row."""
+    weighted = w.size > 0
+    for r in range(x.shape[0]):
+        label = labels[r] if labels[r] != ignore else 0
+        x_label[r] = x[r, label]
+        w_label[r] = w[label] if weighted else 1.0
+
+
 @_kernel(fastmath=_EXACT)
-def _lane_finish(lanes, x_label, loss, mode, log):
+def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
     """Per row of a tile, in SIMD lanes, from the lane statistics: the loss if
-    ``mode >= SPARSE`` (``x_label``: the label's logit), and into ``lanes[1]``
-    ``log(s)`` if ``log`` else the factor ``1 / s`` of the exponentials."""
+    ``mode >= SPARSE`` (``x_label``, ``w_label``: the label's logit and class
+    weight, the latter with options only), and into ``lanes[1]`` ``log(s)`` if
+    ``log`` else the factor ``c / s`` of the exponentials (``c``: ``_loss``'s
+    gradient coefficient, 1 without options)."""
+    if not opt[5]:
+        for r in range(lanes.shape[1]):
+            s = lanes[1, r]
+            log_s = _log(s)
+            if mode >= SPARSE:
+                loss[r] = _plain_loss(mode, log_s, x_label[r], lanes[0, r], lanes[2, r], lanes[3, r])
+            lanes[1, r] = log_s if log else 1.0 / s
+        return
     for r in range(lanes.shape[1]):
         s = lanes[1, r]
         log_s = _log(s)
+        coefficient = 1.0
         if mode >= SPARSE:
-            loss[r] = _loss(mode, log_s, x_label[r], lanes[0, r], lanes[2, r], lanes[3, r])
-        lanes[1, r] = log_s if log else 1.0 / s
+            stats = (lanes[0, r], s, lanes[2, r], lanes[3, r], lanes[4, r] if opt[1] > 0.0 else 0.0)
+            loss[r], coefficient = _loss(mode, log_s, x_label[r], w_label[r], stats, opt, classes)
+        lanes[1, r] = log_s if log else coefficient / s
 
 
 @_kernel
-def _untranspose(xt, z, out, factor, dense):
-    """``out[r, j] = xt[j, r] * factor[r] - z[r, j]`` (``z`` only if ``dense``),
-    in float64, rounded once."""
+def _untranspose(xt, z, w, out, factor, alpha, beta, dense):
+    """``out[r, j] = xt[j, r] * factor[r] - (alpha z[r, j] + beta) w[j]`` (``z``
+    only if ``dense``, ``w`` unless empty), in float64, rounded once. Without
+    options (``alpha = 1``, ``beta = 0``, no ``w``) the loop of ``xt * factor - z``."""
+    weighted = w.size > 0
+    if weighted or alpha != 1.0 or beta != 0.0:
+        for r in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                v = np.float64(xt[j, r]) * factor[r]
+                t = alpha * np.float64(z[r, j]) + beta if dense else beta
+                out[r, j] = v - (t * np.float64(w[j]) if weighted else t)
+        return
     for r in range(out.shape[0]):
         for j in range(out.shape[1]):
             v = np.float64(xt[j, r]) * factor[r]
@@ -540,31 +720,47 @@ def _untranspose(xt, z, out, factor, dense):
 
 
 @_kernel
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 2, hi - lo)``, ``x``'s dtype), statistics, loss and factors
-    in SIMD lanes (``lanes``, ``(4, hi - lo)`` float64), results transposed back."""
+    (``(2 classes + 3, hi - lo)``, ``x``'s dtype), statistics, loss and factors
+    in SIMD lanes (``lanes``, ``(5, hi - lo)`` float64), results transposed
+    back; an ignored row's loss and results are 0."""
     dense = mode == DENSE
     classes = x.shape[1]
+    w, ignore, alpha, beta = opt[0], opt[4], opt[7], opt[8]
     xt, zt = scratch[:classes], scratch[classes:2 * classes]
-    shift, x_label = scratch[2 * classes], scratch[2 * classes + 1]
+    shift, x_label, w_label = scratch[2 * classes], scratch[2 * classes + 1], scratch[2 * classes + 2]
     x, z, out = x[lo:hi], z[lo:hi] if dense else x[lo:hi], out[lo:hi]
     _transpose(x, xt)
     if dense:
         _transpose(z, zt)
-    _lane_stats(xt, zt, shift, lanes, dense)
-    if mode == SPARSE:
+    exact = opt[5]
+    _lane_stats(xt, zt, w, shift, lanes, dense, opt[1] > 0.0)
+    if mode == SPARSE and exact:
+        _take_options(x, labels[lo:hi], w, ignore, x_label, w_label)
+    elif mode == SPARSE:
         _take(x, labels[lo:hi], x_label)
-    _lane_finish(lanes, x_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX)
+    _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
+                 opt, classes)
     store = _stores(mode, grad)
     if mode == LOG_SOFTMAX:
         for r in range(hi - lo):
             _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
     elif store:
-        _untranspose(xt, z, out, lanes[1], dense)
+        _untranspose(xt, z, w, out, lanes[1], alpha, beta, dense)
         if mode == SPARSE:
             for r in range(hi - lo):
-                out[r, labels[lo + r]] -= 1.0
+                label = labels[lo + r]
+                if not exact:
+                    out[r, label] -= 1.0
+                elif label != ignore:
+                    out[r, label] -= alpha * np.float64(w_label[r])
+    if mode == SPARSE and exact:
+        for r in range(hi - lo):
+            if labels[lo + r] == ignore:
+                loss[lo + r] = 0.0
+                if store:
+                    out[r, :] = 0.0
 
 
 # --------------------------------------------------------------------------
@@ -572,14 +768,15 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes):
 # --------------------------------------------------------------------------
 
 @_jit(inline="always")
-def _drive(x, z, labels, out, loss, mode, grad, threads):
+def _drive(x, z, labels, out, loss, mode, grad, opt, threads):
     """Row statistics of ``x`` and what ``mode`` asks of them, on ``threads`` threads.
 
     ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
     ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
     the gradient into ``out``. Arrays a mode does not use are not read (pass
     ``x`` for ``z``, any int64 vector for ``labels``, an empty vector for
-    ``loss``, and ``out`` with no columns). Inlined by Numba into ``rows``,
+    ``loss``, and ``out`` with no columns); ``opt``: the loss options (module
+    docstring). Inlined by Numba into ``rows``,
     where its ``prange`` loops run on every core, and into ``rows_serial``,
     where they are plain loops.
 
@@ -595,8 +792,8 @@ def _drive(x, z, labels, out, loss, mode, grad, threads):
         for t in prange((n_rows + tile - 1) // tile):
             lo = t * tile
             hi = min(lo + tile, n_rows)
-            _tile_task(x, z, labels, out, loss, lo, hi, mode, grad,
-                       np.empty((2 * classes + 2, hi - lo), dtype=x.dtype), np.empty((4, hi - lo)))
+            _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt,
+                       np.empty((2 * classes + 3, hi - lo), dtype=x.dtype), np.empty((5, hi - lo)))
         return
     blocks = -(-classes // BLOCK)
     pieces = _pieces(n_rows, classes, threads)
@@ -605,62 +802,172 @@ def _drive(x, z, labels, out, loss, mode, grad, threads):
         for c in prange(-(-n_rows // chunk)):
             maxima = np.empty(blocks, dtype=x.dtype)
             for r in range(c * chunk, min((c + 1) * chunk, n_rows)):
-                _row_task(x, z, labels, out, loss, maxima, r, mode, grad)
+                _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt)
         return
     n = n_rows * pieces
-    parts = np.empty((n, 4))
+    parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
     maxima = np.empty((n, blocks), dtype=x.dtype)
     for i in prange(n):
-        parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad)
+        parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4] = _piece_stats(
+            x, z, out, maxima[i], i, pieces, mode, grad, opt)
     for r in range(n_rows):
-        merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
+        merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0, 0.0)
         for i in range(r * pieces, (r + 1) * pieces):
-            merged = _merge(merged, (x.dtype.type(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3]))
-        parts[r * pieces, 0], parts[r * pieces, 1], parts[r * pieces, 2], parts[r * pieces, 3] = merged
+            merged = _merge(merged, (x.dtype.type(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4]))
+        first = r * pieces
+        parts[first, 0], parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4] = merged
+        parts[first, 5] = 1.0
         if mode >= SPARSE:
-            m, s, zsum, a = merged
-            loss[r] = _loss(mode, math.log(s), x[r, labels[r] if mode == SPARSE else 0], m, zsum, a)
+            label, w_label, keep = _target(labels, opt[0], r, mode, opt[4])
+            row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), x[r, label], w_label, merged, opt, classes)
+            loss[r] = row_loss if keep else 0.0
     if mode >= SPARSE and not grad:
         return
     for i in prange(n):
         first = i - i % pieces  # the row's merged statistics
-        stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3])
-        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad)
+        stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
+        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, opt, parts[first, 5])
+
+
+@_glue
+def _neutral(x):
+    """The options of a call without options: no weights (an empty view of
+    ``x``), ``eps = lam = 0``, ``scale = 1``, no label ignored (labels are
+    ``>= 0``), not ``exact``, ``alpha = 1``, ``beta = 0``. Built inside the
+    kernel, so that the serial kernel compiles to the code of before."""
+    return (x.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
 
 
 @_jit(parallel=True)
 def rows(x, z, labels, out, loss, mode, grad, threads):
-    """``_drive`` on every core; ``threads``: Numba's thread count
-    (``numba.get_num_threads()``, which would keep the kernel out of the
+    """``_drive`` on every core, without options; ``threads``: Numba's thread
+    count (``numba.get_num_threads()``, which would keep the kernel out of the
     on-disk cache if called inside it)."""
-    _drive(x, z, labels, out, loss, mode, grad, threads)
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), threads)
 
 
 @_jit
 def rows_serial(x, z, labels, out, loss, mode, grad):
-    """``_drive`` on the calling thread alone: a parallel launch wakes the
-    other threads, which costs more than a small call's work."""
-    _drive(x, z, labels, out, loss, mode, grad, 1)
-
-
-@_kernel(fastmath=_EXACT)
-def sigmoid_span(z, x, out):
-    """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
-    ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
-    dtype), rounded once."""
-    coefficients = _by_dtype(x.dtype.type(0.0), _ATANH32, _ATANH64)
-    for i in range(x.size):
-        v = np.float64(x[i])
-        e = np.float64(_exp(-abs(x[i])))
-        out[i] = (v if v > 0.0 else 0.0) - v * np.float64(z[i]) + _log1p_small(e, coefficients)
+    """``_drive`` on the calling thread alone, without options: a parallel
+    launch wakes the other threads, which costs more than a small call's work."""
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), 1)
 
 
 @_jit(parallel=True)
-def sigmoid_xent(z, x, out, threads):
-    """The sigmoid loss of ``x`` (labels ``z``) into ``out``, ``CHUNKS`` chunks per thread."""
+def rows_options(x, z, labels, out, loss, mode, grad, opt, threads):
+    """``rows`` with the loss options ``opt`` (module docstring): entry points
+    of their own, so that a call without options pays neither their argument
+    (Numba's dispatch of the tuple costs 0.25 us) nor their compilation."""
+    _drive(x, z, labels, out, loss, mode, grad, opt, threads)
+
+
+@_jit
+def rows_options_serial(x, z, labels, out, loss, mode, grad, opt):
+    """``rows_serial`` with the loss options ``opt``."""
+    _drive(x, z, labels, out, loss, mode, grad, opt, 1)
+
+
+@_kernel(fastmath=_EXACT)
+def sigmoid_span_options(z, x, out, pos_weight, eps):
+    """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
+    ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
+    dtype), rounded once. The labels are smoothed to ``z (1 - eps) + eps / 2``
+    (``eps = 0``: ``z`` itself); with a ``pos_weight`` (not empty) the loss is
+    ``(1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``,
+    ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))``."""
+    coefficients = _by_dtype(x.dtype.type(0.0), _ATANH32, _ATANH64)
+    keep, half = 1.0 - eps, 0.5 * eps
+    if pos_weight.size > 0:
+        for i in range(x.size):
+            v = np.float64(x[i])
+            zi = np.float64(z[i]) * keep + half
+            softplus = (-v if v < 0.0 else 0.0) + _log1p_small(np.float64(_exp(-abs(x[i]))), coefficients)
+            out[i] = (1.0 - zi) * v + (1.0 + (np.float64(pos_weight[i]) - 1.0) * zi) * softplus
+    else:
+        for i in range(x.size):
+            v = np.float64(x[i])
+            e = np.float64(_exp(-abs(x[i])))
+            out[i] = (v if v > 0.0 else 0.0) - v * (np.float64(z[i]) * keep + half) + _log1p_small(e, coefficients)
+
+
+@_kernel
+def sigmoid_span(z, x, out):
+    """``sigmoid_span_options`` without options."""
+    sigmoid_span_options(z, x, out, x[:0], 0.0)
+
+
+@_jit(inline="always")
+def _sigmoid_chunks(z, x, out, pos_weight, eps, threads):
+    """``sigmoid_span_options`` over ``CHUNKS`` chunks per thread (``prange``)."""
+    weighted = pos_weight.size > 0
     chunk = max(TILE, -(-x.size // (CHUNKS * threads)))
     for c in prange(-(-x.size // chunk)):
         lo = c * chunk
         hi = min(lo + chunk, x.size)
-        sigmoid_span(z[lo:hi], x[lo:hi], out[lo:hi])
+        sigmoid_span_options(z[lo:hi], x[lo:hi], out[lo:hi], pos_weight[lo:hi] if weighted else pos_weight, eps)
+
+
+@_jit(parallel=True)
+def sigmoid_xent(z, x, out, threads):
+    """The sigmoid loss of ``x`` (labels ``z``) into ``out``, on every core."""
+    _sigmoid_chunks(z, x, out, x[:0], 0.0, threads)
+
+
+@_jit(parallel=True)
+def sigmoid_xent_options(z, x, out, pos_weight, eps, threads):
+    """``sigmoid_xent`` with ``sigmoid_span_options``'s options."""
+    _sigmoid_chunks(z, x, out, pos_weight, eps, threads)
+
+
+# --------------------------------------------------------------------------
+# The probability forms (``impls._probability``)
+# --------------------------------------------------------------------------
+
+@_glue
+def _clip(p, low, high):
+    """``p`` clipped to ``[low, high]`` as float64; NaN stays NaN."""
+    q = np.float64(p)
+    q = low if q < low else q
+    return high if q > high else q
+
+
+@_kernel(fastmath=_EXACT)
+def binary_span(z, p, out, low, high):
+    """``out = -(z log(q) + (1 - z) log(1 - q))`` with ``q = clip(p, low, high)``,
+    elementwise, in float64 (``1 - q`` is exact for float32 ``q``), rounded once."""
+    for i in range(p.size):
+        q, zi = _clip(p[i], low, high), np.float64(z[i])
+        out[i] = -(zi * math.log(q) + (1.0 - zi) * math.log(1.0 - q))
+
+
+@_jit(parallel=True)
+def binary_xent(z, p, out, low, high, threads):
+    """``binary_span`` on every core, ``CHUNKS`` chunks per thread."""
+    chunk = max(TILE, -(-p.size // (CHUNKS * threads)))
+    for c in prange(-(-p.size // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, p.size)
+        binary_span(z[lo:hi], p[lo:hi], out[lo:hi], low, high)
+
+
+@_kernel(fastmath=_EXACT)
+def categorical_rows(z, p, out, low, high):
+    """``out[r] = -sum_c z[r, c] log(clip(p[r, c] / sum(p[r]), low, high))``, in float64."""
+    for r in range(p.shape[0]):
+        total = 0.0
+        for c in range(p.shape[1]):
+            total += np.float64(p[r, c])
+        loss = 0.0
+        for c in range(p.shape[1]):
+            loss -= np.float64(z[r, c]) * math.log(_clip(np.float64(p[r, c]) / total, low, high))
+        out[r] = loss
+
+
+@_jit(parallel=True)
+def categorical_xent(z, p, out, low, high, threads):
+    """``categorical_rows`` on every core, ``CHUNKS`` chunks of rows per thread."""
+    chunk = -(-p.shape[0] // (CHUNKS * threads))
+    for c in prange(-(-p.shape[0] // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, p.shape[0])
+        categorical_rows(z[lo:hi], p[lo:hi], out[lo:hi], low, high)

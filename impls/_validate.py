@@ -19,7 +19,10 @@ The documented errors:
   shape differs from the logits'; sparse labels whose shape is not
   ``logits.shape[:-1]``; a sparse label outside ``[0, num_classes)``, whatever
   its integer dtype (``-1``, ``num_classes``, ``2**31``, ``2**63 - 1`` all
-  are refused before any cast could wrap them).
+  are refused before any cast could wrap them), unless it is ``ignore_index``.
+* The loss options (``label_smoothing``, ``ignore_index``, ``class_weights``,
+  ``reduction``, ``z_loss``, ``pos_weight``) are checked in ``impls._options``,
+  with its ``TypeError`` and ``ValueError``.
 
 Logits in non-native byte order (e.g. ``>f4`` on x86) are accepted and
 converted to the native dtype (a copy); results have the native dtype.
@@ -212,8 +215,12 @@ def _out_of_range(labels: np.ndarray, num_classes: int):
     return labels[int(np.argmax(unsigned >= num_classes))]
 
 
-def sparse_labels(labels, rows: Rows) -> np.ndarray:
-    """Integer class indices of shape ``logits.shape[:-1]``, range-checked, as int64."""
+def sparse_labels(labels, rows: Rows, ignore_index: int | None = None) -> np.ndarray:
+    """Integer class indices of shape ``logits.shape[:-1]``, range-checked, as int64.
+
+    Labels equal to ``ignore_index`` (an int64, ``impls._options``) are exempt
+    from the range check and kept as they are.
+    """
     given, labels = labels, _asarray(labels, "labels")
     if labels.dtype.kind not in "iu":
         raise TypeError(f"Expected integer labels, got {_got(given, labels)}")
@@ -223,7 +230,7 @@ def sparse_labels(labels, rows: Rows) -> np.ndarray:
             f"Expected labels of shape {batch_shape} (logits.shape[:-1]), got {labels.shape}"
         )
     num_classes, flat = rows.shape[-1], labels.reshape(-1)
-    value = _out_of_range(flat, num_classes)
+    value = _out_of_range(flat if ignore_index is None else flat[flat != ignore_index], num_classes)
     if value is not None:
         raise ValueError(
             f"Received a label value of {value} which is outside the valid range of [0, {num_classes})"

@@ -28,11 +28,18 @@ since ``1 - sigmoid(x)`` loses ``exp(|x|)`` ulp to cancellation (float32 error
 a huge label the terms ``z*log(s)`` and ``(1-z)*log(1-s)`` cancel (a label of
 1e30 at logit 0 gives 0 or garbage for ``log(2)``). That is where the tests
 and ``xentbench verify`` check it.
+
+The loss options (``impls._options``) are that module's NumPy form, fed with
+``log(softmax(x))`` and ``lse = log(sum(exp(x)))`` as written; the sigmoid
+loss's ``pos_weight`` weights the first term: ``-w z log(s) - (1 - z) log(1 - s)``.
 """
 
 import numpy as np
 
+from . import _options, _probability
+
 name = "naive"
+takes_options = True
 
 
 def softmax(logits):
@@ -44,28 +51,53 @@ def log_softmax(logits):
     return np.log(softmax(logits))
 
 
-def softmax_cross_entropy_with_logits(labels, logits):
+def _with_options(labels, logits, options, sparse, grad):
+    """The loss (and gradient) with ``options``, from the textbook log-probabilities."""
+    e = np.exp(logits)
+    total = e.sum(axis=-1, keepdims=True)
+    p = e / total
+    return _options.softmax_loss(labels, np.log(p), np.log(total[:, 0]), options, sparse, p if grad else None)
+
+
+def softmax_cross_entropy_with_logits(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=False, grad=False)
     return -np.sum(labels * np.log(softmax(logits)), axis=-1)
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits):
+def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=True, grad=False)
     p = np.take_along_axis(softmax(logits), labels[:, None], axis=-1)[:, 0]
     return -np.log(p)
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits):
+def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
+    z, pos_weight = (labels, 1) if options is None else _options.sigmoid_targets(labels, options)
     s = 1 / (1 + np.exp(-logits))
-    return -labels * np.log(s) - (1 - labels) * np.log(1 - s)
+    return -pos_weight * z * np.log(s) - (1 - z) * np.log(1 - s)
 
 
-def softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=False, grad=True)
     p = softmax(logits)
     return -np.sum(labels * np.log(p), axis=-1), p - labels
 
 
-def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=True, grad=True)
     p = softmax(logits)
     rows = np.arange(len(labels))
     grad = p.copy()
     grad[rows, labels] -= 1
     return -np.log(p[rows, labels]), grad
+
+
+def binary_cross_entropy(labels, probs):
+    return _probability.binary(labels, probs)
+
+
+def categorical_cross_entropy(labels, probs):
+    return _probability.categorical(labels, probs)

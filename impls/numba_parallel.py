@@ -5,7 +5,11 @@ rules) read each row of logits once in L1-sized blocks, compute ``exp`` with
 a vectorised polynomial, cut rows across threads when there are fewer rows
 than threads, and never allocate a temporary of the logits' size. The
 wrappers only allocate the outputs. Threading: the TBB layer, safe for
-concurrent callers (see ``impls._numba_setup``).
+concurrent callers (see ``impls._numba_setup``). The loss options
+(``impls._options``) go to the kernels' entry points with options as one
+tuple of scalars and the class weights (``_kernel_options``), applied inside
+the kernels' passes; every call with options of a dtype shares one compiled
+kernel, and a call without options runs the entry points of before.
 """
 
 import numba
@@ -13,8 +17,10 @@ import numpy as np
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
 from . import _numba_kernels as kernels
+from . import _probability
 
 name = "numba"
+takes_options = True
 
 
 #: Calls with fewer logits than this run on the calling thread alone (the
@@ -40,16 +46,32 @@ def _readonly(a):
 #: Placeholders for the arrays a mode does not use, read-only like the front
 #: door's arrays, so that every call of a dtype shares one compiled kernel.
 _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
+_NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32, np.float64)}
 
 
-def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False):
+def _kernel_options(options, logits):
+    """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of
+    ``options`` (``impls._numba_kernels``)."""
+    classes = logits.shape[1]
+    w, eps, scale = options.class_weights, options.label_smoothing, options.scale
+    wsum = float(classes) if w is None else float(np.sum(w, dtype=np.float64))
+    ignore = -1 if options.ignore_index is None else options.ignore_index  # labels are >= 0 without one
+    return (_NO_WEIGHTS[logits.dtype] if w is None else w, eps, options.z_loss, scale, ignore, True, wsum,
+            scale * (1.0 - eps), scale * eps / classes)
+
+
+def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False, options=None):
     """Run ``kernels.rows``; ``out`` and ``loss`` default to empty placeholders."""
     if out is None:
         out = np.empty((len(logits), 0), dtype=logits.dtype)
     if loss is None:
         loss = np.empty(0, dtype=logits.dtype)
     z = logits if dense is None else dense
-    _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+    if options is None:
+        _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+    else:
+        _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
+                grad, _kernel_options(options, logits))
     return out, loss
 
 
@@ -61,27 +83,49 @@ def log_softmax(logits):
     return _rows(kernels.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
 
 
-def softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(kernels.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype))[1]
+def softmax_cross_entropy_with_logits(labels, logits, options=None):
+    return _rows(kernels.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype), options=options)[1]
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(kernels.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype))[1]
+def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
+    return _rows(kernels.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype),
+                 options=options)[1]
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits):
+def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
     out = np.empty_like(logits)
-    _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
+    if options is None:
+        _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
+    else:
+        pos_weight = _NO_WEIGHTS[logits.dtype] if options.pos_weight is None else options.pos_weight
+        _launch(kernels.sigmoid_xent_options, kernels.sigmoid_span_options, logits.size, labels, logits, out,
+                pos_weight, options.label_smoothing)
     return out
 
 
-def softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
     grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True)
+                       loss=np.empty(len(logits), logits.dtype), grad=True, options=options)
     return loss, grad
 
 
-def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
     grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True)
+                       loss=np.empty(len(logits), logits.dtype), grad=True, options=options)
     return loss, grad
+
+
+def binary_cross_entropy(labels, probs):
+    out = np.empty_like(probs)
+    low, high = _probability.bounds(probs.dtype)
+    _launch(kernels.binary_xent, kernels.binary_span, probs.size, labels, probs, out, float(low), float(high))
+    return out
+
+
+def categorical_cross_entropy(labels, probs):
+    out = np.empty(len(probs), probs.dtype)
+    if len(probs):  # the parallel kernel cuts the rows into chunks of at least one
+        low, high = _probability.bounds(probs.dtype)
+        _launch(kernels.categorical_xent, kernels.categorical_rows, probs.size, labels, probs, out, float(low),
+                float(high))
+    return out

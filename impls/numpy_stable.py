@@ -10,11 +10,17 @@ The max is subtracted before the log and never added back (as TensorFlow's
 kernels do), so a loss near 0 keeps its relative precision. A NaN anywhere in a
 row makes the row NaN; ``+inf`` makes ``x - m`` NaN, so that row is NaN too
 (as in TensorFlow).
+
+The loss options (``impls._options``) are that module's NumPy form, fed with
+``log_softmax = (x - m) - log(s)`` and ``lse = m + log(s)``.
 """
 
 import numpy as np
 
+from . import _options, _probability
+
 name = "numpy"
+takes_options = True
 
 
 def _parts(logits):
@@ -34,28 +40,58 @@ def log_softmax(logits):
     return shifted - np.log(s)
 
 
-def softmax_cross_entropy_with_logits(labels, logits):
+def _with_options(labels, logits, options, sparse, grad):
+    """The loss (and gradient) with ``options``, from the stable log-probabilities."""
+    m = logits.max(axis=-1, keepdims=True)
+    shifted, e, s = _parts(logits)
+    log_s = np.log(s)
+    lse = (np.where(np.isfinite(m), m, 0) + log_s)[:, 0]
+    return _options.softmax_loss(labels, shifted - log_s, lse, options, sparse, e / s if grad else None)
+
+
+def softmax_cross_entropy_with_logits(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=False, grad=False)
     shifted, _, s = _parts(logits)
     return np.sum(labels * (np.log(s) - shifted), axis=-1)
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits):
+def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=True, grad=False)
     shifted, _, s = _parts(logits)
     return np.log(s[:, 0]) - np.take_along_axis(shifted, labels[:, None], axis=-1)[:, 0]
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits):
-    return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
+    if options is None:
+        return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
+    # (1 - z) x + (1 + (pw - 1) z) softplus(-x), softplus(-x) = max(-x, 0) + log1p(exp(-|x|)), stable
+    z, pos_weight = _options.sigmoid_targets(labels, options)
+    softplus = np.maximum(-logits, 0) + np.log1p(np.exp(-np.abs(logits)))
+    return (1 - z) * logits + (1 + (pos_weight - 1) * z) * softplus
 
 
-def softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=False, grad=True)
     shifted, e, s = _parts(logits)
     return np.sum(labels * (np.log(s) - shifted), axis=-1), e / s - labels
 
 
-def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
+    if options is not None:
+        return _with_options(labels, logits, options, sparse=True, grad=True)
     shifted, e, s = _parts(logits)
     rows = np.arange(len(labels))
     grad = e / s
     grad[rows, labels] -= 1
     return np.log(s[:, 0]) - shifted[rows, labels], grad
+
+
+def binary_cross_entropy(labels, probs):
+    return _probability.binary(labels, probs)
+
+
+def categorical_cross_entropy(labels, probs):
+    return _probability.categorical(labels, probs)

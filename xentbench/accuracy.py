@@ -58,6 +58,7 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
+from impls import _probability
 
 TOLERANCE = {
     np.dtype(np.float16): 4e-3,
@@ -71,6 +72,8 @@ FUNCTIONS = impls.FUNCTIONS  # the seven functions every backend offers
 SPARSE = {"sparse_softmax_cross_entropy_with_logits", "sparse_softmax_cross_entropy_with_logits_and_grad"}
 DENSE = {"softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_and_grad"}
 WITH_AXIS = DENSE | {"softmax", "log_softmax"}
+#: The probability forms (``impls.PROBABILITY_FUNCTIONS``): their second argument is probabilities.
+PROBABILITY = set(impls.PROBABILITY_FUNCTIONS)
 
 
 def tolerance(dtype) -> float:
@@ -121,17 +124,30 @@ class Truth:
         return tuple(_relative(g, w, s, self.dtype) for g, w, s in zip(got, want, self.scales))
 
 
-def truth(function: str, labels, logits, axis: int = -1) -> Truth:
-    """``function`` computed in extended precision from the inputs a backend saw."""
+def truth(function: str, labels, logits, axis: int = -1, options: dict | None = None) -> Truth:
+    """``function`` computed in extended precision from the inputs a backend saw.
+
+    ``options``: the keyword options of the call (``impls._options``), as given
+    to ``impls``; their truth is ``_options_truth``'s.
+    """
     dtype = np.asarray(logits).dtype
     compute = np.finfo(np.float32 if dtype == np.float16 else dtype)
     tiny = max(float(np.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    if options and function != "sigmoid_cross_entropy_with_logits":
+        return _options_truth(function, labels, logits, axis, options, dtype, tiny)
+    if function in PROBABILITY:
+        return _probability_truth(function, labels, logits, axis, dtype, tiny)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if function == "sigmoid_cross_entropy_with_logits":
             x = np.asarray(logits).astype(np.longdouble)
             z = np.asarray(labels).astype(np.longdouble)
-            loss = np.maximum(x, 0) - x * z + np.log1p(np.exp(-np.abs(x)))
-            scale = np.maximum(np.abs(x), np.abs(x * z))
+            eps = (options or {}).get("label_smoothing", 0)
+            z = z * (1 - np.longdouble(eps)) + np.longdouble(eps) / 2
+            pos_weight = np.asarray((options or {}).get("pos_weight", 1)).astype(np.longdouble)
+            # (1 - z) x + (1 + (w - 1) z) softplus(-x): -w z log(s) - (1 - z) log(1 - s) rearranged
+            softplus = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
+            loss = (1 - z) * x + (1 + (pos_weight - 1) * z) * softplus
+            scale = np.maximum(np.abs(x), np.abs(x * z)) * np.maximum(pos_weight, 1)
             return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
         if function in SPARSE:
             axis = -1
@@ -165,6 +181,104 @@ def truth(function: str, labels, logits, axis: int = -1) -> Truth:
         values += (_f64(full(grad)),)
         scales += (_scale(full(grad), full(np.maximum(prob_scale, np.abs(z))), tiny),)
     return Truth(function, values, scales, dtype)
+
+
+def _options_truth(function, labels, logits, axis, options, dtype, tiny) -> Truth:
+    """A softmax loss with options, from their definitions (``impls._options``), in extended precision.
+
+    Each row's target is ``q = (1 - eps) z + eps / C`` (``z`` one-hot for
+    sparse labels), its loss ``-sum_c w_c q_c log p_c + lam lse**2`` (a
+    sparse row's sum taken over the terms of ``q``, so that a ``-inf`` logit
+    where ``q`` is 0 adds nothing), 0 for a row whose label is
+    ``ignore_index``; its gradient ``(sum_c w_c q_c + 2 lam lse) p - w q``, 0
+    for an ignored row. ``'sum'`` adds the rows; ``'mean'`` divides that by
+    the rows not ignored, or for sparse labels with weights by ``sum w[y]``
+    over them (NaN, gradient 0, when that is 0). Scales: the dense loss's for
+    the weighted target ``w q``, plus ``2 lam L**2`` (``L = max(|lse|, |m|, 1)``)
+    for the z-loss; a sum's scale is the sum of its rows'.
+    """
+    ld = np.longdouble
+    eps = ld(options.get("label_smoothing", 0))
+    lam = ld(options.get("z_loss", 0))
+    ignore = options.get("ignore_index")
+    reduction = options.get("reduction", "none")
+    sparse = function in SPARSE
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        x, d, log_s, lse = _rows(logits, -1 if sparse else axis)
+        classes = x.shape[-1]
+        w = np.asarray(options.get("class_weights", np.ones(classes))).astype(ld)
+        logp = d - log_s
+        probs = np.exp(logp)
+        m = lse - log_s  # the row's max where finite, else 0
+        L = np.maximum(np.abs(lse), np.maximum(np.abs(m), 1))[..., 0]
+        log_scale = np.maximum(np.abs(x), np.fmax(np.abs(lse), 1))
+        if sparse:
+            y = np.asarray(labels)
+            keep = np.ones(y.shape, bool) if ignore is None else y != ignore
+            y = np.where(keep, y, 0)[..., None]
+            z = np.zeros_like(x)
+            np.put_along_axis(z, y, 1, axis=-1)
+            wq = ((1 - eps) * z + eps / classes) * w
+            w_y = np.take_along_axis(w * np.ones_like(x), y, axis=-1)[..., 0]
+            loss = (1 - eps) * w_y * -np.take_along_axis(logp, y, axis=-1)[..., 0]
+            if eps:
+                loss = loss + eps / classes * np.sum(w * -logp, axis=-1)
+            denominator = np.sum(np.where(keep, w_y, 0)) if "class_weights" in options else np.sum(keep)
+        else:
+            z = np.moveaxis(np.broadcast_to(np.asarray(labels), np.shape(logits)), axis, -1).astype(ld)
+            keep = np.ones(x.shape[:-1], bool)
+            wq = ((1 - eps) * z + eps / classes) * w
+            loss = np.sum(wq * -logp, axis=-1)
+            denominator = np.sum(keep)
+        loss = loss + lam * lse[..., 0] ** 2
+        loss_scale = np.sum(np.abs(wq) * log_scale, axis=-1) + 2 * lam * L * L
+        coefficient = np.sum(wq, axis=-1) + 2 * lam * lse[..., 0]
+        grad = coefficient[..., None] * probs - wq
+        grad_scale = np.maximum((np.abs(coefficient) + 2 * lam * L)[..., None] * probs * np.maximum(1, np.abs(logp)),
+                                np.abs(wq))
+        loss, loss_scale = np.where(keep, loss, 0), np.where(keep, loss_scale, 0)
+        grad, grad_scale = np.where(keep[..., None], grad, 0), np.where(keep[..., None], grad_scale, 0)
+        if reduction != "none":
+            scale = ld(1)
+            if reduction == "mean":
+                scale = ld(1) / denominator if denominator > 0 else ld(0)
+            loss = np.sum(loss) * scale if denominator > 0 or reduction == "sum" else ld(np.nan)
+            loss_scale = np.sum(loss_scale) * scale
+            grad, grad_scale = grad * scale, grad_scale * scale
+    grad, grad_scale = (np.moveaxis(a, -1, -1 if sparse else axis) for a in (grad, grad_scale))
+    values, scales = (_f64(loss),), (_scale(loss, loss_scale, tiny),)
+    if function.endswith("_and_grad"):
+        values += (_f64(grad),)
+        scales += (_scale(grad, grad_scale, tiny),)
+    return Truth(function, values, scales, dtype)
+
+
+def _probability_truth(function, labels, probs, axis, dtype, tiny) -> Truth:
+    """A probability form (``impls._probability``) from its definition, in extended precision.
+
+    The probabilities (rescaled to sum to 1 by row, for the categorical form)
+    are clipped to ``[EPSILON, 1 - EPSILON]`` computed in the compute dtype
+    (``impls._probability.EPSILON``, as Keras), then ``-(z log q + (1 - z) log(1 - q))`` elementwise, or
+    ``-sum z log q`` by row. Scale: ``|z| max(|log q|, 1)`` per term, since the
+    rescaling and ``1 - q`` round ``q`` to a relative ``eps``, which is an
+    absolute ``eps`` in ``log q``.
+    """
+    ld = np.longdouble
+    compute = np.dtype(np.float32 if dtype == np.float16 else dtype).type
+    low, high = ld(compute(_probability.EPSILON)), ld(compute(1) - compute(_probability.EPSILON))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        if function == "binary_cross_entropy":
+            q = np.clip(np.asarray(probs).astype(ld), low, high)
+            z = np.asarray(labels).astype(ld)
+            loss = -(z * np.log(q) + (1 - z) * np.log1p(-q))
+            scale = np.abs(z) * np.fmax(np.abs(np.log(q)), 1) + np.abs(1 - z) * np.fmax(np.abs(np.log1p(-q)), 1)
+        else:
+            p = np.moveaxis(np.asarray(probs), axis, -1).astype(ld)
+            z = np.moveaxis(np.broadcast_to(np.asarray(labels), np.shape(probs)), axis, -1).astype(ld)
+            log_q = np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
+            loss = -np.sum(z * log_q, axis=-1)
+            scale = np.sum(np.abs(z) * np.fmax(np.abs(log_q), 1), axis=-1)
+    return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
 
 
 def _f64(a):

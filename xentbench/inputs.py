@@ -48,3 +48,64 @@ def arguments(function: str, logits, sparse) -> tuple:
     labels = np.zeros((batch, classes), dtype=logits.dtype)  # sigmoid: multi-label targets
     labels[rows, sparse] = 1
     return labels, logits
+
+
+# --------------------------------------------------------------------------- loss options
+
+#: PyTorch's default ``ignore_index``, outside ``[0, C)``: the range check must exempt it.
+IGNORE_INDEX = -100
+
+
+def class_weights(classes: int) -> np.ndarray:
+    """Seeded class weights in ``[0, 2)``, one of them 0 (a class that does not count)."""
+    w = np.random.default_rng([SEED, classes]).uniform(0, 2, classes)
+    w[classes // 2] = 0.0
+    return w
+
+
+#: The loss options (``impls._options``) that the tests, ``xentbench verify`` and the
+#: benchmarks use, by name: each option alone, and the combinations PyTorch got wrong,
+#: smoothing with ignored rows (pytorch#73205) and weights with smoothing and ignored
+#: rows (pytorch#69339). Each is a function of the number of classes.
+LOSS_OPTIONS = {
+    "smoothing": lambda c: dict(label_smoothing=0.1),
+    "ignore": lambda c: dict(ignore_index=IGNORE_INDEX),
+    "weights": lambda c: dict(class_weights=class_weights(c)),
+    "sum": lambda c: dict(reduction="sum"),
+    "mean": lambda c: dict(reduction="mean"),
+    "z_loss": lambda c: dict(z_loss=1e-2),
+    "smoothing+ignore+mean": lambda c: dict(label_smoothing=0.2, ignore_index=IGNORE_INDEX, reduction="mean"),
+    "weights+smoothing+ignore+mean": lambda c: dict(class_weights=class_weights(c), label_smoothing=0.2,
+                                                    ignore_index=IGNORE_INDEX, reduction="mean"),
+    "weights+ignore+mean": lambda c: dict(class_weights=class_weights(c), ignore_index=IGNORE_INDEX,
+                                          reduction="mean"),
+    "all+sum": lambda c: dict(class_weights=class_weights(c), label_smoothing=1.0, ignore_index=IGNORE_INDEX,
+                              z_loss=1e-3, reduction="sum"),
+}
+
+
+def loss_options(name: str, function: str, classes: int) -> dict:
+    """The options ``name`` of ``LOSS_OPTIONS`` as ``function`` takes them: no ``ignore_index``
+    for dense labels (it is the sparse losses' alone); possibly empty."""
+    options = LOSS_OPTIONS[name](classes)
+    if function not in accuracy.SPARSE:
+        options.pop("ignore_index", None)
+    return options
+
+
+def ignoring(labels: np.ndarray, options: dict) -> np.ndarray:
+    """Sparse ``labels`` with every third row from the second ignored, if ``options`` ignore one."""
+    if "ignore_index" not in options:
+        return labels
+    labels = np.array(labels)
+    labels.reshape(-1)[1::3] = options["ignore_index"]
+    return labels
+
+
+#: The sigmoid loss's options, by name, as ``LOSS_OPTIONS`` (``pos_weight`` per class broadcasts along the last axis).
+SIGMOID_OPTIONS = {
+    "smoothing": lambda c: dict(label_smoothing=0.1),
+    "pos_weight": lambda c: dict(pos_weight=3.0),
+    "pos_weight-per-class": lambda c: dict(pos_weight=class_weights(c)),
+    "smoothing+pos_weight": lambda c: dict(label_smoothing=1.0, pos_weight=class_weights(c)),
+}

@@ -108,6 +108,30 @@ class TorchPeer:
         _last(axis)
         return self._fused(self._in(labels), logits)
 
+    def cross_entropy(self, labels, logits, grad=False, label_smoothing=0.0, ignore_index=-100,
+                      class_weights=None, reduction="none", z_loss=0.0):
+        """``F.cross_entropy`` with the loss options as a PyTorch user passes them
+        (``weight``, ``ignore_index``, ``label_smoothing``, ``reduction``), integer
+        ``labels`` as class indices; the z-loss, which PyTorch lacks, added as
+        ``z_loss * logsumexp(x)**2`` to the rows not ignored (``reduction='none'`` only);
+        with ``grad``, ``(loss, dlogits)`` through ``backward()`` of the (summed) loss.
+        Not part of the backend interface: ``benchmarks/bench_options.py`` times it."""
+        x = self._in(logits).requires_grad_(grad)
+        sparse = np.asarray(labels).dtype.kind in "iu"
+        target = self._sparse(labels) if sparse else self._in(labels)
+        weight = None if class_weights is None else self.torch.from_numpy(np.asarray(class_weights, np.float32))
+        loss = self.F.cross_entropy(x, target, weight=weight, ignore_index=ignore_index,
+                                    label_smoothing=label_smoothing, reduction=reduction)
+        if z_loss:
+            if reduction != "none":
+                raise NotImplementedError("the z-loss is composed for reduction='none' only")
+            counted = (target != ignore_index) if sparse else 1
+            loss = loss + z_loss * self.torch.logsumexp(x, dim=-1) ** 2 * counted
+        if not grad:
+            return self._out(loss, logits)
+        loss.sum().backward()
+        return self._out(loss, logits), self._out(x.grad, logits)
+
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         return self._fused(self._sparse(labels), logits)
 

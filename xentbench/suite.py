@@ -30,6 +30,12 @@ class                  ``impls`` function
   ``NONFINITE_ERROR``
 * ``bench_startup.NumbaFirstCall.track_first_call`` (``STARTUP``): seconds,
   params ``(function, cache)`` with ``cache`` in ``{"cold", "cached"}``
+* ``bench_options.LossOptions.time_call`` (params ``backend, function, options, batch,
+  classes``) and ``bench_options.OptionsCost.track_cost`` (``function, options, batch,
+  classes``; numba's time with the options over its time without, paired, unit
+  ``COST_UNIT``): the loss options on ``OPTIONS_GRID``, float32; outside ``SUITE``,
+  so ``xentbench bench``, ``compare``'s verdicts and the report leave them to asv
+  (``asv run --python=same --bench bench_options``)
 * ``bench_paired.<Class>.track_speedup``: ``FOCUS``'s speed over the
   ``backend`` parameter (``BASELINES``: TensorFlow and the peers), ``time(backend)
   / time(FOCUS)`` measured *paired*, unit ``SPEEDUP_UNIT``; ``PAIRED_DTYPES``,
@@ -120,6 +126,21 @@ SHORT_NAMES = {
     "softmax_cross_entropy_with_logits_and_grad": "dense_grad",
     "sparse_softmax_cross_entropy_with_logits_and_grad": "sparse_grad",
 }
+
+# --------------------------------------------------------------------------- the loss options (bench_options)
+
+#: the option sets (``xentbench.inputs.LOSS_OPTIONS``) that ``bench_options`` times: each alone
+#: and the combination of weights, smoothing, ignored rows and a mean
+OPTIONS_GRID = ("smoothing", "ignore", "weights", "z_loss", "mean", "weights+smoothing+ignore+mean")
+#: the losses that take them
+OPTIONS_FUNCTIONS = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits",
+                     "sparse_softmax_cross_entropy_with_logits_and_grad",
+                     "softmax_cross_entropy_with_logits_and_grad")
+#: their float32 shapes: the classes where the issue's target applies (C >= 1000)
+OPTIONS_BATCHES = (256, 4096)
+OPTIONS_CLASSES = (1000, 32000)
+#: the unit of ``bench_options.OptionsCost.track_cost``: time with options / time without (lower is better)
+COST_UNIT = "cost ratio"
 
 # --------------------------------------------------------------------------- units
 

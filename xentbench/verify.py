@@ -1,7 +1,9 @@
 """Cross-check every available backend against TensorFlow and the float64 truth.
 
 Runs each of the seven functions of every backend over a grid of shapes and
-dtypes, measures the largest relative error against the extended-precision
+dtypes, and the losses again with each of their options (``xentbench.inputs``'s
+``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function>+options``
+each), measures the largest relative error against the extended-precision
 truth and against TensorFlow (the measure and the tolerances of
 ``xentbench.accuracy``), prints one table (backend x function), then what the reference does on
 this machine (its settings and the known quirks the probe of
@@ -22,7 +24,7 @@ import threading
 import numpy as np
 
 import impls
-from xentbench import accuracy, console, quirks
+from xentbench import accuracy, console, inputs, quirks
 
 #: (logits shape, class axis): empty batch, one class, binary, small and large
 #: class counts, and a 3-D batch with the class axis in the middle.
@@ -35,6 +37,25 @@ DTYPES = (np.float16, np.float32, np.float64)
 REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
            "wide": lambda rng, shape: rng.standard_normal(shape) * 1000}
 UNSTABLE = {"naive"}
+#: The losses checked with their options, the shapes and the regime they are checked on (the
+#: wide logits test the row statistics, which the options leave alone).
+OPTION_FUNCTIONS = tuple(sorted(accuracy.SPARSE | accuracy.DENSE)) + ("sigmoid_cross_entropy_with_logits",)
+OPTION_SHAPES = (((7, 2), -1), ((100, 1000), -1), ((4, 6, 5), 1))
+OPTION_REGIME = "moderate"
+
+
+def options_of(function: str, shape, axis: int) -> list:
+    """``(name, options)`` of every option set ``function`` is checked with on logits of ``shape``."""
+    if function == "sigmoid_cross_entropy_with_logits":
+        return [(name, make(shape[-1])) for name, make in inputs.SIGMOID_OPTIONS.items()]
+    classes = shape[-1 if function in accuracy.SPARSE else axis]
+    found = [(name, inputs.loss_options(name, function, classes)) for name in inputs.LOSS_OPTIONS]
+    return [(name, options) for name, options in found if options]
+
+
+def row_name(function: str, options) -> str:
+    """A function's row in the table: its name, with ``+options`` for its checks with options (one word)."""
+    return function if options is None else f"{function}+options"
 #: Seconds one call may take before its backend is failed as hanging (the largest case takes ~0.1 s).
 CALL_TIMEOUT = 60.0
 
@@ -64,13 +85,13 @@ def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "mode
     return None, logits
 
 
-def call(backend, function: str, labels, logits, axis: int):
+def call(backend, function: str, labels, logits, axis: int, options=None):
     fn = getattr(backend, function)
     if labels is None:
         return fn(logits, axis=axis)
     if function in accuracy.DENSE:
-        return fn(labels, logits, axis=axis)
-    return fn(labels, logits)
+        return fn(labels, logits, axis=axis, **(options or {}))
+    return fn(labels, logits, **(options or {}))
 
 
 def within(seconds: float, fn, *args):
@@ -118,26 +139,35 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
             reference = impls.get("tensorflow")
         except impls.BackendUnavailable:
             reference = None
-    cases = [(f, shape, axis, dtype, regime) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
+    cases = [(f, shape, axis, dtype, regime, None) for f in accuracy.FUNCTIONS for shape, axis in SHAPES
              for dtype in DTYPES for regime in REGIMES]
-    results = {(name, f): dict(backend=name, function=f, truth={}, tf={}, missing=set(), worst=(0.0, ""),
-                               status="pass" if backend.implements(f) else "not implemented")
-               for name, backend in loaded.items() for f in accuracy.FUNCTIONS}
-    steps = console.track(cases, "verify", lambda c: f"{c[0]} {np.dtype(c[3]).name} {c[1]} {c[4]}")
-    for done, (function, shape, axis, dtype, regime) in enumerate(steps, 1):
+    cases += [(f, shape, axis, dtype, OPTION_REGIME, option) for f in OPTION_FUNCTIONS
+              for shape, axis in OPTION_SHAPES for option in options_of(f, shape, axis) for dtype in DTYPES]
+    rows_of = [(f, None) for f in accuracy.FUNCTIONS] + [(f, "options") for f in OPTION_FUNCTIONS]
+    results = {(name, row_name(f, o)): dict(backend=name, function=row_name(f, o), truth={}, tf={}, missing=set(),
+                                            worst=(0.0, ""),
+                                            status="pass" if backend.implements(f) else "not implemented")
+               for name, backend in loaded.items() for f, o in rows_of}
+    steps = console.track(cases, "verify", lambda c: f"{row_name(c[0], c[5])} {np.dtype(c[3]).name} {c[1]} {c[4]}")
+    for done, (function, shape, axis, dtype, regime, option) in enumerate(steps, 1):
         rng = np.random.default_rng([seed, done])
         labels, logits = make_inputs(function, shape, axis, dtype, rng, regime)
+        name_of_options, options = option or (None, None)
+        if options and function in accuracy.SPARSE:
+            labels = inputs.ignoring(labels, options)
         axis = -1 if function not in accuracy.WITH_AXIS else axis
-        want = accuracy.truth(function, labels, logits, axis)
-        tf_result = call(reference, function, labels, logits, axis) if reference else None
+        want = accuracy.truth(function, labels, logits, axis, options=options)
+        tf_result = call(reference, function, labels, logits, axis, options) if reference else None
         key = np.dtype(dtype).name
         case = f"{key} {'x'.join(map(str, shape))} {regime} logits"
+        if options:
+            case += f", options {name_of_options}"
         for name, backend in loaded.items():
-            row = results[(name, function)]
+            row = results[(name, row_name(function, option))]
             if row["status"] != "pass" or (regime != "moderate" and name in UNSTABLE):
                 continue
             try:
-                got = within(timeout, call, backend, function, labels, logits, axis)
+                got = within(timeout, call, backend, function, labels, logits, axis, options)
             except impls.NotImplementedByBackend:
                 row["missing"].add(key)
                 continue

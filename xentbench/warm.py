@@ -5,7 +5,8 @@
 A first call of a numba function with an empty cache compiles its kernels,
 which takes 15-35 s per kernel and dtype on this project's 2-core machine
 (``benchmarks/NOTES.md`` entry 14). ``warm`` makes every such first call
-ahead of time: each function of the backend once on a small input (the
+ahead of time: each function of the backend (the losses also with all their
+options at once, and the probability forms) once on a small input (the
 kernels that run on the calling thread) and once on an input of
 ``SERIAL_BELOW`` logits or more (the parallel kernels), for every dtype
 (``--dtype``, repeatable; default all the suite's), one process per dtype,
@@ -39,19 +40,47 @@ def add_arguments(parser) -> None:
                         help="processes compiling at once (default: one per core)")
 
 
+#: the options that reach every options kernel: the loss options all at once, the sigmoid's too
+LOSS_OPTIONS, SIGMOID_OPTIONS = "all+sum", "smoothing+pos_weight"
+
+
+def calls(backend, logits, labels):
+    """Every call a user's first calls compile for: the seven functions, the losses with their
+    options, the probability forms; ``(name, thunk)`` pairs."""
+    import impls
+    from xentbench import accuracy
+    from xentbench.inputs import SIGMOID_OPTIONS as SIGMOID, arguments, ignoring, loss_options
+
+    classes = logits.shape[-1]
+    for function in impls.FUNCTIONS:
+        args = arguments(function, logits, labels)
+        yield function, lambda f=getattr(backend, function), a=args: f(*a)
+        if function in accuracy.SPARSE | accuracy.DENSE:
+            options = loss_options(LOSS_OPTIONS, function, classes)
+            a = (ignoring(args[0], options), args[1]) if function in accuracy.SPARSE else args
+            yield f"{function}+options", lambda f=getattr(backend, function), a=a, o=options: f(*a, **o)
+    z, x = arguments("sigmoid_cross_entropy_with_logits", logits, labels)
+    options = SIGMOID[SIGMOID_OPTIONS](classes)
+    yield "sigmoid+options", lambda: backend.sigmoid_cross_entropy_with_logits(z, x, **options)
+    probs = backend.softmax(logits)
+    dense = arguments("softmax_cross_entropy_with_logits", logits, labels)[0]
+    yield "binary_cross_entropy", lambda: backend.binary_cross_entropy(z, probs)
+    yield "categorical_cross_entropy", lambda: backend.categorical_cross_entropy(dense, probs)
+
+
 def compile_dtype(dtype: str) -> float:
-    """Every function of the numba backend on both ``SHAPES`` in ``dtype``; the seconds it took."""
+    """Every call of ``calls`` on both ``SHAPES`` in ``dtype``; the seconds it took."""
     import impls
     from impls import numba_parallel
-    from xentbench.inputs import arguments, make_logits
+    from xentbench.inputs import make_logits
 
     assert SHAPES[0][0] * SHAPES[0][1] < numba_parallel.SERIAL_BELOW <= SHAPES[1][0] * SHAPES[1][1]
     backend = impls.get(FOCUS)
     start = time.perf_counter()
     for batch, classes in SHAPES:
         logits, labels = make_logits(batch, classes, dtype)
-        for function in impls.FUNCTIONS:
-            getattr(backend, function)(*arguments(function, logits, labels))
+        for _, call in calls(backend, logits, labels):
+            call()
     return time.perf_counter() - start
 
 

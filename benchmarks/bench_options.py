@@ -26,9 +26,9 @@ from xentbench.inputs import ignoring, loss_options
 from xentbench.peers import get_backend
 from xentbench.suite import (COST_UNIT, OPTIONS_BATCHES, OPTIONS_CLASSES, OPTIONS_FUNCTIONS, OPTIONS_GRID,
                              SPEEDUP_UNIT, timing_skip_reason)
-from xentbench.timing import LEAD_IN, PAIRED_ROUNDS, SAMPLE_TIME, SLOW_CALL, calibrate, paired_ratio
+from xentbench.timing import LEAD_IN, PAIRED_ROUNDS, SLOW_CALL, calibrate, paired_ratio
 
-from .common import TIMEOUT, inputs
+from .common import TIMEOUT, TimingAttributes, inputs
 
 GRID = [list(OPTIONS_FUNCTIONS), list(OPTIONS_GRID), list(OPTIONS_BATCHES), list(OPTIONS_CLASSES)]
 
@@ -54,19 +54,12 @@ def calls(backend: str, function: str, options: str, batch: int, classes: int) -
     return (lambda: fn(labels, logits)), (lambda: fn(given, logits, **kwargs))
 
 
-class LossOptions:
+class LossOptions(TimingAttributes):
     """Seconds per call with the options: ``time_call``."""
 
     params = [list(impls.BUILTIN) + ["torch"]] + GRID
     param_names = ["backend", "function", "options", "batch", "classes"]
     timeout = TIMEOUT
-    rounds = 1
-    warmup_time = 0.0
-    min_run_count = 1
-    repeat = (3, 8, 0.08)
-    sample_time = SAMPLE_TIME
-    number = 0
-    _ready = None
 
     def setup(self, backend, function, options, batch, classes):
         key = (backend, function, options, batch, classes)

@@ -231,8 +231,9 @@ class _Benchmark:
         return getattr(get_backend(backend), self.function)
 
 
-class Timed(_Benchmark):
-    """time_ and peakmem_ benchmarks of ``function`` over the time/peakmem grid."""
+class TimingAttributes:
+    """asv's timing settings of every time_ benchmark of the suite: one round, no warm-up (``setup``
+    calibrates ``number`` and keeps its inputs for the next call; ``_ready`` says for which parameters)."""
 
     rounds = 1
     warmup_time = 0.0
@@ -241,6 +242,10 @@ class Timed(_Benchmark):
     sample_time = SAMPLE_TIME
     number = 0
     _ready = None
+
+
+class Timed(TimingAttributes, _Benchmark):
+    """time_ and peakmem_ benchmarks of ``function`` over the time/peakmem grid."""
 
     def setup(self, backend, batch, classes, dtype):
         key = (backend, batch, classes, dtype)

@@ -9,7 +9,7 @@ that import here, ``impls.get(name)`` returns one. Every backend offers the
 same seven functions, named and ordered as in ``tf.nn``; all input goes through
 one front door (``impls._validate``) before any backend sees it, so the errors
 are the same whatever the backend. Results are NumPy arrays of the logits'
-dtype.
+dtype, written into ``out=`` (``loss_out=``, ``grad_out=``) where given.
 """
 
 from __future__ import annotations
@@ -89,12 +89,12 @@ class _Contract:
         if not callable(impl):
             raise NotImplementedByBackend(f"backend {self._name!r} does not implement {function}")
 
-        def checked(*args):
+        def checked(*args, **outs):
             logits = args[-1]
             if logits.dtype not in self._takes:
                 raise NotImplementedByBackend(
                     f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
-            result = impl(*args)
+            result = impl(*args, **outs)
             parts = result if type(result) is tuple else (result,)
             shapes = _result_shapes(function, logits.shape)
             got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
@@ -122,6 +122,9 @@ class Backend:
         #: the canonical logits dtypes the backend takes (float16 arrives as float32)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
         self._functions = module if builtin else _Contract(name, module, self.dtypes)
+        #: whether the backend's functions write into canonical outputs they are given
+        #: (``out=``; ``loss_out=``, ``grad_out=``); the front door copies into the others'
+        self._writes_out = bool(getattr(module, "writes_out", False))
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
@@ -135,66 +138,99 @@ class Backend:
         """Whether the backend offers ``function`` (one of ``FUNCTIONS``)."""
         return callable(getattr(self._module, function, None))
 
-    def softmax(self, logits, axis=-1) -> np.ndarray:
+    def _run(self, function: str, *args, **outs):
+        """The backend's ``function`` of the canonical ``args``; the views of the caller's
+        outputs that are not None go along where the backend writes its results (``writes_out``)."""
+        if self._writes_out:
+            outs = {name: view for name, view in outs.items() if view is not None}
+            return getattr(self._functions, function)(*args, **outs)
+        return getattr(self._functions, function)(*args)
+
+    def softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._functions.softmax(rows.logits))
+        out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
+        return rows.restore_full(self._run("softmax", rows.logits, out=rows.direct_full(out)), out)
 
-    def log_softmax(self, logits, axis=-1) -> np.ndarray:
+    def log_softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._functions.log_softmax(rows.logits))
+        out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
+        return rows.restore_full(self._run("log_softmax", rows.logits, out=rows.direct_full(out)), out)
 
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1) -> np.ndarray:
+    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
 
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
         loss has the logits' shape without ``axis``.
         """
+        given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
+        out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
+        loss = self._run("softmax_cross_entropy_with_logits", labels, rows.logits, out=rows.direct(out))
+        return rows.restore(loss, out)
 
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, *, out=None) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
 
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
         each in ``[0, num_classes)``; the loss has the labels' shape.
         """
+        given = (("logits", logits), ("labels", labels))
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
+        out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
+        loss = self._run("sparse_softmax_cross_entropy_with_logits", labels, rows.logits, out=rows.direct(out))
+        return rows.restore(loss, out)
 
-    def sigmoid_cross_entropy_with_logits(self, labels, logits) -> np.ndarray:
+    def sigmoid_cross_entropy_with_logits(self, labels, logits, *, out=None) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
 
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
         labels and logits have the same shape, and so does the loss.
         """
+        given = (("logits", logits), ("labels", labels))
         labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
+        out = _validate.check_out(out, "out", np.shape(logits), dtype, given)
+        direct = out.reshape(-1) if out is not None and out.dtype == flat.dtype else None
+        loss = self._run("sigmoid_cross_entropy_with_logits", labels, flat, out=direct)
+        if out is not None:
+            return _validate.deliver(loss, out)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1):
+    def _fused(self, function, labels, rows, given, loss_out, grad_out):
+        """``function`` (a fused loss and gradient) into the checked ``loss_out`` and ``grad_out``."""
+        loss_out = _validate.check_out(loss_out, "loss_out", rows.shape[:-1], rows.dtype, given)
+        grad_out = _validate.check_out(grad_out, "grad_out", rows.full_shape, rows.dtype,
+                                       given + (("loss_out", loss_out),))
+        loss, grad = self._run(function, labels, rows.logits,
+                               loss_out=rows.direct(loss_out), grad_out=rows.direct_full(grad_out))
+        return rows.restore(loss, loss_out), rows.restore_full(grad, grad_out)
+
+    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, *, loss_out=None,
+                                                   grad_out=None):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
 
         ``dlogits`` is the gradient of ``sum(loss)`` when each row of labels
         sums to 1; like TF's fused kernel it is ``softmax - labels`` whatever
         the labels sum to.
         """
+        given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
         rows = _validate.Rows.from_logits(logits, axis)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        return self._fused("softmax_cross_entropy_with_logits_and_grad", labels, rows, given, loss_out, grad_out)
 
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
+    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, *, loss_out=None,
+                                                          grad_out=None):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
+        given = (("logits", logits), ("labels", labels))
         rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
         labels = _validate.sparse_labels(labels, rows)
-        loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        return self._fused("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, given,
+                           loss_out, grad_out)
 
 
 def _result_shapes(function: str, shape: tuple) -> tuple:
@@ -229,7 +265,11 @@ def register(name: str, backend, *, replace: bool = False) -> None:
     rows x classes, float32 or float64; int64 sparse labels; dense labels of
     the logits' shape), each returning ndarrays of the logits' dtype: a loss of
     shape ``(rows,)``, a softmax or gradient of the logits' shape. It may
-    declare ``dtypes = ("float32",)`` to take only some dtypes. A class is
+    declare ``dtypes = ("float32",)`` to take only some dtypes, and
+    ``writes_out = True`` if its functions take the keywords ``out=``
+    (``loss_out=``, ``grad_out=`` for the fused ones): writable arrays of the
+    result's canonical shape and dtype, passed where the caller gave outputs,
+    to write into and return (else the front door copies the results there). A class is
     instantiated on first use, and an import path (``"pkg.module"`` or
     ``"pkg.module:attribute"``) imported on first use. Installed packages
     register through the entry-point group ``xentbench.backends`` instead.

@@ -1,6 +1,7 @@
-"""float16 <-> float32 at memory speed, for the front door (``impls._validate``).
+"""float16 / bfloat16 <-> float32 at memory speed, for the front door (``impls._validate``).
 
-Every backend computes float16 logits in float32 and casts the results back.
+Every backend computes half-precision logits (float16, ``ml_dtypes.bfloat16``)
+in float32 and casts the results back.
 NumPy's float32 -> float16 cast takes a slow path for every result that is
 subnormal in float16 (``|y| < 6.1e-5``: most probabilities of a softmax over
 many classes, most of a gradient): 0.37 s for 4096 x 1000 such values against
@@ -11,18 +12,24 @@ depend on the values. Both are IEEE conversions: ``fpext`` is exact and
 ``fptrunc`` rounds to nearest, ties to even, like NumPy's cast; NaN stays NaN,
 ``inf`` stays ``inf``, values beyond float16's range round to ``inf``.
 
-The kernels work on float16 data viewed as ``uint16`` (Numba has no float16
-arithmetic on the CPU); from ``PARALLEL_FROM`` values up they run on every
+bfloat16 is the upper half of a float32: widening shifts its bits 16 places
+left (exact), narrowing rounds to nearest, ties to even, on the bits (add
+``0x7FFF`` plus the lowest kept bit, shift right), and turns a NaN into the
+quiet NaN of its sign (``0x7FC0``, ``0xFFC0``), exactly as ``ml_dtypes``' cast (``tests/test_half.py``).
+
+The kernels work on half-precision data viewed as ``uint16`` (Numba has no
+float16 arithmetic on the CPU, nor any bfloat16); from ``PARALLEL_FROM`` values up they run on every
 core, in the threading layer that ``impls._numba_setup`` chose.
 """
 
 import functools
 
+import ml_dtypes
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
 
@@ -36,58 +43,95 @@ PARALLEL_FROM = 1 << 20
 
 
 @intrinsic
-def _convert(typingctx, value):
-    """float16 bits (``uint16``) to float32, exactly; float32 to the bits of the
-    nearest float16, ties to even."""
+def _f16_to_f32(typingctx, bits):
+    """float16 bits (``uint16``) to float32, exactly (``fpext``)."""
+    if bits != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+    return types.float32(bits), codegen
+
+
+@intrinsic
+def _f32_to_f16(typingctx, value):
+    """float32 to the bits of the nearest float16, ties to even (``fptrunc``)."""
+    if value != types.float32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
+    return types.uint16(value), codegen
+
+
+@_jit(inline="always")
+def _bf16_to_f32(bits):
+    """bfloat16 bits (``uint16``) to float32, exactly: the upper half of its bits."""
+    return np.uint32(np.uint32(bits) << np.uint32(16)).view(np.float32)
+
+
+@_jit(inline="always")
+def _f32_to_bf16(value):
+    """float32 to the bits of the nearest bfloat16, ties to even; a NaN to the quiet NaN of its sign."""
+    bits = np.float32(value).view(np.uint32)
+    rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+    quiet = ((bits >> np.uint32(16)) & np.uint32(0x8000)) | np.uint32(0x7FC0)
+    return np.uint16(quiet if value != value else rounded)
+
+
+def _convert(value, bfloat16):
+    """Half-precision bits (``uint16``) to float32, or float32 to half-precision bits;
+    bfloat16 if ``bfloat16`` else float16 (chosen when compiling, by ``value``'s type)."""
+
+
+@overload(_convert)
+def _convert_overload(value, bfloat16):
     if value == types.uint16:
-        def widen(context, builder, signature, args):
-            return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
-        return types.float32(value), widen
+        return lambda value, bfloat16: _bf16_to_f32(value) if bfloat16 else _f16_to_f32(value)
     if value == types.float32:
-        def narrow(context, builder, signature, args):
-            return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-        return types.uint16(value), narrow
+        return lambda value, bfloat16: _f32_to_bf16(value) if bfloat16 else _f32_to_f16(value)
     return None
 
 
 @_jit(inline="always")
-def _span(source, out):
+def _span(source, out, bfloat16):
     for i in range(source.size):
-        out[i] = _convert(source[i])
+        out[i] = _convert(source[i], bfloat16)
 
 
 @_jit()
-def _serial(source, out):
+def _serial(source, out, bfloat16):
     """``_convert`` of every value, on the calling thread."""
-    _span(source, out)
+    _span(source, out, bfloat16)
 
 
 @_jit(parallel=True)
-def _parallel(source, out, threads):
+def _parallel(source, out, bfloat16, threads):
     """``_convert`` of every value, one contiguous chunk per thread."""
     chunk = -(-source.size // threads)
     for t in prange(threads):
-        _span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk])
+        _span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk], bfloat16)
 
 
-def _run(source: np.ndarray, out: np.ndarray) -> None:
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+#: The half-precision dtypes, passed to the kernels as their bits.
+HALF = (np.dtype(np.float16), BFLOAT16)
+
+
+def converts(source, target) -> bool:
+    """Whether ``convert`` converts ``source`` to ``target``: half precision to float32 or back."""
+    source, target = np.dtype(source), np.dtype(target)
+    return (source in HALF and target == np.float32) or (source == np.float32 and target in HALF)
+
+
+def convert(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``a`` converted into ``out``, a C-contiguous array of ``a``'s shape (dtypes as ``converts``)."""
+    bfloat16 = BFLOAT16 in (a.dtype, out.dtype)
+    source = np.ascontiguousarray(a).reshape(-1)
+    target = out.reshape(-1)
+    source, target = (x.view(np.uint16) if x.dtype in HALF else x for x in (source, target))
     if source.size < PARALLEL_FROM:
-        _serial(source, out)
+        _serial(source, target, bfloat16)
     else:
-        _parallel(source, out, numba.get_num_threads())
-
-
-def to_float32(a: np.ndarray) -> np.ndarray:
-    """float16 ``a`` as a new C-contiguous float32 array of the same shape."""
-    a = np.ascontiguousarray(a)
-    out = np.empty(a.shape, np.float32)
-    _run(a.reshape(-1).view(np.uint16), out.reshape(-1))
-    return out
-
-
-def to_float16(a: np.ndarray) -> np.ndarray:
-    """float32 ``a`` as a new C-contiguous float16 array of the same shape."""
-    a = np.ascontiguousarray(a)
-    out = np.empty(a.shape, np.float16)
-    _run(a.reshape(-1), out.reshape(-1).view(np.uint16))
+        _parallel(source, target, bfloat16, numba.get_num_threads())
     return out

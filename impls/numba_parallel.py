@@ -4,7 +4,7 @@ The kernels (see that module for the math, the accuracy and the NaN/inf
 rules) read each row of logits once in L1-sized blocks, compute ``exp`` with
 a vectorised polynomial, cut rows across threads when there are fewer rows
 than threads, and never allocate a temporary of the logits' size. The
-wrappers only allocate the outputs. Threading: the TBB layer, safe for
+wrappers only allocate the outputs, or write into the caller's. Threading: the TBB layer, safe for
 concurrent callers (see ``impls._numba_setup``).
 """
 
@@ -15,6 +15,8 @@ from . import _numba_setup  # noqa: F401  (first: the threading layer and the ca
 from . import _numba_kernels as kernels
 
 name = "numba"
+#: The functions write into the outputs the front door passes (``out=``, ``loss_out=``, ``grad_out=``).
+writes_out = True
 
 
 #: Calls with fewer logits than this run on the calling thread alone (the
@@ -53,35 +55,40 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     return out, loss
 
 
-def softmax(logits):
-    return _rows(kernels.SOFTMAX, logits, out=np.empty_like(logits))[0]
+def _output(out, shape, dtype):
+    """``out``, the caller's output (canonical, checked by the front door), or a new array."""
+    return np.empty(shape, dtype) if out is None else out
 
 
-def log_softmax(logits):
-    return _rows(kernels.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
+def softmax(logits, out=None):
+    return _rows(kernels.SOFTMAX, logits, out=_output(out, logits.shape, logits.dtype))[0]
 
 
-def softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(kernels.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype))[1]
+def log_softmax(logits, out=None):
+    return _rows(kernels.LOG_SOFTMAX, logits, out=_output(out, logits.shape, logits.dtype))[0]
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    return _rows(kernels.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype))[1]
+def softmax_cross_entropy_with_logits(labels, logits, out=None):
+    return _rows(kernels.DENSE, logits, dense=labels, loss=_output(out, len(logits), logits.dtype))[1]
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits):
-    out = np.empty_like(logits)
+def sparse_softmax_cross_entropy_with_logits(labels, logits, out=None):
+    return _rows(kernels.SPARSE, logits, sparse=labels, loss=_output(out, len(logits), logits.dtype))[1]
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits, out=None):
+    out = _output(out, logits.shape, logits.dtype)
     _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
     return out
 
 
-def softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True)
+def softmax_cross_entropy_with_logits_and_grad(labels, logits, loss_out=None, grad_out=None):
+    grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=_output(grad_out, logits.shape, logits.dtype),
+                       loss=_output(loss_out, len(logits), logits.dtype), grad=True)
     return loss, grad
 
 
-def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits):
-    grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True)
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, loss_out=None, grad_out=None):
+    grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=_output(grad_out, logits.shape, logits.dtype),
+                       loss=_output(loss_out, len(logits), logits.dtype), grad=True)
     return loss, grad

@@ -49,18 +49,27 @@ Tolerances (``TOLERANCE``), relative errors in that measure, per logits dtype:
 * float16: 4e-3, about 4 ulp of float16: every backend computes float16 in
   float32 and rounds once at the end (half an ulp), so the error is that of
   the rounding plus the float32 computation.
+* bfloat16 (``ml_dtypes.bfloat16``): 3e-2, about 4 ulp of bfloat16 (8
+  significant bits, ulp ``2**-7``), by the same argument: computed in float32,
+  rounded once at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 import impls
 
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+#: The dtypes computed in float32 by every backend.
+HALF = (np.dtype(np.float16), BFLOAT16)
+
 TOLERANCE = {
     np.dtype(np.float16): 4e-3,
+    BFLOAT16: 3e-2,
     np.dtype(np.float32): 2e-5,
     np.dtype(np.float64): 1e-12,
 }
@@ -124,8 +133,8 @@ class Truth:
 def truth(function: str, labels, logits, axis: int = -1) -> Truth:
     """``function`` computed in extended precision from the inputs a backend saw."""
     dtype = np.asarray(logits).dtype
-    compute = np.finfo(np.float32 if dtype == np.float16 else dtype)
-    tiny = max(float(np.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    compute = ml_dtypes.finfo(np.float32 if dtype in HALF else dtype)
+    tiny = max(float(ml_dtypes.finfo(dtype).tiny), float(compute.tiny / compute.eps))
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         if function == "sigmoid_cross_entropy_with_logits":
             x = np.asarray(logits).astype(np.longdouble)

@@ -10,7 +10,7 @@
   within about a second per figure (the least disturbed on a shared machine).
 * ``exp``: exp throughput of one core, elements/s of ``np.exp(x, out=y)`` on
   an in-cache array (NumPy's float32 and float64 exp are SIMD-vectorised);
-  float16 is computed in float32 by every backend, so it gets the float32 rate.
+  float16 and bfloat16 are computed in float32 by every backend, so they get the float32 rate.
 * ``machine``: CPU model, cores, caches, memory, library versions, Numba's
   threading layer and thread count (the layer ``impls.numba_parallel`` selects).
 
@@ -184,7 +184,7 @@ def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
                 np.exp(x, out=y)
 
         exp[np.dtype(dtype).name] = x.size * reps / _best(run, repeats=2000, min_time=1.5)
-    exp["float16"] = exp["float32"]
+    exp["float16"] = exp["bfloat16"] = exp["float32"]
     info.update(numba_threading_layer=numba.threading_layer(), numba_threads=threads)
     return dict(version=1, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
                 threads=threads, cache_bytes={"L2": l2 * threads, "LLC": llc},

@@ -119,8 +119,10 @@ class Backend:
     def __init__(self, name: str, module, builtin: bool = False):
         self.name = name
         self._module = module
-        #: the canonical logits dtypes the backend takes (float16 arrives as float32)
+        #: the canonical logits dtypes the backend takes (float16 and bfloat16 arrive as float32
+        #: unless among them)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
+        self._takes = frozenset(np.dtype(d) for d in self.dtypes)
         self._functions = module if builtin else _Contract(name, module, self.dtypes)
         #: whether the backend's functions write into canonical outputs they are given
         #: (``out=``; ``loss_out=``, ``grad_out=``); the front door copies into the others'
@@ -148,13 +150,13 @@ class Backend:
 
     def softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis, self._takes)
         out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
         return rows.restore_full(self._run("softmax", rows.logits, out=rows.direct_full(out)), out)
 
     def log_softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis, self._takes)
         out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
         return rows.restore_full(self._run("log_softmax", rows.logits, out=rows.direct_full(out)), out)
 
@@ -166,7 +168,7 @@ class Backend:
         """
         given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
-        rows = _validate.Rows.from_logits(logits, axis)
+        rows = _validate.Rows.from_logits(logits, axis, self._takes)
         labels = _validate.dense_labels(labels, rows, logits.shape)
         out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
         loss = self._run("softmax_cross_entropy_with_logits", labels, rows.logits, out=rows.direct(out))
@@ -179,7 +181,7 @@ class Backend:
         each in ``[0, num_classes)``; the loss has the labels' shape.
         """
         given = (("logits", logits), ("labels", labels))
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1, self._takes)
         labels = _validate.sparse_labels(labels, rows)
         out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
         loss = self._run("sparse_softmax_cross_entropy_with_logits", labels, rows.logits, out=rows.direct(out))
@@ -192,7 +194,7 @@ class Backend:
         labels and logits have the same shape, and so does the loss.
         """
         given = (("logits", logits), ("labels", labels))
-        labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
+        labels, flat, dtype = _validate.sigmoid_inputs(labels, logits, self._takes)
         out = _validate.check_out(out, "out", np.shape(logits), dtype, given)
         direct = out.reshape(-1) if out is not None and out.dtype == flat.dtype else None
         loss = self._run("sigmoid_cross_entropy_with_logits", labels, flat, out=direct)
@@ -219,7 +221,7 @@ class Backend:
         """
         given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
-        rows = _validate.Rows.from_logits(logits, axis)
+        rows = _validate.Rows.from_logits(logits, axis, self._takes)
         labels = _validate.dense_labels(labels, rows, logits.shape)
         return self._fused("softmax_cross_entropy_with_logits_and_grad", labels, rows, given, loss_out, grad_out)
 
@@ -227,7 +229,7 @@ class Backend:
                                                           grad_out=None):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``."""
         given = (("logits", logits), ("labels", labels))
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1, self._takes)
         labels = _validate.sparse_labels(labels, rows)
         return self._fused("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, given,
                            loss_out, grad_out)

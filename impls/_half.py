@@ -17,8 +17,10 @@ left (exact), narrowing rounds to nearest, ties to even, on the bits (add
 ``0x7FFF`` plus the lowest kept bit, shift right), and turns a NaN into the
 quiet NaN of its sign (``0x7FC0``, ``0xFFC0``), exactly as ``ml_dtypes``' cast (``tests/test_half.py``).
 
-The kernels work on half-precision data viewed as ``uint16`` (Numba has no
-float16 arithmetic on the CPU, nor any bfloat16); from ``PARALLEL_FROM`` values up they run on every
+The kernels work on half-precision data viewed as its bits (``as_bits``:
+float16 as ``int16``, bfloat16 as ``uint16``; Numba has no float16 on the CPU,
+nor any bfloat16), through ``widen`` and ``narrow``, which the kernels of
+``impls._numba_kernels`` use too; from ``PARALLEL_FROM`` values up they run on every
 core, in the threading layer that ``impls._numba_setup`` chose.
 """
 
@@ -44,8 +46,8 @@ PARALLEL_FROM = 1 << 20
 
 @intrinsic
 def _f16_to_f32(typingctx, bits):
-    """float16 bits (``uint16``) to float32, exactly (``fpext``)."""
-    if bits != types.uint16:
+    """float16 bits (``int16``) to float32, exactly (``fpext``)."""
+    if bits != types.int16:
         return None
 
     def codegen(context, builder, signature, args):
@@ -55,13 +57,13 @@ def _f16_to_f32(typingctx, bits):
 
 @intrinsic
 def _f32_to_f16(typingctx, value):
-    """float32 to the bits of the nearest float16, ties to even (``fptrunc``)."""
+    """float32 to the bits (``int16``) of the nearest float16, ties to even (``fptrunc``)."""
     if value != types.float32:
         return None
 
     def codegen(context, builder, signature, args):
         return builder.bitcast(builder.fptrunc(args[0], ir.HalfType()), ir.IntType(16))
-    return types.uint16(value), codegen
+    return types.int16(value), codegen
 
 
 @_jit(inline="always")
@@ -79,59 +81,78 @@ def _f32_to_bf16(value):
     return np.uint16(quiet if value != value else rounded)
 
 
-def _convert(value, bfloat16):
-    """Half-precision bits (``uint16``) to float32, or float32 to half-precision bits;
-    bfloat16 if ``bfloat16`` else float16 (chosen when compiling, by ``value``'s type)."""
+def widen(value):
+    """An element as the dtype it is computed in: float16 bits (``int16``) and bfloat16
+    bits (``uint16``) as float32, exactly; float32 and float64 as themselves."""
 
 
-@overload(_convert)
-def _convert_overload(value, bfloat16):
+@overload(widen)
+def _widen_overload(value):
+    if value == types.int16:
+        return lambda value: _f16_to_f32(value)
     if value == types.uint16:
-        return lambda value, bfloat16: _bf16_to_f32(value) if bfloat16 else _f16_to_f32(value)
-    if value == types.float32:
-        return lambda value, bfloat16: _f32_to_bf16(value) if bfloat16 else _f32_to_f16(value)
+        return lambda value: _bf16_to_f32(value)
+    if isinstance(value, types.Float):
+        return lambda value: value
+    return None
+
+
+def narrow(value, out):
+    """``value`` as an element of the array ``out``: rounded to float32 and then, for a
+    half-precision ``out`` (its bits), to the nearest half, ties to even (exactly
+    NumPy's and ``ml_dtypes``' casts of the float32 value); else cast as NumPy casts."""
+
+
+@overload(narrow)
+def _narrow_overload(value, out):
+    if out.dtype == types.int16:
+        return lambda value, out: _f32_to_f16(np.float32(value))
+    if out.dtype == types.uint16:
+        return lambda value, out: _f32_to_bf16(np.float32(value))
+    if isinstance(out.dtype, types.Float):
+        return lambda value, out: out.dtype.type(value)
     return None
 
 
 @_jit(inline="always")
-def _span(source, out, bfloat16):
+def _span(source, out):
     for i in range(source.size):
-        out[i] = _convert(source[i], bfloat16)
+        out[i] = narrow(widen(source[i]), out)
 
 
 @_jit()
-def _serial(source, out, bfloat16):
-    """``_convert`` of every value, on the calling thread."""
-    _span(source, out, bfloat16)
+def _serial(source, out):
+    """``widen`` / ``narrow`` of every value, on the calling thread."""
+    _span(source, out)
 
 
 @_jit(parallel=True)
-def _parallel(source, out, bfloat16, threads):
-    """``_convert`` of every value, one contiguous chunk per thread."""
+def _parallel(source, out, threads):
+    """``widen`` / ``narrow`` of every value, one contiguous chunk per thread."""
     chunk = -(-source.size // threads)
     for t in prange(threads):
-        _span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk], bfloat16)
+        _span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk])
 
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
-#: The half-precision dtypes, passed to the kernels as their bits.
-HALF = (np.dtype(np.float16), BFLOAT16)
+#: The half-precision dtypes, and the integer type of the same size that Numba sees their bits
+#: as: neither exists in Numba, and the integer type tells the kernels which half they hold.
+BITS = {np.dtype(np.float16): np.dtype(np.int16), BFLOAT16: np.dtype(np.uint16)}
 
 
-def converts(source, target) -> bool:
-    """Whether ``convert`` converts ``source`` to ``target``: half precision to float32 or back."""
-    source, target = np.dtype(source), np.dtype(target)
-    return (source in HALF and target == np.float32) or (source == np.float32 and target in HALF)
+def as_bits(a: np.ndarray) -> np.ndarray:
+    """A half-precision array as a view of its bits (``BITS``); any other array as itself."""
+    bits = BITS.get(a.dtype)
+    return a if bits is None else a.view(bits)
 
 
 def convert(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``a`` converted into ``out``, a C-contiguous array of ``a``'s shape (dtypes as ``converts``)."""
-    bfloat16 = BFLOAT16 in (a.dtype, out.dtype)
-    source = np.ascontiguousarray(a).reshape(-1)
-    target = out.reshape(-1)
-    source, target = (x.view(np.uint16) if x.dtype in HALF else x for x in (source, target))
+    """``a`` converted into ``out``, a C-contiguous array of ``a``'s shape: half precision
+    to float32 or back."""
+    source = as_bits(np.ascontiguousarray(a).reshape(-1))
+    target = as_bits(out.reshape(-1))
     if source.size < PARALLEL_FROM:
-        _serial(source, target, bfloat16)
+        _serial(source, target)
     else:
-        _parallel(source, target, bfloat16, numba.get_num_threads())
+        _parallel(source, target, numba.get_num_threads())
     return out

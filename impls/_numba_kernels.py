@@ -29,6 +29,21 @@ NaN and infinities (exactly as the reference formulas)
     finite row has probability ``exp(-inf) = 0``; a dense label 0 at a ``-inf``
     logit gives ``0 * inf = NaN`` (as TensorFlow).
 
+Half precision (float16, bfloat16)
+    Arrives as its bits (``impls._half.as_bits``: float16 as ``int16``,
+    bfloat16 as ``uint16``) and is computed in float32: each row (a tile of
+    short rows, a piece of a long row) is widened into a float32 buffer of its
+    size as it is loaded (``_load``), the results are written to a float32
+    buffer and narrowed into the output, rounding to nearest even
+    (``_store``; the code that writes results is compiled for both, the
+    output and the buffer, and ``_half`` of the output picks one when
+    compiling), so every value is the float32 computation's, rounded once
+    more: bit for bit what converting the logits to float32, running the
+    float32 kernels and converting the results back gives. No buffer is
+    larger than a row per task. Where a row is cut into pieces, the results
+    pass computes the piece's exponentials again rather than keep them all.
+    The per-row loss is written in float32 and narrowed by the caller.
+
 Fast-math
     No blanket ``fastmath``: elementwise arithmetic is compiled with
     ``contract`` only (FMA fusion; ``_EXACT``). Reductions get ``reassoc`` too
@@ -44,6 +59,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
+
+from ._half import narrow, widen
 
 #: Every kernel: cached on disk, and NumPy's error model (``1 / 0.0`` is inf, not
 #: ZeroDivisionError).
@@ -215,6 +232,86 @@ def _log(v):
     r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0, _ATANH64))
     r = -np.inf if v == 0.0 else r
     return r if v < np.inf else v
+
+
+# --------------------------------------------------------------------------
+# Half precision: widened on loading, narrowed on storing
+# --------------------------------------------------------------------------
+
+def _half_bits(dtype) -> bool:
+    """Whether Numba's element type ``dtype`` is half-precision bits (``impls._half.BITS``)."""
+    return dtype in (types.int16, types.uint16)
+
+
+def _half(a):
+    """1 if the array ``a`` holds half-precision bits, else 0 (chosen when compiling): the
+    factor of the sizes of the float32 buffers a task needs, and the choice of the code
+    that writes results into such a buffer (see the module docstring)."""
+
+
+@overload(_half, inline="always")
+def _half_overload(a):
+    half = int(_half_bits(a.dtype))
+    return lambda a: half
+
+
+def _empty(like, shape):
+    """``np.empty(shape)`` of the dtype the array ``like`` is computed in: float32 for half precision."""
+
+
+@overload(_empty, inline="always")
+def _empty_overload(like, shape):
+    if _half_bits(like.dtype):
+        return lambda like, shape: np.empty(shape, np.float32)
+    return lambda like, shape: np.empty(shape, like.dtype)
+
+
+def _load(x, buffer):
+    """``x`` (1-D or 2-D) in the dtype it is computed in: ``x`` itself, or half precision
+    widened into ``buffer`` (float32, ``x``'s shape), which is returned. Read only: results
+    are never written through what a helper returns (``_subtract_one``)."""
+
+
+@overload(_load, inline="always")
+def _load_overload(x, buffer):
+    if not _half_bits(x.dtype):
+        return lambda x, buffer: x
+    if x.ndim == 1:
+        def widen_row(x, buffer):
+            for j in range(x.size):
+                buffer[j] = widen(x[j])
+            return buffer
+        return widen_row
+
+    def widen_rows(x, buffer):
+        for r in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                buffer[r, j] = widen(x[r, j])
+        return buffer
+    return widen_rows
+
+
+def _store(target, out):
+    """Narrow the float32 results in ``target`` into the half-precision ``out`` (1-D or
+    2-D, ties to even); nothing for any other ``out``. A call of its own, so that its
+    stores are never taken for dead (``_subtract_one``)."""
+
+
+@overload(_store, jit_options={"_nrt": False})
+def _store_overload(target, out):
+    if not _half_bits(out.dtype):
+        return lambda target, out: None
+    if out.ndim == 1:
+        def narrow_row(target, out):
+            for j in range(out.size):
+                out[j] = narrow(target[j], out)
+        return narrow_row
+
+    def narrow_rows(target, out):
+        for r in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[r, j] = narrow(target[r, j], out)
+    return narrow_rows
 
 
 # --------------------------------------------------------------------------
@@ -415,7 +512,10 @@ def _scale(out, z, maxima, stats, dense):
     for b in range(0, out.size, BLOCK):
         e = min(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s)
-        _scale_block(out[b:e], z[b:e] if dense else out[b:e], factor, dense)
+        if dense:  # two calls, not one choosing ``z``: ``out`` may be half bits in untaken code
+            _scale_block(out[b:e], z[b:e], factor, True)
+        else:
+            _scale_block(out[b:e], out[b:e], factor, False)
 
 
 @_kernel(fastmath=_EXACT)
@@ -424,6 +524,15 @@ def _write_log_probs(x, out, m, log_s):
     m = np.float64(m)
     for j in range(x.size):
         out[j] = (np.float64(x[j]) - m) - log_s
+
+
+@_kernel
+def _subtract_one(out, j):
+    """``out[j] -= 1``: the label's term of a sparse gradient. A call of its own: written
+    inline, this store was dropped (the sparse gradient lacked its ``-1``) once the row it
+    writes came back from a helper returning one of its array arguments; Numba's
+    dead-code elimination does not follow such aliases. Calls are never removed."""
+    out[j] -= 1.0
 
 
 @_glue
@@ -436,7 +545,7 @@ def _span_results(x, z, out, maxima, label, stats, mode, grad):
     elif mode == SOFTMAX or grad:
         _scale(out, z, maxima, stats, mode == DENSE)
         if mode == SPARSE and 0 <= label < x.size:
-            out[label] -= 1.0
+            _subtract_one(out, label)
 
 
 # --------------------------------------------------------------------------
@@ -450,17 +559,29 @@ def _stores(mode, grad):
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad):
-    """Row ``r`` whole: statistics, loss, and results while the row is in cache.
-    ``out`` has no columns when there are no results."""
+def _row(x, z, label, out, loss, maxima, r, mode, grad):
+    """Row ``r`` (``x``, ``z``) whole into ``out`` (the results row) and ``loss[r]``."""
     dense = mode == DENSE
-    zr = z[r] if dense else x[r]
-    stats = _span_stats(x[r], zr, out[r], maxima, dense, _stores(mode, grad))
-    label = labels[r] if mode == SPARSE else -1
+    stats = _span_stats(x, z, out, maxima, dense, _stores(mode, grad))
     if mode >= SPARSE:
         m, s, zsum, a = stats
-        loss[r] = _loss(mode, math.log(s), x[r, max(label, 0)], m, zsum, a)
-    _span_results(x[r], zr, out[r], maxima, label, stats, mode, grad)
+        loss[r] = _loss(mode, math.log(s), x[max(label, 0)], m, zsum, a)
+    _span_results(x, z, out, maxima, label, stats, mode, grad)
+
+
+@_glue
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, xbuf, obuf):
+    """Row ``r`` whole: statistics, loss, and results while the row is in cache.
+    ``out`` has no columns when there are no results; ``xbuf``, ``obuf``: the
+    float32 row buffers of half precision (``_load``, ``_store``)."""
+    xr = _load(x[r], xbuf)
+    zr = z[r] if mode == DENSE else xr
+    label = labels[r] if mode == SPARSE else -1
+    if _half(out):
+        _row(xr, zr, label, obuf, loss, maxima, r, mode, grad)
+        _store(obuf, out[r])
+    else:
+        _row(xr, zr, label, out[r], loss, maxima, r, mode, grad)
 
 
 @_glue
@@ -483,21 +604,33 @@ def _piece(i, pieces, classes):
 
 
 @_glue
-def _piece_stats(x, z, out, maxima, i, pieces, mode, grad):
-    """Statistics of piece ``i`` (``_piece``)."""
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, xbuf, obuf):
+    """Statistics of piece ``i`` (``_piece``); ``xbuf``, ``obuf`` as in ``_row_task``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
-    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], out[r, lo:hi],
-                       maxima, dense, _stores(mode, grad))
+    xp = _load(x[r, lo:hi], xbuf)
+    zp = z[r, lo:hi] if dense else xp
+    if _half(out):
+        return _span_stats(xp, zp, obuf, maxima, dense, _stores(mode, grad))
+    return _span_stats(xp, zp, out[r, lo:hi], maxima, dense, _stores(mode, grad))
 
 
 @_glue
-def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad):
-    """Results of piece ``i`` given its row's merged ``stats``."""
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, xbuf, obuf):
+    """Results of piece ``i`` given its row's merged ``stats``. A half-precision ``out``
+    kept no exponentials (``obuf`` lives for one pass): they are computed again."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
-    zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
+    dense = mode == DENSE
+    xp = _load(x[r, lo:hi], xbuf)
+    zp = z[r, lo:hi] if dense else xp
     label = labels[r] - lo if mode == SPARSE else -1
-    _span_results(x[r, lo:hi], zr, out[r, lo:hi], maxima, label, stats, mode, grad)
+    if _half(out):
+        if _stores(mode, grad):
+            _span_stats(xp, zp, obuf, maxima, dense, True)
+        _span_results(xp, zp, obuf, maxima, label, stats, mode, grad)
+        _store(obuf, out[r, lo:hi])
+    else:
+        _span_results(xp, zp, out[r, lo:hi], maxima, label, stats, mode, grad)
 
 
 @_kernel
@@ -531,32 +664,44 @@ def _untranspose(xt, z, out, factor, dense):
             out[r, j] = v - np.float64(z[r, j]) if dense else v
 
 
+@_glue
+def _tile_results(x, z, labels, out, lanes, xt, mode, grad):
+    """Results of a tile of rows ``x`` (labels ``z``, ``labels``) into ``out`` from
+    the transposed exponentials ``xt`` and the lane statistics (``_lane_finish``)."""
+    if mode == LOG_SOFTMAX:
+        for r in range(x.shape[0]):
+            _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
+    elif _stores(mode, grad):
+        _untranspose(xt, z, out, lanes[1], mode == DENSE)
+        if mode == SPARSE:
+            for r in range(x.shape[0]):
+                _subtract_one(out[r], labels[r])
+
+
 @_kernel
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, scratch, lanes, xbuf, obuf):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 2, hi - lo)``, ``x``'s dtype), statistics, loss and factors
-    in SIMD lanes (``lanes``, ``(4, hi - lo)`` float64), results transposed back."""
+    (``(2 classes + 2, hi - lo)``, the compute dtype), statistics, loss and factors
+    in SIMD lanes (``lanes``, ``(4, hi - lo)`` float64), results transposed back;
+    ``xbuf``, ``obuf``: the float32 tile buffers of half precision (``_load``, ``_store``)."""
     dense = mode == DENSE
     classes = x.shape[1]
     xt, zt = scratch[:classes], scratch[classes:2 * classes]
     shift, x_label = scratch[2 * classes], scratch[2 * classes + 1]
-    x, z, out = x[lo:hi], z[lo:hi] if dense else x[lo:hi], out[lo:hi]
-    _transpose(x, xt)
+    xs = _load(x[lo:hi], xbuf)
+    zs = z[lo:hi] if dense else xs
+    _transpose(xs, xt)
     if dense:
-        _transpose(z, zt)
+        _transpose(zs, zt)
     _lane_stats(xt, zt, shift, lanes, dense)
     if mode == SPARSE:
-        _take(x, labels[lo:hi], x_label)
+        _take(xs, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX)
-    store = _stores(mode, grad)
-    if mode == LOG_SOFTMAX:
-        for r in range(hi - lo):
-            _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
-    elif store:
-        _untranspose(xt, z, out, lanes[1], dense)
-        if mode == SPARSE:
-            for r in range(hi - lo):
-                out[r, labels[lo + r]] -= 1.0
+    if _half(out):
+        _tile_results(xs, zs, labels[lo:hi], obuf, lanes, xt, mode, grad)
+        _store(obuf, out[lo:hi])
+    else:
+        _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, mode, grad)
 
 
 # --------------------------------------------------------------------------
@@ -569,8 +714,10 @@ def _drive(x, z, labels, out, loss, mode, grad, threads):
 
     ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
     ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
-    the gradient into ``out``. Arrays a mode does not use are not read (pass
-    ``x`` for ``z``, any int64 vector for ``labels``, an empty vector for
+    the gradient into ``out``. ``x`` and ``out`` may be half-precision bits;
+    ``z`` and ``loss`` are of the compute dtype (float32 for half precision).
+    Arrays a mode does not use are not read (pass any 2-D array of the compute
+    dtype for ``z``, any int64 vector for ``labels``, an empty vector for
     ``loss``, and ``out`` with no columns). Inlined by Numba into ``rows``,
     where its ``prange`` loops run on every core, and into ``rows_serial``,
     where they are plain loops.
@@ -588,37 +735,49 @@ def _drive(x, z, labels, out, loss, mode, grad, threads):
             lo = t * tile
             hi = min(lo + tile, n_rows)
             _tile_task(x, z, labels, out, loss, lo, hi, mode, grad,
-                       np.empty((2 * classes + 2, hi - lo), dtype=x.dtype), np.empty((4, hi - lo)))
+                       _empty(x, (2 * classes + 2, hi - lo)), np.empty((4, hi - lo)),
+                       np.empty(((hi - lo) * _half(x), classes), np.float32),
+                       np.empty(((hi - lo) * _half(out), out.shape[1]), np.float32))
         return
     blocks = -(-classes // BLOCK)
     pieces = _pieces(n_rows, classes, threads)
     if pieces == 1:
         chunk = -(-n_rows // (CHUNKS * threads))
         for c in prange(-(-n_rows // chunk)):
-            maxima = np.empty(blocks, dtype=x.dtype)
+            maxima = _empty(x, blocks)
+            xbuf = np.empty(classes * _half(x), np.float32)
+            obuf = np.empty(out.shape[1] * _half(out), np.float32)
             for r in range(c * chunk, min((c + 1) * chunk, n_rows)):
-                _row_task(x, z, labels, out, loss, maxima, r, mode, grad)
+                _row_task(x, z, labels, out, loss, maxima, r, mode, grad, xbuf, obuf)
         return
     n = n_rows * pieces
     parts = np.empty((n, 4))
-    maxima = np.empty((n, blocks), dtype=x.dtype)
+    maxima = _empty(x, (n, blocks))
+    compute = maxima.dtype.type
     for i in prange(n):
+        _, lo, hi = _piece(i, pieces, classes)
+        xbuf = np.empty((hi - lo) * _half(x), np.float32)
+        obuf = np.empty((hi - lo) * _half(out), np.float32)
         parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad)
+            x, z, out, maxima[i], i, pieces, mode, grad, xbuf, obuf)
     for r in range(n_rows):
-        merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0)
+        merged = (compute(-np.inf), 0.0, 0.0, 0.0)
         for i in range(r * pieces, (r + 1) * pieces):
-            merged = _merge(merged, (x.dtype.type(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3]))
+            merged = _merge(merged, (compute(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3]))
         parts[r * pieces, 0], parts[r * pieces, 1], parts[r * pieces, 2], parts[r * pieces, 3] = merged
         if mode >= SPARSE:
             m, s, zsum, a = merged
-            loss[r] = _loss(mode, math.log(s), x[r, labels[r] if mode == SPARSE else 0], m, zsum, a)
+            x_label = widen(x[r, labels[r] if mode == SPARSE else 0])
+            loss[r] = _loss(mode, math.log(s), x_label, m, zsum, a)
     if mode >= SPARSE and not grad:
         return
     for i in prange(n):
         first = i - i % pieces  # the row's merged statistics
-        stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3])
-        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad)
+        stats = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3])
+        _, lo, hi = _piece(i, pieces, classes)
+        xbuf = np.empty((hi - lo) * _half(x), np.float32)
+        obuf = np.empty((hi - lo) * _half(out), np.float32)
+        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, xbuf, obuf)
 
 
 @_jit(parallel=True)
@@ -639,13 +798,14 @@ def rows_serial(x, z, labels, out, loss, mode, grad):
 @_kernel(fastmath=_EXACT)
 def sigmoid_span(z, x, out):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
-    ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
-    dtype), rounded once."""
-    coefficients = _by_dtype(x.dtype.type(0.0), _ATANH32, _ATANH64)
+    the compute dtype of ``x``, the rest in float64 (``log1p`` to the precision
+    of that dtype), rounded once (half precision: to float32, then to half)."""
+    coefficients = _by_dtype(widen(x.dtype.type(0)), _ATANH32, _ATANH64)
     for i in range(x.size):
-        v = np.float64(x[i])
-        e = np.float64(_exp(-abs(x[i])))
-        out[i] = (v if v > 0.0 else 0.0) - v * np.float64(z[i]) + _log1p_small(e, coefficients)
+        xi = widen(x[i])
+        v = np.float64(xi)
+        e = np.float64(_exp(-abs(xi)))
+        out[i] = narrow((v if v > 0.0 else 0.0) - v * np.float64(z[i]) + _log1p_small(e, coefficients), out)
 
 
 @_jit(parallel=True)

@@ -38,7 +38,9 @@ converted to the native dtype (a copy); results have the native dtype.
 The canonical form handed to a backend (see ``Rows``): logits as a C-contiguous
 ``(rows, classes)`` array with the class axis last, in the compute dtype
 (float16 and bfloat16 are computed in float32, every result is cast back to
-the logits' dtype); dense labels as an array of the same shape and dtype; sparse labels as
+the logits' dtype), or as float16 or bfloat16 to a backend that declares it
+takes them (``dtypes``) and computes them itself; dense labels as an array of
+the same shape in the compute dtype; sparse labels as
 an int64 vector whose every value is in ``[0, classes)``. Inputs are never
 written to: a backend gets either the caller's read-only view or a copy.
 """
@@ -66,6 +68,12 @@ _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32),
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype a backend computes in: float16 and bfloat16 are promoted to float32."""
     return _COMPUTE[np.dtype(dtype)]
+
+
+def canonical_dtype(dtype: np.dtype, takes=()) -> np.dtype:
+    """The dtype a backend taking the dtypes ``takes`` receives logits of ``dtype`` in:
+    half precision as itself where it takes it, else its compute dtype."""
+    return dtype if dtype in takes else _COMPUTE[dtype]
 
 
 def as_dtype(a, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
@@ -191,7 +199,8 @@ class Rows(NamedTuple):
     dtype: np.dtype
 
     @classmethod
-    def from_logits(cls, logits: np.ndarray, axis: int = -1) -> "Rows":
+    def from_logits(cls, logits: np.ndarray, axis: int = -1, takes=()) -> "Rows":
+        """``takes``: the dtypes the backend takes (``canonical_dtype``)."""
         axis = check_axis(axis, logits.ndim)
         if logits.shape[axis] == 0:
             raise ValueError(
@@ -199,7 +208,7 @@ class Rows(NamedTuple):
             )
         moved = _move(logits, axis, -1)
         rows = moved.reshape(-1, moved.shape[-1])
-        rows = as_dtype(rows, compute_dtype(logits.dtype))
+        rows = as_dtype(rows, canonical_dtype(logits.dtype, takes))
         return cls(_readonly(rows), moved.shape, axis, logits.dtype)
 
     @property
@@ -209,9 +218,9 @@ class Rows(NamedTuple):
         return batch[:self.axis] + self.shape[-1:] + batch[self.axis:]
 
     def to_rows(self, labels: np.ndarray) -> np.ndarray:
-        """Dense labels (already of the logits' shape) in the same canonical form."""
+        """Dense labels (already of the logits' shape) in the same canonical form, of the compute dtype."""
         moved = _move(labels, self.axis, -1).reshape(self.logits.shape)
-        return _readonly(as_dtype(moved, self.logits.dtype))
+        return _readonly(as_dtype(moved, compute_dtype(self.dtype)))
 
     def direct(self, out: np.ndarray | None) -> np.ndarray | None:
         """A checked per-row ``out`` as the ``(rows,)`` vector a backend writes, or None
@@ -313,14 +322,14 @@ def sparse_labels(labels, rows: Rows) -> np.ndarray:
     return _readonly(np.ascontiguousarray(flat, dtype=np.int64))
 
 
-def sigmoid_inputs(labels, logits) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """Elementwise labels and logits flattened to 1-D in the compute dtype."""
+def sigmoid_inputs(labels, logits, takes=()) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Elementwise labels (of the compute dtype) and logits (``canonical_dtype``) flattened to 1-D."""
     logits = check_logits(logits)
     labels = _check_real_labels(labels)
     if labels.shape != logits.shape:
         raise ValueError(
             f"Expected labels of the logits' shape {logits.shape}, got {labels.shape}"
         )
-    dtype = compute_dtype(logits.dtype)
-    flat = [_readonly(as_dtype(a.reshape(-1), dtype)) for a in (labels, logits)]
+    dtypes = (compute_dtype(logits.dtype), canonical_dtype(logits.dtype, takes))
+    flat = [_readonly(as_dtype(a.reshape(-1), dtype)) for a, dtype in zip((labels, logits), dtypes)]
     return flat[0], flat[1], logits.dtype

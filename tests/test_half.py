@@ -84,3 +84,33 @@ def test_float16_results_that_are_subnormal_in_float16():  # bfloat16 has float3
         want = impls.get("numpy").softmax(x.astype(np.float32)).astype(np.float16)
     assert (np.abs(want) < 6.1e-5).mean() > 0.5
     assert _same_bits(got, want)
+
+
+#: Shapes through every path of the numba kernels: tiles of short rows, a row per
+#: task, rows cut into pieces; on the calling thread and on every core.
+KERNEL_SHAPES = [(300, 7), (8, 300), (40, 2000), (1, 40000), (3, 70000)]
+
+
+@pytest.mark.parametrize("function", impls.FUNCTIONS)
+@pytest.mark.parametrize("half", HALF, ids=str)
+def test_numba_reads_and_writes_half_precision_bit_for_bit(half, function):
+    """The numba kernels widen half precision as they load it and narrow their results as
+    they store them: bit for bit the float32 kernels' results on the widened logits, rounded,
+    which is the conversion path they replace."""
+    try:
+        numba_backend = impls.get("numba")
+    except impls.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    rng = np.random.default_rng(3)
+    for shape in KERNEL_SHAPES:
+        x = (rng.standard_normal(shape) * 4).astype(half)
+        if "sparse" in function:
+            labels = rng.integers(0, shape[1], shape[0])
+        else:
+            labels = rng.random(shape).astype(np.float32)
+        args = (x,) if function in ("softmax", "log_softmax") else (labels, x)
+        got = getattr(numba_backend, function)(*args)
+        via_float32 = getattr(numba_backend, function)(*args[:-1], _to(x, np.float32))
+        for g, w in zip(*(r if isinstance(r, tuple) else (r,) for r in (got, via_float32))):
+            assert g.dtype == half
+            assert _same_bits(g, _to(w, half)), f"{shape}: {np.flatnonzero(g.view(np.uint16) != _to(w, half).view(np.uint16))[:5]}"

@@ -142,6 +142,8 @@ NONFINITE_ERROR = 1e30
 
 #: the module of the reuse case (``out=`` given), whose classes are named as everywhere
 OUT_MODULE = "bench_out"
+#: the report's name of a backend's reuse case (``OUT_MODULE``), shown as a backend of its own
+OUT_SUFFIX = "+out"
 
 
 def is_out(result) -> bool:

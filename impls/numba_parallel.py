@@ -17,6 +17,7 @@ import numpy as np
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
 from . import _half
 from . import _numba_kernels as kernels
+from ._validate import compute_dtype  # the dtype of the dense labels and the losses
 
 name = "numba"
 #: The functions write into the outputs the front door passes (``out=``, ``loss_out=``, ``grad_out=``).
@@ -46,20 +47,17 @@ def _readonly(a):
 #: The logits dtypes the kernels take: half precision as its bits (``_half.as_bits``),
 #: computed in float32 (``impls._numba_kernels``).
 dtypes = ("float16", "bfloat16", "float32", "float64")
-#: The dtype each logits dtype is computed in, and so of the dense labels and the loss.
-_COMPUTE = {np.dtype(np.float16): np.dtype(np.float32), _half.BFLOAT16: np.dtype(np.float32),
-            np.dtype(np.float32): np.dtype(np.float32), np.dtype(np.float64): np.dtype(np.float64)}
 
 #: Placeholders for the arrays a mode does not use, read-only like the front
 #: door's arrays, so that every call of a dtype shares one compiled kernel.
 _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
-_NO_DENSE = {dtype: _readonly(np.zeros((1, 0), dtype)) for dtype in set(_COMPUTE.values())}
+_NO_DENSE = {np.dtype(dtype): _readonly(np.zeros((1, 0), dtype)) for dtype in (np.float32, np.float64)}
 
 
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False):
     """Run ``kernels.rows``; ``out`` (of the logits' dtype) and ``loss`` (of the compute
     dtype) default to empty placeholders."""
-    compute = _COMPUTE[logits.dtype]
+    compute = compute_dtype(logits.dtype)
     if out is None:
         out = np.empty((len(logits), 0), dtype=compute)
     if loss is None:
@@ -72,7 +70,7 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
 
 def _loss(out, logits):
     """Where the kernels write the loss: ``out``, if of the compute dtype, else a new vector of it."""
-    compute = _COMPUTE[logits.dtype]
+    compute = compute_dtype(logits.dtype)
     return out if out is not None and out.dtype == compute else np.empty(len(logits), compute)
 
 

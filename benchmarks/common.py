@@ -56,6 +56,7 @@ names, or ``none``) limits what the suite imports up front (``xentbench bench
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 
@@ -69,7 +70,7 @@ from xentbench.inputs import arguments, make_logits  # noqa: E402
 from xentbench.peers import get_backend, import_peer  # noqa: E402
 from xentbench.suite import (  # noqa: E402
     ACCURACY_BATCHES, ACCURACY_UNIT, BACKENDS, BASELINES, BATCHES, CLASSES, DTYPES, FOCUS, NONFINITE_ERROR,
-    PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT, accuracy_skip_reason, timing_skip_reason)
+    OUT_BACKENDS, PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT, accuracy_skip_reason, timing_skip_reason)
 from xentbench.timing import (  # noqa: E402
     LEAD_IN, PAIRED_ROUNDS, SAMPLE_TIME, SLOW_CALL, calibrate, paired_ratio)
 
@@ -254,8 +255,8 @@ class Timed(TimingAttributes, _Benchmark):
         reason = timing_skip_reason(batch, classes, dtype)
         if reason:
             raise NotImplementedError(reason)
-        self.call = self._backend_call(backend)
         self.args = inputs(self.function, batch, classes, dtype)
+        self.call = self._backend_call(backend)
         # compile / trace / first-call costs, outside the timed region
         self.number, estimate = calibrate(self.call, self.args)
         if estimate > 1.0:
@@ -263,6 +264,24 @@ class Timed(TimingAttributes, _Benchmark):
         elif estimate > 0.25:
             self.repeat = (2, 2, 0.0)
         self._ready = key
+
+
+class TimedOut(Timed):
+    """time_ of ``function`` with its outputs given, the results of a first call
+    reused as ``out=`` (``loss_out=``, ``grad_out=``) from call to call, as a
+    training loop reuses its buffers: no output is allocated (and, above 32 MiB,
+    faulted in) per call. ``OUT_BACKENDS`` only. Subclasses define ``time_out``
+    as ``self.call(*self.args)``.
+    """
+
+    params = [list(OUT_BACKENDS), list(BATCHES), list(CLASSES), list(DTYPES)]
+
+    def _backend_call(self, backend):
+        call = super()._backend_call(backend)
+        results = call(*self.args)
+        if isinstance(results, tuple):
+            return functools.partial(call, loss_out=results[0], grad_out=results[1])
+        return functools.partial(call, out=results)
 
 
 class Paired(_Benchmark):

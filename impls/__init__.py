@@ -9,10 +9,11 @@ that import here, ``impls.get(name)`` returns one. Every backend offers the
 same seven functions, named and ordered as in ``tf.nn``; all input goes through
 one front door (``impls._validate``) before any backend sees it, so the errors
 are the same whatever the backend. Results are NumPy arrays of the logits'
-dtype. The losses take keyword-only options (label smoothing, ignored labels,
-class weights, reduction, z-loss; ``impls._options``), and the built-in
-backends also offer the probability forms ``binary_cross_entropy`` and
-``categorical_cross_entropy`` (``impls._probability``).
+dtype, written into ``out=`` (``loss_out=``, ``grad_out=``) where given. The losses
+take keyword-only options (label smoothing, ignored labels, class weights,
+reduction, z-loss; ``impls._options``), and the built-in backends also offer
+the probability forms ``binary_cross_entropy`` and ``categorical_cross_entropy``
+(``impls._probability``).
 """
 
 from __future__ import annotations
@@ -96,12 +97,12 @@ class _Contract:
         if not callable(impl):
             raise NotImplementedByBackend(f"backend {self._name!r} does not implement {function}")
 
-        def checked(*args, **options):
+        def checked(*args, **kwargs):
             logits = args[-1]
             if logits.dtype not in self._takes:
                 raise NotImplementedByBackend(
                     f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
-            result = impl(*args, **options)
+            result = impl(*args, **kwargs)
             parts = result if type(result) is tuple else (result,)
             shapes = _result_shapes(function, logits.shape)
             got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
@@ -126,11 +127,16 @@ class Backend:
     def __init__(self, name: str, module, builtin: bool = False):
         self.name = name
         self._module = module
-        #: the canonical logits dtypes the backend takes (float16 arrives as float32)
+        #: the canonical logits dtypes the backend takes (float16 and bfloat16 arrive as float32
+        #: unless among them)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
+        self._takes = frozenset(np.dtype(d) for d in self.dtypes)
         self._functions = module if builtin else _Contract(name, module, self.dtypes)
         #: whether its losses take ``options=`` (``impls._options``); a plugin declares ``takes_options = True``
         self._takes_options = getattr(module, "takes_options", False)
+        #: whether the backend's functions write into canonical outputs they are given
+        #: (``out=``; ``loss_out=``, ``grad_out=``); the front door copies into the others'
+        self._writes_out = bool(getattr(module, "writes_out", False))
 
     def __repr__(self) -> str:
         return f"<impls backend {self.name!r}>"
@@ -144,47 +150,78 @@ class Backend:
         """Whether the backend offers ``function`` (one of ``FUNCTIONS``)."""
         return callable(getattr(self._module, function, None))
 
-    def softmax(self, logits, axis=-1) -> np.ndarray:
+    def _takes_for(self, options: dict):
+        """The logits dtypes the backend receives as they are for a call with the keyword
+        ``options``: none of half precision where there are any, since a call with loss options
+        is computed from float32 logits (``impls._options``)."""
+        return () if options else self._takes
+
+    def _run(self, function: str, options, *args, **outs):
+        """The backend's ``function`` of the canonical ``args``, given ``options=`` unless they
+        are None (all defaults); the views of the caller's outputs that are not None go along
+        where the backend writes its results (``writes_out``)."""
+        kwargs = {}
+        if options is not None:
+            if not self._takes_options:
+                raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
+            kwargs["options"] = options
+        if self._writes_out:
+            kwargs.update((name, view) for name, view in outs.items() if view is not None)
+        return getattr(self._functions, function)(*args, **kwargs)
+
+    def softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``exp(x_i) / sum_j exp(x_j)`` along ``axis``; the logits' shape."""
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._functions.softmax(rows.logits))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis, self._takes)
+        out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
+        return rows.restore_full(self._run("softmax", None, rows.logits, out=rows.direct_full(out)), out)
 
-    def log_softmax(self, logits, axis=-1) -> np.ndarray:
+    def log_softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:
         r"""``x_i - log(sum_j exp(x_j))`` along ``axis``; the logits' shape."""
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis)
-        return rows.restore_full(self._functions.log_softmax(rows.logits))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), axis, self._takes)
+        out = _validate.check_out(out, "out", rows.full_shape, rows.dtype, (("logits", logits),))
+        return rows.restore_full(self._run("log_softmax", None, rows.logits, out=rows.direct_full(out)), out)
 
-    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, **options) -> np.ndarray:
+    def softmax_cross_entropy_with_logits(self, labels, logits, axis=-1, *, out=None, **options) -> np.ndarray:
         r"""``-sum_i labels_i * log_softmax(logits)_i`` along ``axis``.
 
         ``labels`` broadcast to the logits' shape (soft labels allowed); the
-        loss has the logits' shape without ``axis`` (0-d with a ``reduction``).
-        Keyword-only options (``impls._options``): ``label_smoothing``,
-        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
+        loss has the logits' shape without ``axis`` (0-d with a ``reduction``,
+        and so must ``out`` be). Keyword-only options (``impls._options``):
+        ``label_smoothing``, ``class_weights``, ``reduction`` (``'none'``,
+        ``'sum'``, ``'mean'``), ``z_loss``.
         """
+        given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
-        rows = _validate.Rows.from_logits(logits, axis)
+        rows = _validate.Rows.from_logits(logits, axis, self._takes_for(options))
         if options:
-            return self._with_options("softmax_cross_entropy_with_logits", labels, rows, options, logits.shape)
+            return self._with_options("softmax_cross_entropy_with_logits", labels, rows, options, given,
+                                      logits.shape, loss_out=out)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        return rows.restore(self._functions.softmax_cross_entropy_with_logits(labels, rows.logits))
+        out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
+        loss = self._run("softmax_cross_entropy_with_logits", None, labels, rows.logits, out=rows.direct(out))
+        return rows.restore(loss, out)
 
-    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
+    def sparse_softmax_cross_entropy_with_logits(self, labels, logits, *, out=None, **options) -> np.ndarray:
         r"""``log(sum_j exp(x_j)) - x_label`` over the last axis.
 
         ``labels`` are integer class indices of shape ``logits.shape[:-1]``,
         each in ``[0, num_classes)`` or equal to ``ignore_index``; the loss has
-        the labels' shape (0-d with a ``reduction``). Keyword-only options
-        (``impls._options``): ``label_smoothing``, ``ignore_index``,
-        ``class_weights``, ``reduction`` (``'none'``, ``'sum'``, ``'mean'``), ``z_loss``.
+        the labels' shape (0-d with a ``reduction``, and so must ``out`` be).
+        Keyword-only options (``impls._options``): ``label_smoothing``,
+        ``ignore_index``, ``class_weights``, ``reduction`` (``'none'``,
+        ``'sum'``, ``'mean'``), ``z_loss``.
         """
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        given = (("logits", logits), ("labels", labels))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1, self._takes_for(options))
         if options:
-            return self._with_options("sparse_softmax_cross_entropy_with_logits", labels, rows, options)
+            return self._with_options("sparse_softmax_cross_entropy_with_logits", labels, rows, options, given,
+                                      loss_out=out)
         labels = _validate.sparse_labels(labels, rows)
-        return rows.restore(self._functions.sparse_softmax_cross_entropy_with_logits(labels, rows.logits))
+        out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
+        loss = self._run("sparse_softmax_cross_entropy_with_logits", None, labels, rows.logits, out=rows.direct(out))
+        return rows.restore(loss, out)
 
-    def sigmoid_cross_entropy_with_logits(self, labels, logits, **options) -> np.ndarray:
+    def sigmoid_cross_entropy_with_logits(self, labels, logits, *, out=None, **options) -> np.ndarray:
         r"""Elementwise ``max(x, 0) - x*z + log1p(exp(-|x|))`` for labels ``z``.
 
         The stable form of ``-z*log(sigmoid(x)) - (1-z)*log(1-sigmoid(x))``;
@@ -193,97 +230,133 @@ class Backend:
         become ``z (1 - eps) + eps / 2``) and ``pos_weight`` (the positive term
         weighted, broadcast to the logits).
         """
-        labels, flat, dtype = _validate.sigmoid_inputs(labels, logits)
-        if options:
-            function = "sigmoid_cross_entropy_with_logits"
-            checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options)
-            loss = self._call(function, checked, labels, flat)
-        else:
-            loss = self._functions.sigmoid_cross_entropy_with_logits(labels, flat)
+        given = (("logits", logits), ("labels", labels))
+        labels, flat, dtype = _validate.sigmoid_inputs(labels, logits, self._takes_for(options))
+        function = "sigmoid_cross_entropy_with_logits"
+        checked = _options.sigmoid_options(function, np.shape(logits), flat.dtype, options) if options else None
+        out = _validate.check_out(out, "out", np.shape(logits), dtype, given)
+        direct = out.reshape(-1) if out is not None and out.dtype == flat.dtype else None
+        loss = self._run(function, checked, labels, flat, out=direct)
+        if out is not None:
+            return _validate.deliver(loss, out)
         return _validate.as_dtype(loss, dtype).reshape(np.shape(logits))
 
-    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, **options):
+    def _fused(self, function, labels, rows, given, loss_out, grad_out):
+        """``function`` (a fused loss and gradient, without options) into the checked
+        ``loss_out`` and ``grad_out``."""
+        loss_out = _validate.check_out(loss_out, "loss_out", rows.shape[:-1], rows.dtype, given)
+        grad_out = _validate.check_out(grad_out, "grad_out", rows.full_shape, rows.dtype,
+                                       given + (("loss_out", loss_out),))
+        loss, grad = self._run(function, None, labels, rows.logits,
+                               loss_out=rows.direct(loss_out), grad_out=rows.direct_full(grad_out))
+        return rows.restore(loss, loss_out), rows.restore_full(grad, grad_out)
+
+    def softmax_cross_entropy_with_logits_and_grad(self, labels, logits, axis=-1, *, loss_out=None,
+                                                   grad_out=None, **options):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - labels``.
 
         ``dlogits`` is the gradient of ``sum(loss)`` when each row of labels
         sums to 1; like TF's fused kernel it is ``softmax - labels`` whatever
         the labels sum to. With any option (as for
         ``softmax_cross_entropy_with_logits``), ``dlogits`` is the exact
-        gradient of the reduced loss, or of ``sum(loss)`` for ``reduction='none'``.
+        gradient of the reduced loss, or of ``sum(loss)`` for ``reduction='none'``;
+        with a ``reduction`` the loss and ``loss_out`` are 0-d.
         """
+        given = (("logits", logits), ("labels", labels))
         logits = _validate.check_logits(logits)
-        rows = _validate.Rows.from_logits(logits, axis)
+        rows = _validate.Rows.from_logits(logits, axis, self._takes_for(options))
         if options:
-            return self._with_options("softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
-                                      logits.shape)
+            return self._with_options("softmax_cross_entropy_with_logits_and_grad", labels, rows, options, given,
+                                      logits.shape, loss_out, grad_out)
         labels = _validate.dense_labels(labels, rows, logits.shape)
-        loss, grad = self._functions.softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        return self._fused("softmax_cross_entropy_with_logits_and_grad", labels, rows, given, loss_out, grad_out)
 
-    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, **options):
+    def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits, *, loss_out=None, grad_out=None,
+                                                          **options):
         r"""``(loss, dlogits)`` with ``dlogits = softmax(logits) - one_hot(labels)``.
 
         With options (as for ``sparse_softmax_cross_entropy_with_logits``),
         ``dlogits`` is the gradient of the reduced loss, or of ``sum(loss)``
-        for ``reduction='none'``; an ignored row's is 0.
+        for ``reduction='none'``; an ignored row's is 0; with a ``reduction``
+        the loss and ``loss_out`` are 0-d.
         """
-        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1)
+        given = (("logits", logits), ("labels", labels))
+        rows = _validate.Rows.from_logits(_validate.check_logits(logits), -1, self._takes_for(options))
         if options:
-            return self._with_options("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options)
+            return self._with_options("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, options,
+                                      given, None, loss_out, grad_out)
         labels = _validate.sparse_labels(labels, rows)
-        loss, grad = self._functions.sparse_softmax_cross_entropy_with_logits_and_grad(labels, rows.logits)
-        return rows.restore(loss), rows.restore_full(grad)
+        return self._fused("sparse_softmax_cross_entropy_with_logits_and_grad", labels, rows, given,
+                           loss_out, grad_out)
 
-    def binary_cross_entropy(self, labels, probs) -> np.ndarray:
+    def binary_cross_entropy(self, labels, probs, *, out=None) -> np.ndarray:
         r"""Elementwise ``-(z log(q) + (1 - z) log(1 - q))`` of probabilities ``probs``.
 
         ``q`` is ``probs`` clipped to ``[1e-7, 1 - 1e-7]`` as Keras clips them
         (``impls._probability``), so a loss is at most ``-log(1e-7) = 16.1``
         and never 0; labels and probabilities have the same shape, and so does
-        the loss. ``sigmoid_cross_entropy_with_logits`` is the logits form,
-        exact where this one clips.
+        the loss (copied into ``out`` where given). ``sigmoid_cross_entropy_with_logits``
+        is the logits form, exact where this one clips.
         """
+        given = (("probs", probs), ("labels", labels))
         labels, flat, dtype = _validate.sigmoid_inputs(labels, probs)
-        return _validate.as_dtype(self._functions.binary_cross_entropy(labels, flat), dtype).reshape(np.shape(probs))
+        out = _validate.check_out(out, "out", np.shape(probs), dtype, given)
+        loss = self._functions.binary_cross_entropy(labels, flat)
+        if out is not None:
+            return _validate.deliver(loss, out)
+        return _validate.as_dtype(loss, dtype).reshape(np.shape(probs))
 
-    def categorical_cross_entropy(self, labels, probs, axis=-1) -> np.ndarray:
+    def categorical_cross_entropy(self, labels, probs, axis=-1, *, out=None) -> np.ndarray:
         r"""``-sum_i labels_i log(q_i)`` along ``axis``, ``q = clip(probs / sum(probs), 1e-7, 1 - 1e-7)``.
 
         Keras's ``categorical_crossentropy(from_logits=False)``: each row of
         probabilities rescaled to sum to 1, then clipped (``impls._probability``).
         ``labels`` broadcast to the probabilities' shape; the loss has their
-        shape without ``axis``. ``softmax_cross_entropy_with_logits`` is the
-        logits form.
+        shape without ``axis`` (copied into ``out`` where given).
+        ``softmax_cross_entropy_with_logits`` is the logits form.
         """
+        given = (("probs", probs), ("labels", labels))
         probs = _validate.check_logits(probs)
         rows = _validate.Rows.from_logits(probs, axis)
         labels = _validate.dense_labels(labels, rows, probs.shape)
-        return rows.restore(self._functions.categorical_cross_entropy(labels, rows.logits))
+        out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
+        return rows.restore(self._functions.categorical_cross_entropy(labels, rows.logits), out)
 
-    def _call(self, function: str, options, *args):
-        """The backend's ``function(*args)``, given ``options=`` unless they are all defaults (None)."""
-        if options is None:
-            return getattr(self._functions, function)(*args)
-        if not self._takes_options:
-            raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
-        return getattr(self._functions, function)(*args, options=options)
-
-    def _with_options(self, function: str, labels, rows, given: dict, shape: tuple | None = None):
+    def _with_options(self, function: str, labels, rows, given: dict, inputs: tuple, shape: tuple | None = None,
+                      loss_out=None, grad_out=None):
         """A softmax loss (``*_and_grad``: with its gradient) with the keyword options ``given``,
-        checked (``impls._options``), in the public shape and reduced as they ask.
-        ``shape``: the logits' shape, for dense labels; None for sparse ones."""
-        sparse = shape is None
+        checked (``impls._options``), in the public shape and reduced as they ask, into
+        ``loss_out`` (the loss functions' ``out``) and ``grad_out`` where given.
+
+        ``inputs``: the caller's arrays the outputs must not overlap (``check_out``);
+        ``shape``: the logits' shape, for dense labels; None for sparse ones. With a
+        ``reduction`` the loss is 0-d, and so must ``loss_out`` be: the per-row losses go
+        to a buffer of the backend's and their sum or mean into ``loss_out``.
+        """
+        sparse, fused = shape is None, function.endswith("_and_grad")
         options = _options.softmax_options(function, rows.shape[-1], rows.logits.dtype, sparse, given)
         if sparse:
             labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
         else:
             labels = _validate.dense_labels(labels, rows, shape)
+        reduced = options is not None and options.reduction != "none"
+        loss_out = _validate.check_out(loss_out, "loss_out" if fused else "out",
+                                       () if reduced else rows.shape[:-1], rows.dtype, inputs)
+        direct = None if reduced else rows.direct(loss_out)
+        if fused:
+            grad_out = _validate.check_out(grad_out, "grad_out", rows.full_shape, rows.dtype,
+                                           inputs + (("loss_out", loss_out),))
+            outs = {"loss_out": direct, "grad_out": rows.direct_full(grad_out)}
+        else:
+            outs = {"out": direct}
         options, denominator = _options.with_scale(options, labels if sparse else None, len(rows.logits))
-        result = self._call(function, options, labels, rows.logits)
-        if function.endswith("_and_grad"):
-            loss, grad = result
-            return _options.reduce(rows.restore(loss), options, denominator), rows.restore_full(grad)
-        return _options.reduce(rows.restore(result), options, denominator)
+        result = self._run(function, options, labels, rows.logits, **outs)
+        loss = result[0] if fused else result
+        loss = _options.reduce(rows.restore(loss, None if reduced else loss_out), options, denominator)
+        if reduced and loss_out is not None:
+            loss_out[()] = loss
+            loss = loss_out
+        return (loss, rows.restore_full(result[1], grad_out)) if fused else loss
 
 
 def _result_shapes(function: str, shape: tuple) -> tuple:
@@ -318,7 +391,11 @@ def register(name: str, backend, *, replace: bool = False) -> None:
     rows x classes, float32 or float64; int64 sparse labels; dense labels of
     the logits' shape), each returning ndarrays of the logits' dtype: a loss of
     shape ``(rows,)``, a softmax or gradient of the logits' shape. It may
-    declare ``dtypes = ("float32",)`` to take only some dtypes. A class is
+    declare ``dtypes = ("float32",)`` to take only some dtypes, and
+    ``writes_out = True`` if its functions take the keywords ``out=``
+    (``loss_out=``, ``grad_out=`` for the fused ones): writable arrays of the
+    result's canonical shape and dtype, passed where the caller gave outputs,
+    to write into and return (else the front door copies the results there). A class is
     instantiated on first use, and an import path (``"pkg.module"`` or
     ``"pkg.module:attribute"``) imported on first use. Installed packages
     register through the entry-point group ``xentbench.backends`` instead.

@@ -47,6 +47,24 @@ NaN and infinities (exactly as the reference formulas)
     finite row has probability ``exp(-inf) = 0``; a dense label 0 at a ``-inf``
     logit gives ``0 * inf = NaN`` (as TensorFlow).
 
+Half precision (float16, bfloat16)
+    Arrives as its bits (``impls._half.as_bits``: float16 as ``int16``,
+    bfloat16 as ``uint16``) and is computed in float32: each row (a tile of
+    short rows, a piece of a long row) is widened into a float32 buffer of its
+    size as it is loaded (``_load``), the results are written to a float32
+    buffer and narrowed into the output, rounding to nearest even
+    (``_store``; the code that writes results is compiled for both, the
+    output and the buffer, and ``_half`` of the output picks one when
+    compiling), so every value is the float32 computation's, rounded once
+    more: bit for bit what converting the logits to float32, running the
+    float32 kernels and converting the results back gives. No buffer is
+    larger than a row per task. Where a row is cut into pieces, the results
+    pass computes the piece's exponentials again rather than keep them all.
+    The per-row loss is written in float32 and narrowed by the caller. A call
+    with loss options gets its half-precision logits as float32 from the front
+    door (``impls._options``), so the entry points with options are compiled
+    for float32 and float64 only, though the code they share is written for both.
+
 Fast-math
     No blanket ``fastmath``: elementwise arithmetic is compiled with
     ``contract`` only (FMA fusion; ``_EXACT``). Reductions get ``reassoc`` too
@@ -62,6 +80,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
+
+from ._half import narrow, widen
 
 #: Every kernel: cached on disk, and NumPy's error model (``1 / 0.0`` is inf, not
 #: ZeroDivisionError).
@@ -241,6 +261,86 @@ def _log(v):
     r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0, _ATANH64))
     r = -np.inf if v == 0.0 else r
     return r if v < np.inf else v
+
+
+# --------------------------------------------------------------------------
+# Half precision: widened on loading, narrowed on storing
+# --------------------------------------------------------------------------
+
+def _half_bits(dtype) -> bool:
+    """Whether Numba's element type ``dtype`` is half-precision bits (``impls._half.BITS``)."""
+    return dtype in (types.int16, types.uint16)
+
+
+def _half(a):
+    """1 if the array ``a`` holds half-precision bits, else 0 (chosen when compiling): the
+    factor of the sizes of the float32 buffers a task needs, and the choice of the code
+    that writes results into such a buffer (see the module docstring)."""
+
+
+@overload(_half, inline="always")
+def _half_overload(a):
+    half = int(_half_bits(a.dtype))
+    return lambda a: half
+
+
+def _empty(like, shape):
+    """``np.empty(shape)`` of the dtype the array ``like`` is computed in: float32 for half precision."""
+
+
+@overload(_empty, inline="always")
+def _empty_overload(like, shape):
+    if _half_bits(like.dtype):
+        return lambda like, shape: np.empty(shape, np.float32)
+    return lambda like, shape: np.empty(shape, like.dtype)
+
+
+def _load(x, buffer):
+    """``x`` (1-D or 2-D) in the dtype it is computed in: ``x`` itself, or half precision
+    widened into ``buffer`` (float32, ``x``'s shape), which is returned. Read only: results
+    are never written through what a helper returns (``_subtract_target``)."""
+
+
+@overload(_load, inline="always")
+def _load_overload(x, buffer):
+    if not _half_bits(x.dtype):
+        return lambda x, buffer: x
+    if x.ndim == 1:
+        def widen_row(x, buffer):
+            for j in range(x.size):
+                buffer[j] = widen(x[j])
+            return buffer
+        return widen_row
+
+    def widen_rows(x, buffer):
+        for r in range(x.shape[0]):
+            for j in range(x.shape[1]):
+                buffer[r, j] = widen(x[r, j])
+        return buffer
+    return widen_rows
+
+
+def _store(target, out):
+    """Narrow the float32 results in ``target`` into the half-precision ``out`` (1-D or
+    2-D, ties to even); nothing for any other ``out``. A call of its own, so that its
+    stores are never taken for dead (``_subtract_target``)."""
+
+
+@overload(_store, jit_options={"_nrt": False})
+def _store_overload(target, out):
+    if not _half_bits(out.dtype):
+        return lambda target, out: None
+    if out.ndim == 1:
+        def narrow_row(target, out):
+            for j in range(out.size):
+                out[j] = narrow(target[j], out)
+        return narrow_row
+
+    def narrow_rows(target, out):
+        for r in range(out.shape[0]):
+            for j in range(out.shape[1]):
+                out[r, j] = narrow(target[r, j], out)
+    return narrow_rows
 
 
 # --------------------------------------------------------------------------
@@ -548,8 +648,11 @@ def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta):
     for b in range(0, out.size, BLOCK):
         e = min(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s) * coefficient
-        _scale_block(out[b:e], z[b:e] if dense else out[b:e], w[b:e] if weighted else w, factor, alpha, beta,
-                     dense)
+        wb = w[b:e] if weighted else w
+        if dense:  # two calls, not one choosing ``z``: ``out`` may be half bits in untaken code
+            _scale_block(out[b:e], z[b:e], wb, factor, alpha, beta, True)
+        else:
+            _scale_block(out[b:e], out[b:e], wb, factor, alpha, beta, False)
 
 
 @_kernel(fastmath=_EXACT)
@@ -558,6 +661,16 @@ def _write_log_probs(x, out, m, log_s):
     m = np.float64(m)
     for j in range(x.size):
         out[j] = (np.float64(x[j]) - m) - log_s
+
+
+@_kernel
+def _subtract_target(out, j, target):
+    """``out[j] -= target``: the label's term of a sparse gradient (``1`` without options).
+    A call of its own: written inline, this store was dropped (the sparse gradient lacked
+    its ``-1``) once the row it writes came back from a helper returning one of its array
+    arguments; Numba's dead-code elimination does not follow such aliases. Calls are never
+    removed."""
+    out[j] -= target
 
 
 @_glue
@@ -574,7 +687,7 @@ def _span_results(x, z, w, out, maxima, label, stats, mode, grad, opt, coefficie
     elif mode == SOFTMAX or grad:
         _scale(out, z, w, maxima, stats, mode == DENSE, coefficient, alpha, beta)
         if mode == SPARSE and 0 <= label < x.size:
-            out[label] -= alpha * np.float64(w_label)
+            _subtract_target(out, label, alpha * np.float64(w_label))
 
 
 # --------------------------------------------------------------------------
@@ -600,20 +713,33 @@ def _target(labels, w, r, mode, ignore):
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt):
-    """Row ``r`` whole: statistics, loss, and results while the row is in cache.
-    ``out`` has no columns when there are no results."""
+def _row(x, z, out, loss, maxima, r, target, mode, grad, opt):
+    """Row ``r`` (``x``, ``z``; ``target``: ``_target``'s) whole into ``out`` (the results row) and ``loss[r]``."""
     dense = mode == DENSE
     w = opt[0]
-    zr = z[r] if dense else x[r]
-    stats = _span_stats(x[r], zr, w, out[r], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
-    label, w_label, keep = _target(labels, w, r, mode, opt[4])
+    label, w_label, keep = target
+    stats = _span_stats(x, z, w, out, maxima, dense, _stores(mode, grad), opt[1] > 0.0)
     coefficient = 1.0
     if mode >= SPARSE:
-        row_loss, coefficient = _loss(mode, math.log(stats[1]), x[r, label], w_label, stats, opt, x.shape[1])
+        row_loss, coefficient = _loss(mode, math.log(stats[1]), x[label], w_label, stats, opt, x.size)
         loss[r] = row_loss if keep else 0.0
-    _span_results(x[r], zr, w, out[r], maxima, label if mode == SPARSE else -1, stats, mode, grad, opt,
+    _span_results(x, z, w, out, maxima, label if mode == SPARSE else -1, stats, mode, grad, opt,
                   coefficient, w_label, keep)
+
+
+@_glue
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
+    """Row ``r`` whole: statistics, loss, and results while the row is in cache.
+    ``out`` has no columns when there are no results; ``xbuf``, ``obuf``: the
+    float32 row buffers of half precision (``_load``, ``_store``)."""
+    xr = _load(x[r], xbuf)
+    zr = z[r] if mode == DENSE else xr
+    target = _target(labels, opt[0], r, mode, opt[4])
+    if _half(out):
+        _row(xr, zr, obuf, loss, maxima, r, target, mode, grad, opt)
+        _store(obuf, out[r])
+    else:
+        _row(xr, zr, out[r], loss, maxima, r, target, mode, grad, opt)
 
 
 @_glue
@@ -636,24 +762,40 @@ def _piece(i, pieces, classes):
 
 
 @_glue
-def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt):
-    """Statistics of piece ``i`` (``_piece``)."""
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt, xbuf, obuf):
+    """Statistics of piece ``i`` (``_piece``); ``xbuf``, ``obuf`` as in ``_row_task``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
     w = opt[0]
-    return _span_stats(x[r, lo:hi], z[r, lo:hi] if dense else x[r, lo:hi], w[lo:hi] if w.size > 0 else w,
-                       out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
+    wp = w[lo:hi] if w.size > 0 else w
+    xp = _load(x[r, lo:hi], xbuf)
+    zp = z[r, lo:hi] if dense else xp
+    if _half(out):
+        return _span_stats(xp, zp, wp, obuf, maxima, dense, _stores(mode, grad), opt[1] > 0.0)
+    return _span_stats(xp, zp, wp, out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
 
 
 @_glue
-def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient):
-    """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``."""
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient, xbuf, obuf):
+    """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``.
+    A half-precision ``out`` kept no exponentials (``obuf`` lives for one pass): they are
+    computed again."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
+    dense = mode == DENSE
     w = opt[0]
-    zr = z[r, lo:hi] if mode == DENSE else x[r, lo:hi]
+    wp = w[lo:hi] if w.size > 0 else w
+    xp = _load(x[r, lo:hi], xbuf)
+    zp = z[r, lo:hi] if dense else xp
     label, w_label, keep = _target(labels, w, r, mode, opt[4])
-    _span_results(x[r, lo:hi], zr, w[lo:hi] if w.size > 0 else w, out[r, lo:hi], maxima,
-                  label - lo if mode == SPARSE else -1, stats, mode, grad, opt, coefficient, w_label, keep)
+    label = label - lo if mode == SPARSE else -1
+    if _half(out):
+        if _stores(mode, grad):
+            _span_stats(xp, zp, wp, obuf, maxima, dense, True, False)
+        _span_results(xp, zp, wp, obuf, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
+        _store(obuf, out[r, lo:hi])
+    else:
+        _span_results(xp, zp, wp, out[r, lo:hi], maxima, label, stats, mode, grad, opt, coefficient, w_label,
+                      keep)
 
 
 @_kernel
@@ -719,48 +861,62 @@ def _untranspose(xt, z, w, out, factor, alpha, beta, dense):
             out[r, j] = v - np.float64(z[r, j]) if dense else v
 
 
+@_glue
+def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, opt):
+    """Results of a tile of rows ``x`` (labels ``z``, ``labels``; ``w_label``: the
+    labels' class weights, with options only) into ``out`` from the transposed
+    exponentials ``xt`` and the lane statistics (``_lane_finish``); an ignored row's are 0."""
+    w, ignore, exact, alpha, beta = opt[0], opt[4], opt[5], opt[7], opt[8]
+    if mode == LOG_SOFTMAX:
+        for r in range(x.shape[0]):
+            _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
+    elif _stores(mode, grad):
+        _untranspose(xt, z, w, out, lanes[1], alpha, beta, mode == DENSE)
+        if mode == SPARSE:
+            for r in range(x.shape[0]):
+                label = labels[r]
+                if not exact:
+                    _subtract_target(out[r], label, 1.0)
+                elif label != ignore:
+                    _subtract_target(out[r], label, alpha * np.float64(w_label[r]))
+                else:
+                    out[r, :] = 0.0
+
+
 @_kernel
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes, xbuf, obuf):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 3, hi - lo)``, ``x``'s dtype), statistics, loss and factors
+    (``(2 classes + 3, hi - lo)``, the compute dtype), statistics, loss and factors
     in SIMD lanes (``lanes``, ``(5, hi - lo)`` float64), results transposed
-    back; an ignored row's loss and results are 0."""
+    back; an ignored row's loss and results are 0. ``xbuf``, ``obuf``: the
+    float32 tile buffers of half precision (``_load``, ``_store``)."""
     dense = mode == DENSE
     classes = x.shape[1]
-    w, ignore, alpha, beta = opt[0], opt[4], opt[7], opt[8]
+    w, ignore = opt[0], opt[4]
     xt, zt = scratch[:classes], scratch[classes:2 * classes]
     shift, x_label, w_label = scratch[2 * classes], scratch[2 * classes + 1], scratch[2 * classes + 2]
-    x, z, out = x[lo:hi], z[lo:hi] if dense else x[lo:hi], out[lo:hi]
-    _transpose(x, xt)
+    xs = _load(x[lo:hi], xbuf)
+    zs = z[lo:hi] if dense else xs
+    _transpose(xs, xt)
     if dense:
-        _transpose(z, zt)
+        _transpose(zs, zt)
     exact = opt[5]
     _lane_stats(xt, zt, w, shift, lanes, dense, opt[1] > 0.0)
     if mode == SPARSE and exact:
-        _take_options(x, labels[lo:hi], w, ignore, x_label, w_label)
+        _take_options(xs, labels[lo:hi], w, ignore, x_label, w_label)
     elif mode == SPARSE:
-        _take(x, labels[lo:hi], x_label)
+        _take(xs, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
                  opt, classes)
-    store = _stores(mode, grad)
-    if mode == LOG_SOFTMAX:
-        for r in range(hi - lo):
-            _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
-    elif store:
-        _untranspose(xt, z, w, out, lanes[1], alpha, beta, dense)
-        if mode == SPARSE:
-            for r in range(hi - lo):
-                label = labels[lo + r]
-                if not exact:
-                    out[r, label] -= 1.0
-                elif label != ignore:
-                    out[r, label] -= alpha * np.float64(w_label[r])
+    if _half(out):
+        _tile_results(xs, zs, labels[lo:hi], obuf, lanes, xt, w_label, mode, grad, opt)
+        _store(obuf, out[lo:hi])
+    else:
+        _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, w_label, mode, grad, opt)
     if mode == SPARSE and exact:
         for r in range(hi - lo):
             if labels[lo + r] == ignore:
                 loss[lo + r] = 0.0
-                if store:
-                    out[r, :] = 0.0
 
 
 # --------------------------------------------------------------------------
@@ -773,10 +929,12 @@ def _drive(x, z, labels, out, loss, mode, grad, opt, threads):
 
     ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
     ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
-    the gradient into ``out``. Arrays a mode does not use are not read (pass
-    ``x`` for ``z``, any int64 vector for ``labels``, an empty vector for
-    ``loss``, and ``out`` with no columns); ``opt``: the loss options (module
-    docstring). Inlined by Numba into ``rows``,
+    the gradient into ``out``. ``x`` and ``out`` may be half-precision bits;
+    ``z``, ``loss`` and the class weights are of the compute dtype (float32 for
+    half precision). Arrays a mode does not use are not read (pass any 2-D
+    C-contiguous array of the compute dtype for ``z``, any int64 vector for
+    ``labels``, an empty vector for ``loss``, and ``out`` with no columns);
+    ``opt``: the loss options (module docstring). Inlined by Numba into ``rows``,
     where its ``prange`` loops run on every core, and into ``rows_serial``,
     where they are plain loops.
 
@@ -793,49 +951,61 @@ def _drive(x, z, labels, out, loss, mode, grad, opt, threads):
             lo = t * tile
             hi = min(lo + tile, n_rows)
             _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt,
-                       np.empty((2 * classes + 3, hi - lo), dtype=x.dtype), np.empty((5, hi - lo)))
+                       _empty(x, (2 * classes + 3, hi - lo)), np.empty((5, hi - lo)),
+                       np.empty(((hi - lo) * _half(x), classes), np.float32),
+                       np.empty(((hi - lo) * _half(out), out.shape[1]), np.float32))
         return
     blocks = -(-classes // BLOCK)
     pieces = _pieces(n_rows, classes, threads)
     if pieces == 1:
         chunk = -(-n_rows // (CHUNKS * threads))
         for c in prange(-(-n_rows // chunk)):
-            maxima = np.empty(blocks, dtype=x.dtype)
+            maxima = _empty(x, blocks)
+            xbuf = np.empty(classes * _half(x), np.float32)
+            obuf = np.empty(out.shape[1] * _half(out), np.float32)
             for r in range(c * chunk, min((c + 1) * chunk, n_rows)):
-                _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt)
+                _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
         return
     n = n_rows * pieces
     parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
-    maxima = np.empty((n, blocks), dtype=x.dtype)
+    maxima = _empty(x, (n, blocks))
+    compute = maxima.dtype.type
     for i in prange(n):
+        _, lo, hi = _piece(i, pieces, classes)
+        xbuf = np.empty((hi - lo) * _half(x), np.float32)
+        obuf = np.empty((hi - lo) * _half(out), np.float32)
         parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad, opt)
+            x, z, out, maxima[i], i, pieces, mode, grad, opt, xbuf, obuf)
     for r in range(n_rows):
-        merged = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0, 0.0)
+        merged = (compute(-np.inf), 0.0, 0.0, 0.0, 0.0)
         for i in range(r * pieces, (r + 1) * pieces):
-            merged = _merge(merged, (x.dtype.type(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4]))
+            merged = _merge(merged, (compute(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4]))
         first = r * pieces
         parts[first, 0], parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4] = merged
         parts[first, 5] = 1.0
         if mode >= SPARSE:
             label, w_label, keep = _target(labels, opt[0], r, mode, opt[4])
-            row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), x[r, label], w_label, merged, opt, classes)
+            row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), widen(x[r, label]), w_label, merged, opt,
+                                              classes)
             loss[r] = row_loss if keep else 0.0
     if mode >= SPARSE and not grad:
         return
     for i in prange(n):
         first = i - i % pieces  # the row's merged statistics
-        stats = (x.dtype.type(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
-        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, opt, parts[first, 5])
+        stats = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
+        _, lo, hi = _piece(i, pieces, classes)
+        xbuf = np.empty((hi - lo) * _half(x), np.float32)
+        obuf = np.empty((hi - lo) * _half(out), np.float32)
+        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, opt, parts[first, 5], xbuf, obuf)
 
 
 @_glue
-def _neutral(x):
+def _neutral(z):
     """The options of a call without options: no weights (an empty view of
-    ``x``), ``eps = lam = 0``, ``scale = 1``, no label ignored (labels are
-    ``>= 0``), not ``exact``, ``alpha = 1``, ``beta = 0``. Built inside the
-    kernel, so that the serial kernel compiles to the code of before."""
-    return (x.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
+    ``z``, of the compute dtype), ``eps = lam = 0``, ``scale = 1``, no label
+    ignored (labels are ``>= 0``), not ``exact``, ``alpha = 1``, ``beta = 0``.
+    Built inside the kernel, so that the serial kernel compiles to the code of before."""
+    return (z.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
 
 
 @_jit(parallel=True)
@@ -843,14 +1013,14 @@ def rows(x, z, labels, out, loss, mode, grad, threads):
     """``_drive`` on every core, without options; ``threads``: Numba's thread
     count (``numba.get_num_threads()``, which would keep the kernel out of the
     on-disk cache if called inside it)."""
-    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), threads)
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(z), threads)
 
 
 @_jit
 def rows_serial(x, z, labels, out, loss, mode, grad):
     """``_drive`` on the calling thread alone, without options: a parallel
     launch wakes the other threads, which costs more than a small call's work."""
-    _drive(x, z, labels, out, loss, mode, grad, _neutral(x), 1)
+    _drive(x, z, labels, out, loss, mode, grad, _neutral(z), 1)
 
 
 @_jit(parallel=True)
@@ -870,30 +1040,33 @@ def rows_options_serial(x, z, labels, out, loss, mode, grad, opt):
 @_kernel(fastmath=_EXACT)
 def sigmoid_span_options(z, x, out, pos_weight, eps):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
-    ``x``'s dtype, the rest in float64 (``log1p`` to the precision of ``x``'s
-    dtype), rounded once. The labels are smoothed to ``z (1 - eps) + eps / 2``
+    the compute dtype of ``x``, the rest in float64 (``log1p`` to the precision
+    of that dtype), rounded once (half precision: to float32, then to half). The labels are smoothed to ``z (1 - eps) + eps / 2``
     (``eps = 0``: ``z`` itself); with a ``pos_weight`` (not empty) the loss is
     ``(1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``,
     ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))``."""
-    coefficients = _by_dtype(x.dtype.type(0.0), _ATANH32, _ATANH64)
+    coefficients = _by_dtype(widen(x.dtype.type(0)), _ATANH32, _ATANH64)
     keep, half = 1.0 - eps, 0.5 * eps
     if pos_weight.size > 0:
         for i in range(x.size):
-            v = np.float64(x[i])
+            xi = widen(x[i])
+            v = np.float64(xi)
             zi = np.float64(z[i]) * keep + half
-            softplus = (-v if v < 0.0 else 0.0) + _log1p_small(np.float64(_exp(-abs(x[i]))), coefficients)
-            out[i] = (1.0 - zi) * v + (1.0 + (np.float64(pos_weight[i]) - 1.0) * zi) * softplus
+            softplus = (-v if v < 0.0 else 0.0) + _log1p_small(np.float64(_exp(-abs(xi))), coefficients)
+            out[i] = narrow((1.0 - zi) * v + (1.0 + (np.float64(pos_weight[i]) - 1.0) * zi) * softplus, out)
     else:
         for i in range(x.size):
-            v = np.float64(x[i])
-            e = np.float64(_exp(-abs(x[i])))
-            out[i] = (v if v > 0.0 else 0.0) - v * (np.float64(z[i]) * keep + half) + _log1p_small(e, coefficients)
+            xi = widen(x[i])
+            v = np.float64(xi)
+            e = np.float64(_exp(-abs(xi)))
+            out[i] = narrow((v if v > 0.0 else 0.0) - v * (np.float64(z[i]) * keep + half)
+                            + _log1p_small(e, coefficients), out)
 
 
 @_kernel
 def sigmoid_span(z, x, out):
     """``sigmoid_span_options`` without options."""
-    sigmoid_span_options(z, x, out, x[:0], 0.0)
+    sigmoid_span_options(z, x, out, z[:0], 0.0)
 
 
 @_jit(inline="always")
@@ -910,7 +1083,7 @@ def _sigmoid_chunks(z, x, out, pos_weight, eps, threads):
 @_jit(parallel=True)
 def sigmoid_xent(z, x, out, threads):
     """The sigmoid loss of ``x`` (labels ``z``) into ``out``, on every core."""
-    _sigmoid_chunks(z, x, out, x[:0], 0.0, threads)
+    _sigmoid_chunks(z, x, out, z[:0], 0.0, threads)
 
 
 @_jit(parallel=True)

@@ -36,6 +36,15 @@ Keras's ``BinaryCrossentropy``) and ``pos_weight`` (broadcast to the logits,
 finite, ``>= 0``; PyTorch's ``binary_cross_entropy_with_logits``):
 ``loss = (1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``.
 
+Half precision and outputs: a call given any option keyword on float16 or
+bfloat16 logits reaches the backend with the logits converted to float32
+(``Backend._takes_for``; the numba kernels read half precision directly only
+without options), and its results are rounded back (with the options at their
+defaults, bit for bit the direct path's). ``out=`` (``loss_out=``, ``grad_out=``) works as
+without options, except that with a reduction the loss is 0-d and so must its
+output be: the backend writes the per-row losses into a buffer of its own, and
+the front door the sum or mean into the output.
+
 A call without options, or with every option at its default, reaches a
 backend exactly as before (``options`` is None): the front door's methods take
 the options as ``**options`` and look at them only when there are some, so the

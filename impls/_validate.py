@@ -5,9 +5,10 @@ the same documented error everywhere and no kernel ever sees unchecked input.
 
 The documented errors:
 
-* ``TypeError`` -- logits whose dtype is not float16, float32 or float64 (ints,
-  bool, complex, object, strings, longdouble); dense or sigmoid labels that are
-  not real numbers (bool, complex, object, strings); sparse labels that are not
+* ``TypeError`` -- logits whose dtype is not float16, bfloat16
+  (``ml_dtypes.bfloat16``), float32 or float64 (ints, bool, complex, object,
+  strings, longdouble); dense or sigmoid labels that are not real numbers (bool,
+  complex, object, strings); sparse labels that are not
   integers; an ``axis`` that is not an integer (a bool, ``np.bool_``, float,
   ``None``, string or array is refused; Python and NumPy integers of any size
   are accepted).
@@ -24,13 +25,25 @@ The documented errors:
   ``reduction``, ``z_loss``, ``pos_weight``) are checked in ``impls._options``,
   with its ``TypeError`` and ``ValueError``.
 
+Outputs (``out=``; ``loss_out=`` and ``grad_out=`` of the fused functions), in
+NumPy's convention: an ``ndarray`` of exactly the result's shape and dtype (the
+logits' dtype), C-contiguous and writable, which receives the result and is
+returned. ``TypeError`` for anything but an ndarray or for another dtype;
+``ValueError`` for another shape, a strided or read-only array, or an output
+that may share memory with an input or with the other output
+(``np.may_share_memory``): in-place calls such as ``softmax(x, out=x)`` are
+refused, not computed, since a kernel that reads a row after writing part of
+it would give wrong results.
+
 Logits in non-native byte order (e.g. ``>f4`` on x86) are accepted and
 converted to the native dtype (a copy); results have the native dtype.
 
 The canonical form handed to a backend (see ``Rows``): logits as a C-contiguous
 ``(rows, classes)`` array with the class axis last, in the compute dtype
-(float16 is computed in float32, every result is cast back to the logits'
-dtype); dense labels as an array of the same shape and dtype; sparse labels as
+(float16 and bfloat16 are computed in float32, every result is cast back to
+the logits' dtype), or as float16 or bfloat16 to a backend that declares it
+takes them (``dtypes``) and computes them itself; dense labels as an array of
+the same shape in the compute dtype; sparse labels as
 an int64 vector whose every value is in ``[0, classes)``. Inputs are never
 written to: a backend gets either the caller's read-only view or a copy.
 """
@@ -39,40 +52,54 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import ml_dtypes
 import numpy as np
 
-FLOAT_DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+#: Computed in float32, results cast back.
+HALF_DTYPES = (np.dtype(np.float16), BFLOAT16)
+FLOAT_DTYPES = HALF_DTYPES + (np.dtype(np.float32), np.dtype(np.float64))
 
 
-#: The dtype a backend computes in, by logits dtype: float16 is promoted to float32.
+#: The dtype a backend computes in, by logits dtype: half precision is promoted to float32.
 _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32),
+            BFLOAT16: np.dtype(np.float32),
             np.dtype(np.float32): np.dtype(np.float32),
             np.dtype(np.float64): np.dtype(np.float64)}
 
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
-    """The dtype a backend computes in: float16 is promoted to float32."""
+    """The dtype a backend computes in: float16 and bfloat16 are promoted to float32."""
     return _COMPUTE[np.dtype(dtype)]
 
 
-def as_dtype(a, dtype: np.dtype) -> np.ndarray:
-    """Array ``a`` as a C-contiguous array of ``dtype`` (``a`` itself if it is one already).
+def canonical_dtype(dtype: np.dtype, takes=()) -> np.dtype:
+    """The dtype a backend taking the dtypes ``takes`` receives logits of ``dtype`` in:
+    half precision as itself where it takes it, else its compute dtype."""
+    return dtype if dtype in takes else _COMPUTE[dtype]
 
-    float16 <-> float32 goes through ``impls._half``: NumPy's cast to float16 is
-    about 10x slower for results that are subnormal in float16, which most of a
-    softmax's probabilities are. Imported on first use, so a caller who never
-    passes float16 does not import Numba here.
+
+def as_dtype(a, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """Array ``a`` as a C-contiguous array of ``dtype`` (``a`` itself if it is one already),
+    or written into ``out`` (C-contiguous, ``dtype``, ``a``'s shape) where given.
+
+    Half precision <-> float32 goes through ``impls._half``: NumPy's cast to
+    float16 is about 10x slower for results that are subnormal in float16,
+    which most of a softmax's probabilities are. Imported on first use, so a
+    caller who never passes half precision does not import Numba here.
     """
     a = np.asarray(a)
-    if a.dtype == dtype and a.flags.c_contiguous:
-        return a
-    if a.dtype == np.float16 and dtype == np.float32:
+    if out is None:
+        if a.dtype == dtype and a.flags.c_contiguous:
+            return a
+        if a.dtype not in HALF_DTYPES and dtype not in HALF_DTYPES:
+            return np.ascontiguousarray(a, dtype=dtype)
+        out = np.empty(a.shape, dtype)
+    if a.dtype in HALF_DTYPES and dtype == np.float32 or a.dtype == np.float32 and dtype in HALF_DTYPES:
         from . import _half
-        return _half.to_float32(a)
-    if a.dtype == np.float32 and dtype == np.float16:
-        from . import _half
-        return _half.to_float16(a)
-    return np.ascontiguousarray(a, dtype=dtype)
+        return _half.convert(a, out)
+    np.copyto(out, a, casting="unsafe")
+    return out
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -95,6 +122,31 @@ def _got(given, array: np.ndarray) -> str:
     return "None" if given is None else str(array.dtype)
 
 
+def check_out(out, name: str, shape: tuple, dtype: np.dtype, inputs: tuple) -> np.ndarray | None:
+    """``out`` (None, or an output array for a result of ``shape`` and ``dtype``), checked.
+
+    ``inputs``: ``(what, array)`` pairs ``out`` must not share memory with (the
+    caller's arguments, the other output); anything that is not an ndarray
+    holds no memory of the caller's. The errors are those of the module docstring.
+    """
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"Expected {name} as a NumPy array, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"Expected {name} of shape {shape}, got {out.shape}")
+    if out.dtype != dtype:
+        raise TypeError(f"Expected {name} of dtype {dtype}, got {out.dtype}")
+    if not out.flags.c_contiguous:
+        raise ValueError(f"Expected a C-contiguous {name}, got a strided array")
+    if not out.flags.writeable:
+        raise ValueError(f"Expected a writable {name}, got a read-only array")
+    for what, given in inputs:
+        if isinstance(given, np.ndarray) and np.may_share_memory(out, given):
+            raise ValueError(f"{name} may share memory with {what}; in-place calls are not supported")
+    return out
+
+
 def check_logits(logits) -> np.ndarray:
     """Logits as an ndarray of rank >= 1 and a floating dtype in native byte order."""
     given, logits = logits, _asarray(logits, "logits")
@@ -104,7 +156,7 @@ def check_logits(logits) -> np.ndarray:
         hint = ("; cast integer logits to float first, e.g. np.asarray(logits, np.float32) "
                 "(tf.nn refuses them too)") if logits.dtype.kind in "iu" else ""
         raise TypeError(
-            f"Expected logits of dtype float16, float32 or float64, got {_got(given, logits)}{hint}"
+            f"Expected logits of dtype float16, bfloat16, float32 or float64, got {_got(given, logits)}{hint}"
         )
     if logits.ndim == 0:
         raise ValueError("Expected logits of rank >= 1, got a scalar")
@@ -122,7 +174,7 @@ def check_axis(axis, ndim: int) -> int:
 
 def _check_real_labels(labels) -> np.ndarray:
     given, labels = labels, _asarray(labels, "labels")
-    if labels.dtype.kind not in "fiu":
+    if labels.dtype.kind not in "fiu" and labels.dtype != BFLOAT16:
         raise TypeError(f"Expected real (float or integer) labels, got {_got(given, labels)}")
     return labels
 
@@ -139,7 +191,9 @@ class Rows(NamedTuple):
 
     ``restore`` turns a per-row result back into the batch shape, and
     ``restore_full`` turns a ``(rows, classes)`` result back into the logits'
-    original shape and axis order; both cast to the logits' dtype.
+    original shape and axis order; both cast to the logits' dtype, into the
+    caller's ``out`` where given. ``direct`` and ``direct_full`` give the
+    views of ``out`` a backend can write its results into.
     """
 
     logits: np.ndarray
@@ -148,7 +202,8 @@ class Rows(NamedTuple):
     dtype: np.dtype
 
     @classmethod
-    def from_logits(cls, logits: np.ndarray, axis: int = -1) -> "Rows":
+    def from_logits(cls, logits: np.ndarray, axis: int = -1, takes=()) -> "Rows":
+        """``takes``: the dtypes the backend takes (``canonical_dtype``)."""
         axis = check_axis(axis, logits.ndim)
         if logits.shape[axis] == 0:
             raise ValueError(
@@ -156,20 +211,56 @@ class Rows(NamedTuple):
             )
         moved = _move(logits, axis, -1)
         rows = moved.reshape(-1, moved.shape[-1])
-        rows = as_dtype(rows, compute_dtype(logits.dtype))
+        rows = as_dtype(rows, canonical_dtype(logits.dtype, takes))
         return cls(_readonly(rows), moved.shape, axis, logits.dtype)
 
+    @property
+    def full_shape(self) -> tuple:
+        """The logits' shape, the class axis where the caller has it."""
+        batch = self.shape[:-1]
+        return batch[:self.axis] + self.shape[-1:] + batch[self.axis:]
+
     def to_rows(self, labels: np.ndarray) -> np.ndarray:
-        """Dense labels (already of the logits' shape) in the same canonical form."""
+        """Dense labels (already of the logits' shape) in the same canonical form, of the compute dtype."""
         moved = _move(labels, self.axis, -1).reshape(self.logits.shape)
-        return _readonly(as_dtype(moved, self.logits.dtype))
+        return _readonly(as_dtype(moved, compute_dtype(self.dtype)))
 
-    def restore(self, per_row: np.ndarray) -> np.ndarray:
-        return as_dtype(per_row, self.dtype).reshape(self.shape[:-1])
+    def direct(self, out: np.ndarray | None) -> np.ndarray | None:
+        """A checked per-row ``out`` as the ``(rows,)`` vector a backend writes, or None
+        where it cannot (another dtype than the compute dtype)."""
+        return out.reshape(-1) if out is not None and out.dtype == self.logits.dtype else None
 
-    def restore_full(self, full: np.ndarray) -> np.ndarray:
-        out = as_dtype(full, self.dtype).reshape(self.shape)
-        return _move(out, -1, self.axis)
+    def direct_full(self, out: np.ndarray | None) -> np.ndarray | None:
+        """A checked ``out`` of the logits' shape as the ``(rows, classes)`` array a backend
+        writes, or None where it cannot (the compute dtype, the class axis last)."""
+        if out is None or out.dtype != self.logits.dtype or self.axis != len(self.shape) - 1:
+            return None
+        return out.reshape(self.logits.shape)
+
+    def restore(self, per_row: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return as_dtype(per_row, self.dtype).reshape(self.shape[:-1])
+        return deliver(per_row, out)
+
+    def restore_full(self, full: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return _move(as_dtype(full, self.dtype).reshape(self.shape), -1, self.axis)
+        if np.may_share_memory(full, out):  # the backend wrote it there
+            return out
+        target = _move(out, self.axis, -1)
+        if target.flags.c_contiguous:
+            as_dtype(full, self.dtype, out=target.reshape(full.shape))
+        else:
+            np.copyto(target, as_dtype(full, self.dtype).reshape(self.shape))
+        return out
+
+
+def deliver(result: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out`` holding ``result`` (of the same size, in the compute dtype), converted to
+    ``out``'s dtype, unless the backend wrote it there already."""
+    if not np.may_share_memory(result, out):
+        as_dtype(result.reshape(-1), out.dtype, out=out.reshape(-1))
+    return out
 
 
 def dense_labels(labels, rows: Rows, logits_shape: tuple) -> np.ndarray:
@@ -238,14 +329,14 @@ def sparse_labels(labels, rows: Rows, ignore_index: int | None = None) -> np.nda
     return _readonly(np.ascontiguousarray(flat, dtype=np.int64))
 
 
-def sigmoid_inputs(labels, logits) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """Elementwise labels and logits flattened to 1-D in the compute dtype."""
+def sigmoid_inputs(labels, logits, takes=()) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """Elementwise labels (of the compute dtype) and logits (``canonical_dtype``) flattened to 1-D."""
     logits = check_logits(logits)
     labels = _check_real_labels(labels)
     if labels.shape != logits.shape:
         raise ValueError(
             f"Expected labels of the logits' shape {logits.shape}, got {labels.shape}"
         )
-    dtype = compute_dtype(logits.dtype)
-    flat = [_readonly(as_dtype(a.reshape(-1), dtype)) for a in (labels, logits)]
+    dtypes = (compute_dtype(logits.dtype), canonical_dtype(logits.dtype, takes))
+    flat = [_readonly(as_dtype(a.reshape(-1), dtype)) for a, dtype in zip((labels, logits), dtypes)]
     return flat[0], flat[1], logits.dtype

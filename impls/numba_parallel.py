@@ -4,23 +4,32 @@ The kernels (see that module for the math, the accuracy and the NaN/inf
 rules) read each row of logits once in L1-sized blocks, compute ``exp`` with
 a vectorised polynomial, cut rows across threads when there are fewer rows
 than threads, and never allocate a temporary of the logits' size. The
-wrappers only allocate the outputs. Threading: the TBB layer, safe for
-concurrent callers (see ``impls._numba_setup``). The loss options
+wrappers only allocate the outputs, or write into the caller's. float16 and
+bfloat16 arrive as they are (``dtypes``) and reach the kernels as their bits
+(``impls._half.as_bits``); the kernels compute them in float32 and round the
+results back, the per-row losses rounded here. The loss options
 (``impls._options``) go to the kernels' entry points with options as one
 tuple of scalars and the class weights (``_kernel_options``), applied inside
 the kernels' passes; every call with options of a dtype shares one compiled
-kernel, and a call without options runs the entry points of before.
+kernel, and a call without options runs the entry points of before. A call
+with options never brings half precision: the front door converts it to
+float32 first. Threading: the TBB layer, safe for concurrent callers (see
+``impls._numba_setup``).
 """
 
 import numba
 import numpy as np
 
 from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
+from . import _half
 from . import _numba_kernels as kernels
 from . import _probability
+from ._validate import compute_dtype  # the dtype of the dense labels and the losses
 
 name = "numba"
 takes_options = True
+#: The functions write into the outputs the front door passes (``out=``, ``loss_out=``, ``grad_out=``).
+writes_out = True
 
 
 #: Calls with fewer logits than this run on the calling thread alone (the
@@ -43,15 +52,20 @@ def _readonly(a):
     return a
 
 
+#: The logits dtypes the kernels take: half precision as its bits (``_half.as_bits``),
+#: computed in float32 (``impls._numba_kernels``).
+dtypes = ("float16", "bfloat16", "float32", "float64")
+
 #: Placeholders for the arrays a mode does not use, read-only like the front
 #: door's arrays, so that every call of a dtype shares one compiled kernel.
 _NO_LABELS = _readonly(np.zeros(1, dtype=np.int64))
+_NO_DENSE = {np.dtype(dtype): _readonly(np.zeros((1, 0), dtype)) for dtype in (np.float32, np.float64)}
 _NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32, np.float64)}
 
 
 def _kernel_options(options, logits):
     """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of
-    ``options`` (``impls._numba_kernels``)."""
+    ``options`` (``impls._numba_kernels``); ``logits`` of float32 or float64."""
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
     wsum = float(classes) if w is None else float(np.sum(w, dtype=np.float64))
@@ -61,41 +75,64 @@ def _kernel_options(options, logits):
 
 
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False, options=None):
-    """Run ``kernels.rows``; ``out`` and ``loss`` default to empty placeholders."""
+    """Run ``kernels.rows`` (``rows_options`` with ``options``); ``out`` (of the logits'
+    dtype) and ``loss`` (of the compute dtype) default to empty placeholders."""
+    compute = compute_dtype(logits.dtype)
     if out is None:
-        out = np.empty((len(logits), 0), dtype=logits.dtype)
+        out = np.empty((len(logits), 0), dtype=compute)
     if loss is None:
-        loss = np.empty(0, dtype=logits.dtype)
-    z = logits if dense is None else dense
+        loss = np.empty(0, dtype=compute)
+    z = _NO_DENSE[compute] if dense is None else dense
     if options is None:
-        _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+        _launch(kernels.rows, kernels.rows_serial, logits.size, _half.as_bits(logits), z, sparse,
+                _half.as_bits(out), loss, mode, grad)
     else:
         _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
                 grad, _kernel_options(options, logits))
     return out, loss
 
 
-def softmax(logits):
-    return _rows(kernels.SOFTMAX, logits, out=np.empty_like(logits))[0]
+def _loss(out, logits):
+    """Where the kernels write the loss: ``out``, if of the compute dtype, else a new vector of it."""
+    compute = compute_dtype(logits.dtype)
+    return out if out is not None and out.dtype == compute else np.empty(len(logits), compute)
 
 
-def log_softmax(logits):
-    return _rows(kernels.LOG_SOFTMAX, logits, out=np.empty_like(logits))[0]
+def _narrowed(loss, out, dtype):
+    """The loss in the logits' ``dtype``: itself, or rounded to half precision into ``out`` or a new vector."""
+    if loss.dtype == dtype:
+        return loss
+    return _half.convert(loss, np.empty(loss.shape, dtype) if out is None else out)
 
 
-def softmax_cross_entropy_with_logits(labels, logits, options=None):
-    return _rows(kernels.DENSE, logits, dense=labels, loss=np.empty(len(logits), logits.dtype), options=options)[1]
+def _output(out, shape, dtype):
+    """``out``, the caller's output (canonical, checked by the front door), or a new array."""
+    return np.empty(shape, dtype) if out is None else out
 
 
-def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
-    return _rows(kernels.SPARSE, logits, sparse=labels, loss=np.empty(len(logits), logits.dtype),
-                 options=options)[1]
+def softmax(logits, out=None):
+    return _rows(kernels.SOFTMAX, logits, out=_output(out, logits.shape, logits.dtype))[0]
 
 
-def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
-    out = np.empty_like(logits)
+def log_softmax(logits, out=None):
+    return _rows(kernels.LOG_SOFTMAX, logits, out=_output(out, logits.shape, logits.dtype))[0]
+
+
+def softmax_cross_entropy_with_logits(labels, logits, out=None, options=None):
+    loss = _rows(kernels.DENSE, logits, dense=labels, loss=_loss(out, logits), options=options)[1]
+    return _narrowed(loss, out, logits.dtype)
+
+
+def sparse_softmax_cross_entropy_with_logits(labels, logits, out=None, options=None):
+    loss = _rows(kernels.SPARSE, logits, sparse=labels, loss=_loss(out, logits), options=options)[1]
+    return _narrowed(loss, out, logits.dtype)
+
+
+def sigmoid_cross_entropy_with_logits(labels, logits, out=None, options=None):
+    out = _output(out, logits.shape, logits.dtype)
     if options is None:
-        _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, logits, out)
+        _launch(kernels.sigmoid_xent, kernels.sigmoid_span, logits.size, labels, _half.as_bits(logits),
+                _half.as_bits(out))
     else:
         pos_weight = _NO_WEIGHTS[logits.dtype] if options.pos_weight is None else options.pos_weight
         _launch(kernels.sigmoid_xent_options, kernels.sigmoid_span_options, logits.size, labels, logits, out,
@@ -103,16 +140,17 @@ def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
     return out
 
 
-def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
-    grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True, options=options)
-    return loss, grad
+def softmax_cross_entropy_with_logits_and_grad(labels, logits, loss_out=None, grad_out=None, options=None):
+    grad, loss = _rows(kernels.DENSE, logits, dense=labels, out=_output(grad_out, logits.shape, logits.dtype),
+                       loss=_loss(loss_out, logits), grad=True, options=options)
+    return _narrowed(loss, loss_out, logits.dtype), grad
 
 
-def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
-    grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=np.empty_like(logits),
-                       loss=np.empty(len(logits), logits.dtype), grad=True, options=options)
-    return loss, grad
+def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, loss_out=None, grad_out=None,
+                                                      options=None):
+    grad, loss = _rows(kernels.SPARSE, logits, sparse=labels, out=_output(grad_out, logits.shape, logits.dtype),
+                       loss=_loss(loss_out, logits), grad=True, options=options)
+    return _narrowed(loss, loss_out, logits.dtype), grad
 
 
 def binary_cross_entropy(labels, probs):

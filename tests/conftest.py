@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import zlib
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import settings
@@ -33,7 +34,7 @@ settings.register_profile("default", max_examples=25, deadline=None, derandomize
 settings.register_profile("thorough", max_examples=500, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("XENTBENCH_HYPOTHESIS", "default"))
 
-DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+DTYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float32), np.dtype(np.float64))
 #: The backends meant to be right on every input; ``naive`` is right only where
 #: its docstring says it is valid.
 STABLE = ("numpy", "numba", "tensorflow")
@@ -141,7 +142,7 @@ def seed_of(*key) -> int:
 def make_logits(rng: np.random.Generator, shape, dtype, scale: float, limit: float | None = None):
     """Normal logits of standard deviation ``scale``, clipped to ``limit`` and to the dtype's range."""
     dtype = np.dtype(dtype)
-    bound = float(np.finfo(dtype).max) / 2 if limit is None else limit
+    bound = float(ml_dtypes.finfo(dtype).max) / 2 if limit is None else limit
     x = np.clip(rng.standard_normal(shape) * scale, -bound, bound)
     return x.astype(dtype)
 

@@ -67,10 +67,11 @@ def test_grid_covers_image_and_language_model_shapes():
     assert len(float32) == 21
     assert (256, 128256) in float32 and (65536, 1000) in float32 and (1, 2) in float32
     assert suite.timing_skip_reason(4096, 32000, "float32")  # 500 MiB of logits
-    for dtype in ("float64", "float16"):
+    for dtype in ("float64", "float16", "bfloat16"):
         assert len([1 for *_, d in suite.grid(suite.timing_skip_reason) if d == dtype]) == 5
     accuracy_grid = suite.grid(suite.accuracy_skip_reason, suite.ACCURACY_BATCHES)
     assert (32, 128256, "float16") in accuracy_grid and (4096, 32000, "float32") not in accuracy_grid
+    assert (32, 128256, "bfloat16") in accuracy_grid
 
 
 def test_skipped_combinations_raise_not_implemented(common):
@@ -100,7 +101,7 @@ def test_inputs_are_fixed_and_realistic(common):
 
 
 @pytest.mark.parametrize("peer", ["torch", "jax"])
-@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 def test_peers_compute_the_same_functions(common, peer, dtype):
     try:
         backend = peers.get_backend(peer)
@@ -132,6 +133,8 @@ def test_peers_compute_the_same_functions(common, peer, dtype):
     ("bench_losses.SparseLoss.time_forward('numba', 32, 1000, 'float32')", {"kinds": ["track"]}, False),
     ("bench_activations.Softmax.time_forward('numba', 32, 1000, 'float32')", {"quick": True}, True),
     ("bench_activations.Softmax.time_forward('numba', 4096, 1000, 'float32')", {"quick": True}, False),
+    ("bench_out.Softmax.time_out('numba', 4096, 1000, 'bfloat16')", {}, True),  # the reuse case
+    ("bench_out.SparseLossGrad.time_out('numba', 65536, 1000, 'float32')", {"kinds": ["track"]}, False),
     ("bench_activations.Softmax.time_forward('numba', 32, 1000, 'float16')", {"quick": True}, False),
     ("bench_activations.LogSoftmax.time_forward('numba', 32, 1000, 'float32')",
      {"functions": ["softmax"]}, False),

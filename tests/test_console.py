@@ -39,8 +39,8 @@ def verify_stderr(tmp_path: Path, *args: str) -> str:
 def test_verify_progress_in_a_log_is_plain_lines_without_tensorflow_start_up(tmp_path):
     err = verify_stderr(tmp_path)
     assert "\r" not in err
-    lines = err.splitlines()  # 7 functions x 2 shapes x 3 dtypes x 2 regimes
-    assert lines[0].startswith("verify: 1/84 ") and lines[-1].startswith("verify: 84/84 "), err
+    lines = err.splitlines()  # 7 functions x 2 shapes x 4 dtypes x 2 regimes
+    assert lines[0].startswith("verify: 1/112 ") and lines[-1].startswith("verify: 112/112 "), err
     assert ONEDNN_NOTE not in err and "absl::InitializeLog" not in err, err
 
 

@@ -348,10 +348,10 @@ def bad_cases():
                 "them too)") if name.kind in "iu" else ""
         for f in FUNCTIONS:
             yield (f, f"logits-{name}", good_labels(f, (3, 4)), logits, {}, TypeError,
-                   f"Expected logits of dtype float16, float32 or float64, got {name}{hint}")
+                   f"Expected logits of dtype float16, bfloat16, float32 or float64, got {name}{hint}")
     for f in FUNCTIONS:
         yield (f, "logits-None", good_labels(f, (3, 4)), None, {}, TypeError,
-               "Expected logits of dtype float16, float32 or float64, got None")
+               "Expected logits of dtype float16, bfloat16, float32 or float64, got None")
     for f in FUNCTIONS:
         yield f, "scalar-logits", good_labels(f, ()), np.float32(1), {}, ValueError, \
             "Expected logits of rank >= 1, got a scalar"

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import textwrap
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, note, settings
@@ -65,7 +66,7 @@ def documented_outcome(function: str, labels, logits, axis=-1):
         x = np.asarray(logits)
     except ValueError:  # a ragged nested sequence
         return ValueError
-    if x.dtype.kind != "f" or x.dtype.itemsize not in (2, 4, 8):
+    if not _floating(x.dtype) or x.dtype.itemsize not in (2, 4, 8):
         return TypeError
     if x.ndim == 0:
         return ValueError
@@ -93,7 +94,7 @@ def documented_outcome(function: str, labels, logits, axis=-1):
         if any(not 0 <= int(v) < x.shape[-1] for v in z.ravel().tolist()):
             return ValueError
         return None
-    if z.dtype.kind not in "fiu":
+    if z.dtype.kind not in "iu" and not _floating(z.dtype):
         return TypeError
     if function in DENSE:
         try:
@@ -397,7 +398,7 @@ def test_read_only_views_are_accepted():
 
 # --------------------------------------------------------------------------- the fuzzer
 
-FLOAT_DTYPES = ["float16", "float32", "float64", ">f4", ">f8"]
+FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64", ">f4", ">f8"]
 HOSTILE_DTYPES = ["bool", "complex64", "object", "U8", "int8", "uint64", "longdouble"]
 LABEL_INT_DTYPES = ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", ">i4"]
 HOSTILE_LABELS = [-1, "C", 2**31, 2**63 - 1, -(2**63), 2**32, 255]
@@ -412,10 +413,14 @@ def _values(rng, shape, regime, dtype):
     elif regime == "wide":
         v = rng.standard_normal(shape) * 1000
     else:
-        big = float(np.finfo(dtype).max) if np.dtype(dtype).kind == "f" else 1e300
+        big = float(ml_dtypes.finfo(dtype).max) if _floating(dtype) else 1e300
         pool = np.array([0.0, -0.0, 1.0, -1.0, 1e4, -1e4, big, -big, big / 2, 1e-45, np.nan, np.inf, -np.inf])
         v = rng.choice(pool, size=shape)
     return np.asarray(v)
+
+
+def _floating(dtype) -> bool:
+    return np.dtype(dtype).kind == "f" or np.dtype(dtype) == ml_dtypes.bfloat16
 
 
 def _cast(values, dtype):
@@ -478,7 +483,7 @@ def hostile_calls(draw):
     dtype = draw(st.sampled_from(HOSTILE_DTYPES if _rarely(draw) else FLOAT_DTYPES))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     regime = draw(st.sampled_from(["moderate", "wide", "special"]))
-    base = np.dtype(dtype) if np.dtype(dtype).kind == "f" else np.dtype(np.float64)
+    base = np.dtype(dtype) if _floating(dtype) else np.dtype(np.float64)
     logits = _cast(_values(rng, shape, regime, base.newbyteorder("=")), dtype)
     if draw(st.integers(0, 29)) == 0:
         logits = [[1.0, 2.0], [3.0]]  # ragged
@@ -552,7 +557,7 @@ def _writable_and_readonly(a):
 def test_inputs_are_never_modified(function):
     """The bytes of every input buffer are the same after every backend's call."""
     rng = np.random.default_rng(7)
-    for dtype in (np.float16, np.float32, np.float64):
+    for dtype in (np.float16, ml_dtypes.bfloat16, np.float32, np.float64):
         for x in _writable_and_readonly(rng.standard_normal((5, 4, 3)).astype(dtype)):
             views = [x, x[:, ::-1, :], x[::2]] if x.flags.writeable else [x]
             for logits in views:

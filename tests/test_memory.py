@@ -14,8 +14,9 @@ allocator slack), plus a fixed ``SLACK`` for page granularity and Python
 objects; a full temporary copy of the logits, or of a row block per thread
 that grows with the input, would blow it.
 
-The front door copies in two documented cases, excluded here: float16 logits
-are promoted to float32 (a copy), non-contiguous logits (or labels of another
+float16 and bfloat16 logits are read by the kernels directly (widened row by
+row), so they are held to the same budget. The front door copies in the
+documented cases, excluded here: non-contiguous logits (or labels of another
 dtype or broadcast dense labels) are made contiguous (a copy).
 
 ``test_one_gib`` runs on 1 GiB of float32 logits and is marked ``slow``: it is
@@ -40,12 +41,12 @@ import gc, json, os, resource, sys
 import numpy as np
 import impls, numba
 
-functions, rows, cols = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3])
+functions, rows, cols, dtype = sys.argv[1].split(","), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 b = impls.get("numba")
 rng = np.random.default_rng(0)
 
 def inputs(r):
-    x = np.empty((r, cols), np.float32)
+    x = np.empty((r, cols), np.dtype(dtype))
     z = np.empty((r, cols), np.float32) if "dense" in functions else None
     step = max(1, 2**20 // cols)  # 4 MiB chunks: no large temporaries
     for i in range(0, r, step):
@@ -107,23 +108,23 @@ _MEASURED: dict = {}
 
 
 def measure(function: str, rows: int, cols: int, together=("sparse", "dense", "softmax"),
-            timeout: int = 300) -> dict:
+            timeout: int = 300, dtype: str = "float32") -> dict:
     """The memory figures of one call; the calls in ``together`` share one fresh subprocess."""
-    key = (function, rows, cols)
+    key = (function, rows, cols, dtype)
     if key not in _MEASURED:
-        for f, m in _measure(together, rows, cols, timeout).items():
-            _MEASURED[(f, rows, cols)] = m
+        for f, m in _measure(together, rows, cols, timeout, dtype).items():
+            _MEASURED[(f, rows, cols, dtype)] = m
     m = _MEASURED[key]
     if not m["reset"] and m["before"] - m["resident"] > SLACK:
         pytest.skip("cannot reset the peak RSS here (/proc/self/clear_refs) and an earlier peak hides the call's")
     return m
 
 
-def _measure(functions, rows: int, cols: int, timeout: int) -> dict:
+def _measure(functions, rows: int, cols: int, timeout: int, dtype: str) -> dict:
     if "numba" not in impls.available():
         pytest.skip("the numba backend does not import here")
     proc = subprocess.run([sys.executable, "-c", textwrap.dedent(MEASURE), ",".join(functions), str(rows),
-                           str(cols)], capture_output=True, text=True, timeout=timeout)
+                           str(cols), dtype], capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"rc={proc.returncode}\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -146,6 +147,15 @@ def test_64_mib(function):
     """A forward call on 64 MiB of float32 logits stays within output + 1% + slack."""
     rows, cols = SMALL
     check_budget(measure(function, rows, cols), cols)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_is_read_without_a_float32_copy(dtype):
+    """A softmax of 32 MiB of half-precision logits: no float32 copy of the logits
+    (64 MiB) or of the result, only the output and the row buffers."""
+    rows, cols = SMALL
+    check_budget(measure("softmax", rows, cols, together=("sparse", "softmax"), dtype=dtype), cols)
+    check_budget(measure("sparse", rows, cols, together=("sparse", "softmax"), dtype=dtype), cols)
 
 
 def test_the_measurement_sees_a_copy():

@@ -8,6 +8,7 @@ failure is the textbook formula's, not the input's.
 
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import pytest
 from hypothesis import given
@@ -20,8 +21,9 @@ from xentbench.accuracy import FUNCTIONS, tolerance, truth
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the overflows are the point
 
 SIGMOID = "sigmoid_cross_entropy_with_logits"
-#: ``log(finfo.max)`` of the compute dtype: ``exp`` overflows above it (float16 is computed in float32).
-OVERFLOW = {np.dtype(np.float16): 88.72, np.dtype(np.float32): 88.72, np.dtype(np.float64): 709.78}
+#: ``log(finfo.max)`` of the compute dtype: ``exp`` overflows above it (half precision is computed in float32).
+OVERFLOW = {np.dtype(np.float16): 88.72, np.dtype(ml_dtypes.bfloat16): 88.72, np.dtype(np.float32): 88.72,
+            np.dtype(np.float64): 709.78}
 #: Below these ``exp`` is 0 even as a subnormal.
 UNDERFLOW = {np.dtype(np.float32): -103.98, np.dtype(np.float64): -745.14}
 
@@ -37,7 +39,8 @@ def stable_backends():
 
 # ----------------------------------------------------------------- overflow
 
-@pytest.mark.parametrize("dtype,big", [(np.float16, 100), (np.float32, 100), (np.float64, 710)],
+@pytest.mark.parametrize("dtype,big", [(np.float16, 100), (ml_dtypes.bfloat16, 100), (np.float32, 100),
+                                       (np.float64, 710)],
                          ids=case_id)
 def test_an_overflowing_logit_makes_its_softmax_nan(naive, dtype, big):
     logits = np.array([[big, 0, 1], [1, 2, 3]], dtype=dtype)
@@ -70,7 +73,7 @@ def test_any_overflowing_logit_gives_nan_there_and_the_stable_backends_stay_righ
     classes = data.draw(st.integers(2, 50), label="classes")
     seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
     _, logits = make_inputs("softmax", (3, classes), dtype, 5.0, seed, limit=NAIVE_LIMIT)
-    top = min(1e4, float(np.finfo(dtype).max))
+    top = min(1e4, float(ml_dtypes.finfo(dtype).max))
     where = data.draw(st.lists(st.integers(0, classes - 1), min_size=1, max_size=classes, unique=True))
     for j in where:
         logits[1, j] = data.draw(st.floats(OVERFLOW[dtype] + 1, top), label="overflowing logit")

@@ -45,6 +45,7 @@ os.path.exists = lambda p: False if str(p).endswith("libtbb.so.12") else _exists
 
 CONCURRENCY = r"""
 import json, sys, threading
+import ml_dtypes
 import numpy as np
 import impls, numba
 
@@ -55,7 +56,7 @@ FUNCTIONS = [f for f in impls.FUNCTIONS if b.implements(f)]
 #: rows of few classes, 3-D with the class axis in the middle) and dtypes.
 SHAPES = [((3, 5000), -1), ((2000, 7), -1), ((64, 300), -1), ((1, 70000), -1),
           ((5, 40, 9), 1), ((300, 1), -1), ((0, 10), -1), ((17, 33), -1)]
-DTYPES = [np.float32, np.float64, np.float16, np.float32, np.float64, np.float32, np.float64, np.float32]
+DTYPES = [np.float32, np.float64, np.float16, np.float32, np.float64, np.float32, np.float64, ml_dtypes.bfloat16]
 
 def inputs(k):
     rng = np.random.default_rng(k)

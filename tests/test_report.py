@@ -183,8 +183,9 @@ def test_targets_are_judged_on_the_results(made):
     (batch, classes), worst = min(ratios.items(), key=lambda kv: kv[1])
     row = next(r for r in table if r["target"].startswith("softmax and log_softmax and sigmoid"))
     assert row["worst case"] == f"{worst:.2f}x at softmax {batch}x{classes}" and row["cases"] == "2"
-    # nothing recorded: no fused functions, no numpy backend, no float16 in the fixture
-    for target in ("sparse_grad and dense_grad", "sparse_grad and dense_grad tf", "float64", "float16 without a slow path"):
+    # nothing recorded: no fused functions, no numpy backend, no half precision, no out= in the fixture
+    for target in ("sparse_grad and dense_grad", "sparse_grad and dense_grad tf", "float64", "float16", "bfloat16",
+                   "with out= given"):
         assert rows[target]["verdict"] == "*not measured*" and rows[target]["cases"] == "0"
     # the cached first calls of the fixture: 0.0412 s and 0.0377 s
     row = next(r for r in table if r["target"].startswith("first call"))
@@ -473,3 +474,23 @@ def test_repeated_measurements_keep_the_best_figure_of_the_same_machine():
     other = json.loads(json.dumps(slower))
     other["machine"]["cpu"] = "another CPU"
     assert roofline.merge(roof, other) == dict(other, measurements=1)
+
+
+def test_half_precision_targets_compare_with_float32_at_the_same_shape():
+    from xentbench import targets
+    from xentbench.report.results import Run
+    timings = {("softmax", "numba", 32, 1000, "float32"): 1.0, ("softmax", "numba", 32, 1000, "float16"): 0.9,
+               ("softmax", "numba", 32, 10, "float32"): 1.0, ("softmax", "numba", 32, 10, "float16"): 1.6,
+               ("softmax", "numba", 32, 1000, "bfloat16"): 1.2, ("softmax", "numpy", 32, 10, "float16"): 9.0}
+    run = Run(machine="m", commit="c" * 40, date=None, machine_info={}, env={}, timings=timings, peakmem={},
+              errors={}, paired={}, latency={}, failed=[], files=[])
+    verdicts = {v.target: v for v in targets.evaluate(run, None)}
+    cheaper = verdicts["float16: at most float32's time at >= 1000 classes (half the bytes)"]
+    assert cheaper.met and cheaper.checked == 1
+    everywhere = verdicts["float16: at most 1.5x float32's time at every shape"]
+    assert everywhere.met is False and everywhere.checked == 2
+    assert everywhere.worst == "1.60x float32's time at softmax 32x10"
+    bf16 = verdicts["bfloat16: at most float32's time at >= 1000 classes (half the bytes)"]
+    assert bf16.met is False and bf16.worst == "1.20x float32's time at softmax 32x1000"
+    out = next(v for v in verdicts.values() if v.target.startswith("with out= given"))
+    assert out.met is None and "not measured" in out.worst

@@ -49,19 +49,28 @@ Tolerances (``TOLERANCE``), relative errors in that measure, per logits dtype:
 * float16: 4e-3, about 4 ulp of float16: every backend computes float16 in
   float32 and rounds once at the end (half an ulp), so the error is that of
   the rounding plus the float32 computation.
+* bfloat16 (``ml_dtypes.bfloat16``): 3e-2, about 4 ulp of bfloat16 (8
+  significant bits, ulp ``2**-7``), by the same argument: computed in float32,
+  rounded once at the end.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import ml_dtypes
 import numpy as np
 
 import impls
 from impls import _probability
 
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
+#: The dtypes computed in float32 by every backend.
+HALF = (np.dtype(np.float16), BFLOAT16)
+
 TOLERANCE = {
     np.dtype(np.float16): 4e-3,
+    BFLOAT16: 3e-2,
     np.dtype(np.float32): 2e-5,
     np.dtype(np.float64): 1e-12,
 }
@@ -131,8 +140,8 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
     to ``impls``; their truth is ``_options_truth``'s.
     """
     dtype = np.asarray(logits).dtype
-    compute = np.finfo(np.float32 if dtype == np.float16 else dtype)
-    tiny = max(float(np.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    compute = ml_dtypes.finfo(np.float32 if dtype in HALF else dtype)
+    tiny = max(float(ml_dtypes.finfo(dtype).tiny), float(compute.tiny / compute.eps))
     if options and function != "sigmoid_cross_entropy_with_logits":
         return _options_truth(function, labels, logits, axis, options, dtype, tiny)
     if function in PROBABILITY:
@@ -264,7 +273,7 @@ def _probability_truth(function, labels, probs, axis, dtype, tiny) -> Truth:
     absolute ``eps`` in ``log q``.
     """
     ld = np.longdouble
-    compute = np.dtype(np.float32 if dtype == np.float16 else dtype).type
+    compute = np.dtype(np.float32 if dtype in HALF else dtype).type
     low, high = ld(compute(_probability.EPSILON)), ld(compute(1) - compute(_probability.EPSILON))
     with np.errstate(invalid="ignore", divide="ignore"):
         if function == "binary_cross_entropy":

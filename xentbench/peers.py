@@ -1,7 +1,7 @@
 """The benchmarks' peers, PyTorch and JAX, with the seven functions of an ``impls`` backend.
 
-``TorchPeer`` and ``JaxPeer`` take numpy in and give numpy out, float16
-computed in float32 like ``impls``, so that whatever times backends (the asv
+``TorchPeer`` and ``JaxPeer`` take numpy in and give numpy out, float16 and
+bfloat16 (``ml_dtypes.bfloat16`` arrays) computed in float32 like ``impls``, so that whatever times backends (the asv
 suite, a tool comparing commits) treats every backend alike; they are
 measuring instruments, not part of ``impls``. ``get_backend(name)`` returns an
 ``impls`` backend or a peer by name, and raises ``NotImplementedError`` (asv's
@@ -18,9 +18,12 @@ import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")  # before anything imports jax
 
+import ml_dtypes  # noqa: E402
 import numpy as np  # noqa: E402
 
 import impls  # noqa: E402
+
+BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 
 _peer_modules: dict = {}
 
@@ -68,16 +71,23 @@ class TorchPeer:
         self.torch.set_num_threads(os.cpu_count())
 
     def _in(self, a):
-        """float16 is computed in float32, as in ``impls``, converted by torch."""
-        t = self.torch.from_numpy(np.asarray(a))
+        """float16 and bfloat16 are computed in float32, as in ``impls``, converted by torch
+        (NumPy's bfloat16 reaches torch as its bits, ``torch.bfloat16`` from them)."""
+        a = np.asarray(a)
+        if a.dtype == BFLOAT16:
+            return self.torch.from_numpy(a.view(np.int16)).view(self.torch.bfloat16).float()
+        t = self.torch.from_numpy(a)
         return t.float() if t.dtype == self.torch.float16 else t
 
     def _sparse(self, labels):
         return self.torch.from_numpy(np.asarray(labels, np.int64))
 
     def _out(self, t, like):
-        t = t.detach()
-        return (t.half() if np.asarray(like).dtype == np.float16 else t).numpy()
+        """Back to the logits' dtype: ``.half()``, ``.bfloat16()`` (whose bits NumPy views as bfloat16)."""
+        t, dtype = t.detach(), np.asarray(like).dtype
+        if dtype == BFLOAT16:
+            return t.bfloat16().view(self.torch.int16).numpy().view(BFLOAT16)
+        return (t.half() if dtype == np.float16 else t).numpy()
 
     def softmax(self, logits, axis=-1):
         _last(axis)
@@ -175,10 +185,11 @@ class JaxPeer:
             return run
 
         def in_float32(fn):
-            """float16 is computed in float32, as in ``impls``; the casts are XLA's, in the jit."""
+            """float16 and bfloat16 are computed in float32, as in ``impls``; the casts are XLA's,
+            in the jit."""
             def run(*args):
                 dtype = args[-1].dtype
-                up = [a.astype(jnp.float32) if a.dtype == jnp.float16 else a for a in args]
+                up = [a.astype(jnp.float32) if a.dtype in (jnp.float16, jnp.bfloat16) else a for a in args]
                 return jax.tree.map(lambda o: o.astype(dtype), fn(*up))
             return run
 

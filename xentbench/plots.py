@@ -29,7 +29,7 @@ _STYLE = {
 }
 _EXTRA = ["#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 #: how a figure that mixes dtypes tells them apart: the backend's marker filled, hollow or half filled
-DTYPE_FILL = {"float32": "full", "float64": "none", "float16": "bottom"}
+DTYPE_FILL = {"float32": "full", "float64": "none", "float16": "bottom", "bfloat16": "top"}
 DPI = 110
 
 

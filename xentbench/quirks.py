@@ -32,10 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 import impls
-from xentbench import machine
+from xentbench import accuracy, machine
 
-#: The logits dtypes a user passes (float16 reaches every backend as float32).
-DTYPES = (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64))
+#: The logits dtypes a user passes (float16 and bfloat16 reach every backend as float32).
+DTYPES = (np.dtype(np.float16), accuracy.BFLOAT16, np.dtype(np.float32), np.dtype(np.float64))
 REFERENCE = "tensorflow"
 
 
@@ -86,7 +86,7 @@ KNOWN = (
              "AVX-VNNI or AMX (TensorFlow's default since 2.9). Seen with TensorFlow 2.21 on AMD Zen 4 "
              "(AVX-512, default settings) and on an AMD EPYC that exposes AVX2 only (cpu family 25, "
              "model 17, TF_ENABLE_ONEDNN_OPTS=1); with oneDNN off it is gone. float32 softmax only, "
-             "so float16 too (computed in float32).",
+             "so float16 and bfloat16 too (computed in float32).",
         probe=((1.0, 2.0, np.nan, 4.0), (1.0, 2.0, 3.0, np.inf)),
         onednn_only=True,
     ),

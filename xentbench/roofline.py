@@ -14,8 +14,8 @@
   (``impls._numba_kernels.exp_span``) and, where installed, ``torch.exp`` on
   one thread; ``exp_source`` names the winner per dtype. A backend whose exp
   is faster than every one of them would read over 100% of the roofline;
-  with NumPy's alone, the numba kernels' did (issue 16). float16 is computed
-  in float32 by every backend, so it gets the float32 rate.
+  with NumPy's alone, the numba kernels' did (issue 16). float16 and bfloat16
+  are computed in float32 by every backend, so they get the float32 rate.
 * ``machine``: CPU model, cores, caches, memory, library versions, Numba's
   threading layer and thread count (the layer ``impls.numba_parallel`` selects).
 
@@ -228,7 +228,8 @@ def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
                 continue
             if rate > exp.get(name, 0.0):
                 exp[name], exp_source[name] = rate, source
-    exp["float16"], exp_source["float16"] = exp["float32"], exp_source["float32"]
+    for half in ("float16", "bfloat16"):
+        exp[half], exp_source[half] = exp["float32"], exp_source["float32"]
     info.update(numba_threading_layer=numba.threading_layer(), numba_threads=threads)
     return dict(version=1, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
                 threads=threads, cache_bytes={"L2": l2 * threads, "LLC": llc},

@@ -24,6 +24,9 @@ class                  ``impls`` function
 * ``bench_losses.{SparseLoss,DenseLoss,SigmoidLoss}.{time,peakmem}_forward``
 * ``bench_grads.{SparseLossGrad,DenseLossGrad}.{time,peakmem}_forward_backward``
 * ``bench_activations.{Softmax,LogSoftmax}.{time,peakmem}_forward``
+* ``bench_out.<Class>.time_out`` (``OUT_MODULE``): the same call with its
+  outputs given (``out=``, ``loss_out=``, ``grad_out=``) and reused from call
+  to call, as in a training loop; backends ``OUT_BACKENDS``, the timing grid
 * ``bench_accuracy.<Class>.track_error``: the largest relative error against the
   extended-precision truth, ``xentbench.accuracy``'s one measure, unit
   ``ACCURACY_UNIT``; a NaN or inf where the truth is finite is recorded as
@@ -52,8 +55,8 @@ shown as ``n/a``; ``timing_skip_reason`` and ``accuracy_skip_reason`` say why)
 ------------------------------------------------------------------------------
 * time and peakmem, float32: batch ``BATCHES`` x classes ``CLASSES``, except
   logits over ``MAX_LOGITS_BYTES`` (256 MiB): 21 of 25 shapes;
-* time and peakmem, float64 and float16: batch ``SMALL_BATCHES`` x classes
-  ``SMALL_CLASSES`` up to ``SMALL_MAX_ELEMENTS`` logits: 5 shapes;
+* time and peakmem, float64, float16 and bfloat16: batch ``SMALL_BATCHES`` x
+  classes ``SMALL_CLASSES`` up to ``SMALL_MAX_ELEMENTS`` logits: 5 shapes;
 * accuracy (``track_error``), every dtype: batch ``ACCURACY_BATCHES`` x classes
   ``CLASSES`` up to ``ACCURACY_MAX_ELEMENTS`` logits (the truth is computed in
   ``np.longdouble``, slowly): 8 shapes;
@@ -86,12 +89,17 @@ FOCUS = "numba"
 REFERENCE = "tensorflow"
 #: what the paired benchmarks measure ``FOCUS`` against
 BASELINES = (REFERENCE,) + PEERS
+#: the backends timed with their outputs given (``OUT_MODULE``): ``FOCUS`` writes into them;
+#: the other built-in backends compute as usual and copy, which costs a copy more, not less
+OUT_BACKENDS = (FOCUS,) + PLUGINS
 
 # --------------------------------------------------------------------------- the grid
 
 BATCHES = (1, 32, 256, 4096, 65536)
 CLASSES = (2, 10, 1000, 32000, 128256)
-DTYPES = ("float32", "float64", "float16")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+#: the half-precision dtypes: computed in float32, results rounded back
+HALF_DTYPES = ("float16", "bfloat16")
 PARAM_NAMES = ("backend", "batch", "classes", "dtype")
 PAIRED_DTYPES = ("float32",)
 
@@ -151,6 +159,17 @@ SPEEDUP_UNIT = "speedup"
 #: the ``track_error`` of a result that is NaN or inf where the truth is finite
 #: (``asv publish`` cannot graph inf)
 NONFINITE_ERROR = 1e30
+
+
+#: the module of the reuse case (``out=`` given), whose classes are named as everywhere
+OUT_MODULE = "bench_out"
+#: the report's name of a backend's reuse case (``OUT_MODULE``), shown as a backend of its own
+OUT_SUFFIX = "+out"
+
+
+def is_out(result) -> bool:
+    """Whether an ``asvresults.Result`` times a call with its outputs given (``OUT_MODULE``)."""
+    return result.module == OUT_MODULE
 
 
 def is_accuracy(result) -> bool:

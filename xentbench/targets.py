@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentbench.analysis import paired_speedups, roofline_fraction, speedups
-from xentbench.suite import FOCUS, REFERENCE, SHORT_NAMES
+from xentbench.suite import FOCUS, HALF_DTYPES, OUT_SUFFIX, REFERENCE, SHORT_NAMES
 
 FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
 FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
@@ -30,10 +30,16 @@ ISSUE_SHAPES = ((4096, 1000), (256, 32000), (65536, 10), (32, 128256), (1, 12825
 #: the roofline target applies from this size of the logits up (below it, the
 #: call's fixed cost, some microseconds, is a visible part of the time)
 ROOFLINE_MIN_BYTES = 4 << 20
-#: "float16 without a slow path": float16 costs at most this many times
-#: float32's time at the same shape (it adds two conversion passes, each about
-#: as fast as one pass of the kernel)
-FLOAT16_MAX_COST = 2.5
+#: half precision (float16, bfloat16) costs at most this many times float32's time at the
+#: same shape (the kernels widen and narrow as they load and store: no extra pass over memory)
+HALF_MAX_COST = 1.5
+#: from this many classes up, half precision costs at most float32's time: it reads half the bytes
+HALF_CHEAPER_FROM = 1000
+#: the functions that write one value per logit, and the shapes at which they must reach 60%
+#: of the roofline when ``out=`` is given (the outputs the allocator maps afresh on every call)
+ONE_PER_LOGIT = ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits") + (
+    "sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
+OUT_SHAPES = ((65536, 1000), (256, 128256))
 FIRST_CALL_MAX_S = 1.0
 
 
@@ -99,17 +105,35 @@ def _ratio_target(run, functions, against: str, minimum: float, everywhere: bool
     return _verdict(target, cases, minimum, lambda v, w: f"{v:.2f}x at {w}", PAIRED_RUN[functions])
 
 
-def _roofline_target(run, roof) -> Verdict:
+def _roofline_cases(run, roof, backend: str, keep) -> list:
+    """``(fraction, what)`` of ``backend``'s float32 timings whose ``(function, batch, classes)`` ``keep`` keeps."""
     cases = []
     for key, (fraction, bound, level, bandwidth) in roofline_fraction(run, roof).items():
-        function, backend, batch, classes, dtype = key
-        if backend == FOCUS and dtype == "float32" and batch * classes * 4 >= ROOFLINE_MIN_BYTES:
+        function, b, batch, classes, dtype = key
+        if b == backend and dtype == "float32" and keep(function, batch, classes):
             cases.append((fraction, f"{SHORT_NAMES[function]} {batch}x{classes} ({bound}-bound in {level}; "
                                     f"{bandwidth:.0%} of the bandwidth ceiling alone)"))
+    return cases
+
+
+def _roofline_measure(roof, run_: str) -> str:
+    return run_ + (", then `xentbench report --measure` on that machine," if roof is None else "")
+
+
+def _roofline_target(run, roof) -> Verdict:
+    cases = _roofline_cases(run, roof, FOCUS, lambda f, b, c: b * c * 4 >= ROOFLINE_MIN_BYTES)
     return _verdict(f">= 60% of the roofline, every function, float32 logits >= "
                     f"{ROOFLINE_MIN_BYTES >> 20} MiB", cases, 0.6, lambda v, w: f"{v:.0%} at {w}",
-                    "`xentbench bench --backend numba --kind time`" + (
-                        ", then `xentbench report --measure` on that machine," if roof is None else ""))
+                    _roofline_measure(roof, "`xentbench bench --backend numba --kind time`"))
+
+
+def _roofline_out_target(run, roof) -> Verdict:
+    shapes = " and ".join(f"{b}x{c}" for b, c in OUT_SHAPES)
+    cases = _roofline_cases(run, roof, FOCUS + OUT_SUFFIX,
+                            lambda f, b, c: f in ONE_PER_LOGIT and (b, c) in OUT_SHAPES)
+    return _verdict(f"with out= given: >= 60% of the roofline at {shapes}, every function that writes one "
+                    "value per logit, float32", cases, 0.6, lambda v, w: f"{v:.0%} at {w}",
+                    _roofline_measure(roof, "`xentbench bench --backend numba --kind time`"))
 
 
 def _float64_target(run) -> Verdict:
@@ -119,14 +143,19 @@ def _float64_target(run) -> Verdict:
                     lambda v, w: f"{v:.2f}x at {w}", "`xentbench bench --backend numba --backend numpy --kind time`")
 
 
-def _float16_target(run) -> Verdict:
+def _half_targets(run, dtype: str) -> list[Verdict]:
+    """``dtype`` (float16 or bfloat16) at most float32's time from ``HALF_CHEAPER_FROM``
+    classes up, and at most ``HALF_MAX_COST`` times it everywhere, at the same shape."""
     f32 = _times(run, "float32")
-    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT_NAMES[key[0]]} {key[1]}x{key[2]}")
-             for key, times in _times(run, "float16").items()
+    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT_NAMES[key[0]]} {key[1]}x{key[2]}", key[2])
+             for key, times in _times(run, dtype).items()
              if FOCUS in times and FOCUS in f32.get(key, {})]
-    return _verdict(f"float16 without a slow path: at most {FLOAT16_MAX_COST:g}x float32's time at "
-                    "the same shape", cases, 1 / FLOAT16_MAX_COST,
-                    lambda v, w: f"{1 / v:.2f}x float32's time at {w}", "`xentbench bench --backend numba --kind time`")
+    measure = "`xentbench bench --backend numba --kind time`"
+    return [_verdict(f"{dtype}: at most float32's time at >= {HALF_CHEAPER_FROM} classes (half the bytes)",
+                     [c[:2] for c in cases if c[2] >= HALF_CHEAPER_FROM], 1.0,
+                     lambda v, w: f"{1 / v:.2f}x float32's time at {w}", measure),
+            _verdict(f"{dtype}: at most {HALF_MAX_COST:g}x float32's time at every shape", [c[:2] for c in cases],
+                     1 / HALF_MAX_COST, lambda v, w: f"{1 / v:.2f}x float32's time at {w}", measure)]
 
 
 def _accuracy_target(run) -> Verdict:
@@ -156,8 +185,9 @@ def evaluate(run, roof: dict | None) -> list[Verdict]:
         _ratio_target(run, FUSED, "tf", 5.0, everywhere=True),
         _ratio_target(run, BUILDING_BLOCKS, "peer", 1.2, everywhere=False),
         _roofline_target(run, roof),
+        _roofline_out_target(run, roof),
         _float64_target(run),
-        _float16_target(run),
+        *(verdict for dtype in HALF_DTYPES for verdict in _half_targets(run, dtype)),
         _accuracy_target(run),
         _first_call_target(run),
     ]

@@ -30,7 +30,7 @@ from xentbench import accuracy, console, inputs, quirks
 #: class counts, and a 3-D batch with the class axis in the middle.
 SHAPES = (((0, 10), -1), ((1, 1), -1), ((7, 2), -1), ((1000, 10), -1),
           ((100, 1000), -1), ((8, 32000), -1), ((4, 6, 5), 1))
-DTYPES = (np.float16, np.float32, np.float64)
+DTYPES = (np.float16, accuracy.BFLOAT16.type, np.float32, np.float64)
 #: Two input regimes: "moderate" logits, uniform in [-5, 5], where even the
 #: naive formulas are valid (their docstring), and "wide" logits, normal with
 #: std 1000, which only the stable backends are expected to survive.

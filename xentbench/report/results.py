@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from xentbench import accuracy, asvresults
-from xentbench.suite import STARTUP, SUITE, is_accuracy, is_speedup
+from xentbench.suite import OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_out, is_speedup
 
 
 class ReportError(Exception):
@@ -39,7 +39,7 @@ class Run:
     date: float | None  # commit date, ms since the epoch (asv's)
     machine_info: dict
     env: dict
-    timings: dict  # (function, backend, batch, classes, dtype) -> seconds
+    timings: dict  # (function, backend, batch, classes, dtype) -> seconds; backend "numba+out": out= given
     peakmem: dict  # same key -> bytes
     errors: dict  # (function, backend, dtype) -> max relative error over the shapes recorded
     paired: dict  # (function, baseline, batch, classes, dtype) -> numba's paired speed-up over baseline
@@ -90,7 +90,8 @@ def run_from(rf) -> Run:
             if section == "latency":
                 run.latency[(function, p["cache"])] = r.value
                 continue
-            key = (function, p["backend"], int(p["batch"]), int(p["classes"]), str(p["dtype"]))
+            backend = p["backend"] + (OUT_SUFFIX if is_out(r) else "")  # the reuse case beside the backend
+            key = (function, backend, int(p["batch"]), int(p["classes"]), str(p["dtype"]))
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportError(f"{rf.path}: {r.label}: parameters not in the suite's scheme "
                               f"(backend, batch, classes, dtype): {exc}") from None

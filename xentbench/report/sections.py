@@ -202,9 +202,10 @@ def section_memory(ctx: Context) -> None:
           f"is at least {fmt_bytes(MEMORY_MIN_INPUT)} (below that the difference is noise). "
           "About 1x: the backend holds the input and an output of the loss's size; 2x: an output "
           "of the logits' size; more: temporaries. In the figure the marker's fill tells the dtype "
-          "(filled float32, hollow float64, half-filled float16). float16 is computed in float32: "
-          "the front door converts the logits to a float32 copy, twice their size, so a float16 "
-          "call's peak is a larger multiple of its input.")
+          "(filled float32, hollow float64, half-filled float16 from below, bfloat16 from above). "
+          "Half precision is computed in float32: for the backends other than numba the front door "
+          "converts the logits to a float32 copy, twice their size, so their half-precision peak is "
+          "a larger multiple of the input; numba reads it directly.")
     baseline = {}
     for (function, b, *_), peak in run.peakmem.items():
         baseline[(function, b)] = min(peak, baseline.get((function, b), peak))

@@ -271,9 +271,10 @@ def merge(old: dict | None, new: dict) -> dict:
     out = dict(new, measurements=old.get("measurements", 1) + 1)
     out["bandwidth"] = {lvl: {k: max(v, old["bandwidth"].get(lvl, {}).get(k, 0)) for k, v in per.items()}
                         for lvl, per in new["bandwidth"].items()}
-    out["exp"] = {k: max(v, old["exp"].get(k, 0)) for k, v in new["exp"].items()}
-    out["exp_source"] = {k: (new if new["exp"][k] >= old["exp"].get(k, 0) else old).get("exp_source", {}).get(k, "numpy")
-                         for k in new["exp"]}
+    out["exp"], out["exp_source"] = {}, {}
+    for k, v in new["exp"].items():  # the faster figure, and the exp that gave it (NumPy's in older files)
+        best = new if v >= old["exp"].get(k, 0) else old
+        out["exp"][k], out["exp_source"][k] = best["exp"][k], best.get("exp_source", {}).get(k, "numpy")
     return out
 
 

@@ -66,7 +66,7 @@ from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
     BUDGET_PER_COMBINATION, EXTRA_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
-    QUICK_BUDGET_PER_COMBINATION, QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
+    QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
     default_cache_dir, isolate, library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.suite import DTYPES, FOCUS, SHORT_NAMES
@@ -97,8 +97,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
     parser.add_argument("--budget", type=float, default=None,
-                        help="seconds of timing rounds for the whole grid (default "
-                             f"{BUDGET_PER_COMBINATION:g} per combination, {QUICK_BUDGET_PER_COMBINATION:g} with --quick)")
+                        help=f"seconds of timing rounds for the whole grid (default {BUDGET_PER_COMBINATION:g} "
+                             "per combination)")
     parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS,
                         help=f"rounds before the first decision and per extra batch (default {FIRST_ROUNDS})")
     parser.add_argument("--markdown", type=Path, help="write a pull-request comment in Markdown here")
@@ -128,7 +128,7 @@ def run(args) -> int:
             library(args.base, "base", cache_dir, root), library(args.head, "head", cache_dir, root))
         if base_dir == head_dir:
             raise GateError("BASE and HEAD are the same folder; give two folders")
-        per = QUICK_BUDGET_PER_COMBINATION if args.quick else BUDGET_PER_COMBINATION
+        per = BUDGET_PER_COMBINATION
         budget = args.budget if args.budget is not None else per * len(combos)
         folders = [base_dir, head_dir]
     except (GateError, FileNotFoundError) as exc:

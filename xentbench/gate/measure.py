@@ -35,9 +35,8 @@ MIN_SAMPLES = 3  # for long calls: about ROUND_TIME of samples a round, at least
 ROUND_TIME = 0.1
 FIRST_ROUNDS = 20  # rounds before the first decision (and per extra batch)
 SLOW_ROUNDS = 12  # the same for calls over SLOW_CALL / 10 seconds
-#: default --budget: seconds of timing rounds per combination, spread over the grid
+#: default --budget: seconds of timing rounds per combination, spread over the grid (with --quick too)
 BUDGET_PER_COMBINATION = 4.0
-QUICK_BUDGET_PER_COMBINATION = 4.0
 MIN_SHARE = 1.0  # seconds a combination may always use, whatever the budget left
 #: and at most this many times its even share of the budget: budget left over by the quick decisions is not
 #: all spent on the last, slowest combinations of the grid (a default-grid A/A gate under heavy
@@ -291,6 +290,11 @@ def _result(outcome: Outcome, value) -> Result:
     return Result(f"gate.{outcome.function}.track_error", params, PARAM_NAMES, value, "track", ACCURACY_UNIT)
 
 
+def _failure(ok) -> str:
+    """The failure word for whether BASE and HEAD ran (``ok``, not both True)."""
+    return {(True, False): "failed", (False, True): "fixed"}.get(tuple(ok), "still failing")
+
+
 def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, np.ndarray, np.ndarray]:
     """The combination's inputs (``xentbench.inputs``), saved for the worker; ``(stem, logits, labels)``."""
     logits, labels = make_logits(outcome.batch, outcome.classes, outcome.dtype)
@@ -317,7 +321,7 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.errors = tuple(v["error"] for v in versions)
     ok = [v["ok"] for v in versions]
     if not all(ok):
-        outcome.failure = {(True, False): "failed", (False, True): "fixed"}.get(tuple(ok), "still failing")
+        outcome.failure = _failure(ok)
     if on_accuracy_grid:
         errors = _errors(f, arguments(f, logits, labels), outputs)
         outcome.base_error, outcome.head_error = errors
@@ -416,6 +420,6 @@ def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:
     if all(ok):
         raise WorkerDied(f"a worker died in {outcome.name}, though each version loads it alone")
     outcome.errors = tuple(errors)
-    outcome.failure = {(True, False): "failed", (False, True): "fixed"}.get(ok, "still failing")
+    outcome.failure = _failure(ok)
     outcome.seconds = time.perf_counter() - started
     return outcome

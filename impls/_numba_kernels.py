@@ -1042,9 +1042,11 @@ def sigmoid_span_options(z, x, out, pos_weight, eps):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
     the compute dtype of ``x``, the rest in float64 (``log1p`` to the precision
     of that dtype), rounded once (half precision: to float32, then to half). The labels are smoothed to ``z (1 - eps) + eps / 2``
-    (``eps = 0``: ``z`` itself); with a ``pos_weight`` (not empty) the loss is
-    ``(1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``,
-    ``softplus(-x) = max(-x, 0) + log1p(exp(-|x|))``."""
+    (``eps = 0``: ``z`` itself); with a ``pos_weight`` ``w`` (not empty) the loss is
+    ``-w z log(s) - (1 - z) log(1 - s)``, ``s = sigmoid(x)``, as
+    ``(x < 0 ? -w z x : (1 - z) x) + (1 + (w - 1) z) log1p(exp(-|x|))``: the linear
+    term taken on the side where it cannot meet an infinite ``log1p`` term of the other
+    sign, so that ``x = -inf`` gives ``+inf`` for ``w z > 0``, as without ``pos_weight``."""
     coefficients = _by_dtype(widen(x.dtype.type(0)), _ATANH32, _ATANH64)
     keep, half = 1.0 - eps, 0.5 * eps
     if pos_weight.size > 0:
@@ -1052,8 +1054,9 @@ def sigmoid_span_options(z, x, out, pos_weight, eps):
             xi = widen(x[i])
             v = np.float64(xi)
             zi = np.float64(z[i]) * keep + half
-            softplus = (-v if v < 0.0 else 0.0) + _log1p_small(np.float64(_exp(-abs(xi))), coefficients)
-            out[i] = narrow((1.0 - zi) * v + (1.0 + (np.float64(pos_weight[i]) - 1.0) * zi) * softplus, out)
+            wz = np.float64(pos_weight[i]) * zi
+            linear = -wz * v if v < 0.0 else (1.0 - zi) * v
+            out[i] = narrow(linear + (1.0 + wz - zi) * _log1p_small(np.float64(_exp(-abs(xi))), coefficients), out)
     else:
         for i in range(x.size):
             xi = widen(x[i])

@@ -34,7 +34,10 @@ labels whatever they sum to (with rows summing to 1 the two are the same).
 The sigmoid loss takes ``label_smoothing`` (labels become ``z (1 - eps) + eps / 2``,
 Keras's ``BinaryCrossentropy``) and ``pos_weight`` (broadcast to the logits,
 finite, ``>= 0``; PyTorch's ``binary_cross_entropy_with_logits``):
-``loss = (1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``.
+``loss = -pos_weight z log(s) - (1 - z) log(1 - s)``, ``s = sigmoid(x)``. At ``x = -inf``
+it is ``+inf`` for ``pos_weight z > 0``, as without ``pos_weight``, on every backend but
+``tensorflow``: ``tf.nn.weighted_cross_entropy_with_logits`` computes
+``(1 - z) x + (1 + (pos_weight - 1) z) softplus(-x)``, which is ``inf - inf``, NaN, there.
 
 Half precision and outputs: a call given any option keyword on float16 or
 bfloat16 logits reaches the backend with the logits converted to float32

@@ -66,10 +66,12 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, options=None):
 def sigmoid_cross_entropy_with_logits(labels, logits, options=None):
     if options is None:
         return np.maximum(logits, 0) - logits * labels + np.log1p(np.exp(-np.abs(logits)))
-    # (1 - z) x + (1 + (pw - 1) z) softplus(-x), softplus(-x) = max(-x, 0) + log1p(exp(-|x|)), stable
+    # -w z log(s) - (1 - z) log(1 - s) as (x < 0 ? -w z x : (1 - z) x) + (1 + (w - 1) z) log1p(exp(-|x|)):
+    # stable, and +inf (not inf - inf) at x = -inf, as without pos_weight
     z, pos_weight = _options.sigmoid_targets(labels, options)
-    softplus = np.maximum(-logits, 0) + np.log1p(np.exp(-np.abs(logits)))
-    return (1 - z) * logits + (1 + (pos_weight - 1) * z) * softplus
+    wz = pos_weight * z
+    linear = np.where(logits < 0, -wz * logits, (1 - z) * logits)
+    return linear + (1 + wz - z) * np.log1p(np.exp(-np.abs(logits)))
 
 
 def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):

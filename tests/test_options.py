@@ -149,6 +149,25 @@ def test_sigmoid_options_agree_with_the_truth(backend, option, dtype):
     check_against_truth(truth(SIGMOID, labels, logits, options=options), got, what=f"{backend.name} {option}")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=case_id)
+def test_sigmoid_pos_weight_is_plus_inf_at_minus_inf(backend, dtype):
+    """At ``x = -inf``, ``-w z log(s) - (1 - z) log(1 - s)`` is ``+inf`` wherever ``w z > 0``
+    (``log(s) = -inf``), as the loss without ``pos_weight`` is. TensorFlow's
+    ``weighted_cross_entropy_with_logits`` computes ``(1 - z) x + (1 + (w - 1) z) softplus(-x)``,
+    ``-inf + inf`` there: NaN, recorded here as its finding (``impls._options``)."""
+    labels = np.array([0.25, 0.5, 1.0], dtype)
+    logits = np.full(3, -np.inf, dtype)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        plain = backend.sigmoid_cross_entropy_with_logits(labels, logits)
+        for pos_weight in (1.0, 0.5, 3.0):
+            got = backend.sigmoid_cross_entropy_with_logits(labels, logits, pos_weight=pos_weight)
+            if backend.name == "tensorflow":
+                assert np.isnan(got).all(), f"TensorFlow's weighted loss at -inf is no longer NaN: {got}"
+            else:
+                np.testing.assert_array_equal(got, np.full(3, np.inf, dtype), err_msg=f"pos_weight={pos_weight}")
+    np.testing.assert_array_equal(plain, np.full(3, np.inf, dtype))
+
+
 # --------------------------------------------------------------------------- gradients
 
 H = 1e-5

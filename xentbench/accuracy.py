@@ -153,9 +153,10 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
             eps = (options or {}).get("label_smoothing", 0)
             z = z * (1 - np.longdouble(eps)) + np.longdouble(eps) / 2
             pos_weight = np.asarray((options or {}).get("pos_weight", 1)).astype(np.longdouble)
-            # (1 - z) x + (1 + (w - 1) z) softplus(-x): -w z log(s) - (1 - z) log(1 - s) rearranged
-            softplus = np.maximum(-x, 0) + np.log1p(np.exp(-np.abs(x)))
-            loss = (1 - z) * x + (1 + (pos_weight - 1) * z) * softplus
+            # -w z log(s) - (1 - z) log(1 - s) rearranged, the linear term on the side where it
+            # meets no infinite log1p term: +inf at x = -inf for w z > 0 (not inf - inf)
+            wz = pos_weight * z
+            loss = np.where(x < 0, -wz * x, (1 - z) * x) + (1 + wz - z) * np.log1p(np.exp(-np.abs(x)))
             scale = np.maximum(np.abs(x), np.abs(x * z)) * np.maximum(pos_weight, 1)
             return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
         if function in SPARSE:

@@ -53,9 +53,8 @@ Half precision (float16, bfloat16)
     short rows, a piece of a long row) is widened into a float32 buffer of its
     size as it is loaded (``_load``), the results are written to a float32
     buffer and narrowed into the output, rounding to nearest even
-    (``_store``; the code that writes results is compiled for both, the
-    output and the buffer, and ``_half`` of the output picks one when
-    compiling), so every value is the float32 computation's, rounded once
+    (``_store``; ``_into`` picks the buffer when compiling, so the code that
+    writes results is compiled once per dtype, for float32 arrays), so every value is the float32 computation's, rounded once
     more: bit for bit what converting the logits to float32, running the
     float32 kernels and converting the results back gives. No buffer is
     larger than a row per task. Where a row is cut into pieces, the results
@@ -282,6 +281,19 @@ def _half(a):
 def _half_overload(a):
     half = int(_half_bits(a.dtype))
     return lambda a: half
+
+
+def _into(out, buffer):
+    """Where a task computes its results: ``out`` itself, or for a half-precision ``out``
+    the float32 ``buffer`` that ``_store`` then narrows into it. Chosen when compiling,
+    so that the results code is typed once per dtype, never for the half-precision bits."""
+
+
+@overload(_into, inline="always")
+def _into_overload(out, buffer):
+    if _half_bits(out.dtype):
+        return lambda out, buffer: buffer
+    return lambda out, buffer: out
 
 
 def _empty(like, shape):
@@ -649,10 +661,7 @@ def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta):
         e = min(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s) * coefficient
         wb = w[b:e] if weighted else w
-        if dense:  # two calls, not one choosing ``z``: ``out`` may be half bits in untaken code
-            _scale_block(out[b:e], z[b:e], wb, factor, alpha, beta, True)
-        else:
-            _scale_block(out[b:e], out[b:e], wb, factor, alpha, beta, False)
+        _scale_block(out[b:e], z[b:e] if dense else out[b:e], wb, factor, alpha, beta, dense)
 
 
 @_kernel(fastmath=_EXACT)
@@ -735,11 +744,8 @@ def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
     xr = _load(x[r], xbuf)
     zr = z[r] if mode == DENSE else xr
     target = _target(labels, opt[0], r, mode, opt[4])
-    if _half(out):
-        _row(xr, zr, obuf, loss, maxima, r, target, mode, grad, opt)
-        _store(obuf, out[r])
-    else:
-        _row(xr, zr, out[r], loss, maxima, r, target, mode, grad, opt)
+    _row(xr, zr, _into(out[r], obuf), loss, maxima, r, target, mode, grad, opt)
+    _store(obuf, out[r])
 
 
 @_glue
@@ -770,9 +776,7 @@ def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt, xbuf, obuf):
     wp = w[lo:hi] if w.size > 0 else w
     xp = _load(x[r, lo:hi], xbuf)
     zp = z[r, lo:hi] if dense else xp
-    if _half(out):
-        return _span_stats(xp, zp, wp, obuf, maxima, dense, _stores(mode, grad), opt[1] > 0.0)
-    return _span_stats(xp, zp, wp, out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[1] > 0.0)
+    return _span_stats(xp, zp, wp, _into(out[r, lo:hi], obuf), maxima, dense, _stores(mode, grad), opt[1] > 0.0)
 
 
 @_glue
@@ -788,14 +792,12 @@ def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt,
     zp = z[r, lo:hi] if dense else xp
     label, w_label, keep = _target(labels, w, r, mode, opt[4])
     label = label - lo if mode == SPARSE else -1
+    target = _into(out[r, lo:hi], obuf)
     if _half(out):
         if _stores(mode, grad):
-            _span_stats(xp, zp, wp, obuf, maxima, dense, True, False)
-        _span_results(xp, zp, wp, obuf, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
-        _store(obuf, out[r, lo:hi])
-    else:
-        _span_results(xp, zp, wp, out[r, lo:hi], maxima, label, stats, mode, grad, opt, coefficient, w_label,
-                      keep)
+            _span_stats(xp, zp, wp, target, maxima, dense, True, False)
+    _span_results(xp, zp, wp, target, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
+    _store(obuf, out[r, lo:hi])
 
 
 @_kernel
@@ -908,11 +910,8 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes,
         _take(xs, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
                  opt, classes)
-    if _half(out):
-        _tile_results(xs, zs, labels[lo:hi], obuf, lanes, xt, w_label, mode, grad, opt)
-        _store(obuf, out[lo:hi])
-    else:
-        _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, w_label, mode, grad, opt)
+    _tile_results(xs, zs, labels[lo:hi], _into(out[lo:hi], obuf), lanes, xt, w_label, mode, grad, opt)
+    _store(obuf, out[lo:hi])
     if mode == SPARSE and exact:
         for r in range(hi - lo):
             if labels[lo + r] == ignore:

@@ -41,6 +41,10 @@ ONE_PER_LOGIT = ("softmax", "log_softmax", "sigmoid_cross_entropy_with_logits") 
     "sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
 OUT_SHAPES = ((65536, 1000), (256, 128256))
 FIRST_CALL_MAX_S = 1.0
+#: the first call with an empty on-disk cache (it compiles), per function and dtype: issue 16's
+#: target; Numba's front end alone takes longer for these kernels (benchmarks/NOTES.md entry 14),
+#: which is why the README's set-up runs ``xentbench warm``
+COLD_CALL_MAX_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -169,10 +173,11 @@ def _accuracy_target(run) -> Verdict:
                     cases, 1.0, lambda v, w: w, "`xentbench bench --backend numba --backend tensorflow --kind track`")
 
 
-def _first_call_target(run) -> Verdict:
-    cases = [(FIRST_CALL_MAX_S / s, f"{SHORT_NAMES[f]}: {s:.2f} s")
-             for (f, mode), s in run.latency.items() if mode == "cached" and s > 0]
-    return _verdict(f"first call with the on-disk cache warm: < {FIRST_CALL_MAX_S:g} s", cases, 1.0,
+def _first_call_target(run, mode: str, limit: float, cache: str) -> Verdict:
+    """The first call's latency in a fresh process (``mode``: "cached" or "cold") within ``limit``."""
+    cases = [(limit / s, f"{SHORT_NAMES[f]}: {s:.2f} s")
+             for (f, m), s in run.latency.items() if m == mode and s > 0]
+    return _verdict(f"first call with {cache}: < {limit:g} s", cases, 1.0,
                     lambda v, w: w, "`xentbench bench --backend numba --function startup`")
 
 
@@ -189,5 +194,6 @@ def evaluate(run, roof: dict | None) -> list[Verdict]:
         _float64_target(run),
         *(verdict for dtype in HALF_DTYPES for verdict in _half_targets(run, dtype)),
         _accuracy_target(run),
-        _first_call_target(run),
+        _first_call_target(run, "cached", FIRST_CALL_MAX_S, "the on-disk cache warm"),
+        _first_call_target(run, "cold", COLD_CALL_MAX_S, "an empty on-disk cache (it compiles)"),
     ]

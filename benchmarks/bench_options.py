@@ -3,8 +3,9 @@
 * ``LossOptions.time_call``: seconds per call of ``function`` with the option set
   ``options`` (a name of ``xentbench.inputs.LOSS_OPTIONS``), float32, on
   ``xentbench.suite``'s ``OPTIONS_GRID`` x ``OPTIONS_BATCHES`` x ``OPTIONS_CLASSES``;
-  params ``(backend, function, options, batch, classes)``, the built-in backends and
-  ``torch`` (``F.cross_entropy``, skipped where PyTorch is not installed).
+  params ``(backend, function, options, batch, classes)``, ``OPTIONS_BACKENDS``: the
+  built-in backends and ``torch`` (``F.cross_entropy``, skipped where PyTorch is not
+  installed).
 * ``OptionsCost.track_cost``: numba's time per call with the options over its time
   without them, measured paired (``xentbench.timing.paired_ratio``: both in turns in
   one process, the median of the rounds), unit ``COST_UNIT``; params ``(function,
@@ -14,18 +15,19 @@
   ``SPEEDUP_UNIT``; params as ``OptionsCost``. The issue's target: at least 1.5.
 
 An option set that does not apply (``ignore_index`` to dense labels) and shapes off the
-timing grid are asv skips. Inputs are the suite's (``common.inputs``), with every third
-row ignored where the options ignore one. ``xentbench bench`` does not select these
-(its grid is the seven functions'): ``asv run --python=same --bench bench_options``.
+timing grid are asv skips (``xentbench.suite.options_skip_reason``). Inputs are the
+suite's (``common.inputs``), with every third row ignored where the options ignore one.
+``xentbench bench`` runs them (``--function options`` alone): ``time_call`` in each
+backend's run, ``track_cost`` in numba's, ``track_speedup`` in the paired run; the
+report's section "Loss options" shows them and ``xentbench.targets`` judges the last two.
 """
 
 import math
 
-import impls
 from xentbench.inputs import ignoring, loss_options
 from xentbench.peers import get_backend
-from xentbench.suite import (COST_UNIT, OPTIONS_BATCHES, OPTIONS_CLASSES, OPTIONS_FUNCTIONS, OPTIONS_GRID,
-                             SPEEDUP_UNIT, timing_skip_reason)
+from xentbench.suite import (COST_UNIT, FOCUS, OPTIONS_BACKENDS, OPTIONS_BATCHES, OPTIONS_CLASSES,
+                             OPTIONS_FUNCTIONS, OPTIONS_GRID, OPTIONS_PEER, SPEEDUP_UNIT, options_skip_reason)
 from xentbench.timing import LEAD_IN, PAIRED_ROUNDS, SLOW_CALL, calibrate, paired_ratio
 
 from .common import TIMEOUT, TimingAttributes, inputs
@@ -38,16 +40,14 @@ def calls(backend: str, function: str, options: str, batch: int, classes: int) -
 
     ``NotImplementedError`` (asv's skip) where the options do not apply or the shape is off the grid.
     """
-    reason = timing_skip_reason(batch, classes, "float32")
+    reason = options_skip_reason(function, options, batch, classes)
     if reason:
         raise NotImplementedError(reason)
     kwargs = loss_options(options, function, classes)
-    if not kwargs:
-        raise NotImplementedError(f"the option set {options!r} does not apply to {function}")
     labels, logits = inputs(function, batch, classes, "float32")
     given = ignoring(labels, kwargs) if "ignore_index" in kwargs else labels
-    if backend == "torch":  # F.cross_entropy as a PyTorch user calls it, with the same options
-        peer, grad = get_backend("torch"), function.endswith("_and_grad")
+    if backend == OPTIONS_PEER:  # F.cross_entropy as a PyTorch user calls it, with the same options
+        peer, grad = get_backend(OPTIONS_PEER), function.endswith("_and_grad")
         return (lambda: peer.cross_entropy(labels, logits, grad)), \
             (lambda: peer.cross_entropy(given, logits, grad, **kwargs))
     fn = getattr(get_backend(backend), function)
@@ -57,7 +57,7 @@ def calls(backend: str, function: str, options: str, batch: int, classes: int) -
 class LossOptions(TimingAttributes):
     """Seconds per call with the options: ``time_call``."""
 
-    params = [list(impls.BUILTIN) + ["torch"]] + GRID
+    params = [list(OPTIONS_BACKENDS)] + GRID
     param_names = ["backend", "function", "options", "batch", "classes"]
     timeout = TIMEOUT
 
@@ -98,7 +98,7 @@ class OptionsCost(_Paired):
     unit = COST_UNIT
 
     def setup(self, function, options, batch, classes):
-        self._prepare(calls("numba", function, options, batch, classes))
+        self._prepare(calls(FOCUS, function, options, batch, classes))
 
     def track_cost(self, function, options, batch, classes):
         return self.ratio()
@@ -110,7 +110,7 @@ class OptionsSpeedup(_Paired):
     unit = SPEEDUP_UNIT
 
     def setup(self, function, options, batch, classes):
-        self._prepare([calls(backend, function, options, batch, classes)[1] for backend in ("numba", "torch")])
+        self._prepare([calls(backend, function, options, batch, classes)[1] for backend in (FOCUS, OPTIONS_PEER)])
 
     def track_speedup(self, function, options, batch, classes):
         return self.ratio()

@@ -53,7 +53,8 @@ def test_every_function_has_time_peakmem_and_track(common):
 
 def test_bench_filters_cover_the_suite():
     assert set(suite.SUITE.values()) == set(accuracy.FUNCTIONS)
-    assert {c for group in bench.GROUPS.values() for c in group} == set(suite.SUITE) | {suite.STARTUP}
+    assert {c for group in bench.GROUPS.values() for c in group} == set(suite.SUITE) | {
+        "NumbaFirstCall", "LossOptions", "OptionsCost", "OptionsSpeedup"}
     batches, classes, dtypes = bench.QUICK
     for b in batches:
         for c in classes:
@@ -116,6 +117,9 @@ def test_peers_compute_the_same_functions(common, peer, dtype):
         assert error <= accuracy.tolerance(dtype), (peer, function, dtype, error)
 
 
+OPTIONS, SPARSE, DENSE = "bench_options", "sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits"
+
+
 @pytest.mark.parametrize("label, selection, selected", [
     ("bench_losses.SparseLoss.time_forward('numba', 32, 1000, 'float32')", {}, True),
     ("bench_losses.SparseLoss.time_forward('numpy', 32, 1000, 'float32')", {}, False),
@@ -157,6 +161,36 @@ def test_peers_compute_the_same_functions(common, peer, dtype):
     ("bench_paired.Softmax.track_speedup('jax', 4096, 1000, 'float32')", {"backend": "paired", "quick": True},
      False),
     ("bench_losses.SparseLoss.time_forward('torch', 32, 1000, 'float32')", {"backend": "paired"}, False),
+    # the loss options: time_call in its backend's run, track_cost in numba's, track_speedup in the paired run
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'smoothing', 256, 1000)", {}, True),
+    (f"{OPTIONS}.LossOptions.time_call('torch', '{DENSE}', 'weights', 4096, 1000)", {"backend": "torch"}, True),
+    (f"{OPTIONS}.LossOptions.time_call('naive', '{SPARSE}_and_grad', 'weights+smoothing+ignore+mean', 256, 32000)",
+     {"backend": "naive"}, True),
+    (f"{OPTIONS}.LossOptions.time_call('torch', '{DENSE}', 'weights', 4096, 1000)", {}, False),  # numba's run
+    (f"{OPTIONS}.LossOptions.time_call('jax', '{DENSE}', 'weights', 4096, 1000)", {"backend": "jax"}, False),
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{DENSE}', 'ignore', 256, 1000)", {}, False),  # sparse only
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'ignore', 4096, 32000)", {}, False),  # 500 MiB
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'mean', 256, 1000)", {"kinds": ["track"]}, False),
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'mean', 256, 1000)", {"functions": ["options"]}, True),
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'mean', 256, 1000)", {"functions": ["sparse"]}, False),
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'mean', 256, 1000)", {"quick": True}, True),
+    (f"{OPTIONS}.LossOptions.time_call('numba', '{SPARSE}', 'mean', 4096, 1000)", {"quick": True}, False),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)", {}, True),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)", {"backend": "paired"}, False),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)", {"backend": "torch"}, False),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)", {"kinds": ["time"]}, False),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)",
+     {"functions": ["OptionsCost"]}, True),
+    (f"{OPTIONS}.OptionsCost.track_cost('{DENSE}_and_grad', 'z_loss', 4096, 1000)",
+     {"functions": ["OptionsSpeedup"]}, False),
+    (f"{OPTIONS}.OptionsSpeedup.track_speedup('{SPARSE}', 'weights+smoothing+ignore+mean', 256, 1000)",
+     {"backend": "paired"}, True),
+    (f"{OPTIONS}.OptionsSpeedup.track_speedup('{SPARSE}', 'weights+smoothing+ignore+mean', 256, 1000)", {}, False),
+    (f"{OPTIONS}.OptionsSpeedup.track_speedup('{SPARSE}', 'weights+smoothing+ignore+mean', 256, 32000)",
+     {"backend": "paired", "quick": True}, False),
+    (f"{OPTIONS}.OptionsSpeedup.track_speedup('{DENSE}', 'ignore', 256, 1000)", {"backend": "paired"}, False),
+    (f"{OPTIONS}.OptionsSpeedup.track_speedup('{SPARSE}', 'smoothing', 256, 1000)",
+     {"backend": "paired", "functions": ["grad"]}, False),
 ])
 def test_filters_select_what_they_say(label, selection, selected):
     import re
@@ -182,6 +216,45 @@ def test_selection_is_exactly_the_grid(common):
             chosen = any(re.search(r, label) for r in regexes)
             skip = (suite.timing_skip_reason if cls is Timed else suite.accuracy_skip_reason)(*params[1:])
             assert chosen == (params[0] == "jax" and skip is None), label
+
+
+def test_options_selection_is_exactly_their_grid(common):
+    """Of the 4 functions x 6 option sets x 2 batches x 2 classes, 66 run: not 4096 x 32000 (500 MiB of
+    logits, 24 combinations), nor ``ignore`` with dense labels at the 3 other shapes (2 x 3)."""
+    import itertools
+    import re
+
+    from benchmarks import bench_options
+
+    assert {name for name, cls in vars(bench_options).items()
+            if isinstance(cls, type) and cls.__module__ == bench_options.__name__
+            and not name.startswith("_")} == set(bench.GROUPS["options"])
+    for backend, cls, method in (("numba", bench_options.LossOptions, "time_call"),
+                                 ("numba", bench_options.OptionsCost, "track_cost"),
+                                 ("paired", bench_options.OptionsSpeedup, "track_speedup")):
+        regexes = bench.bench_regexes(backend, ["options"])
+        chosen = [params for params in itertools.product(*cls.params)
+                  if any(re.search(r, f"bench_options.{cls.__name__}.{method}({', '.join(map(repr, params))})")
+                         for r in regexes)]
+        assert len(chosen) == 66, (cls, len(chosen))
+        shapes = [p[-2:] for p in chosen]
+        assert (4096, 32000) not in shapes and shapes.count((256, 1000)) == 22
+        assert (DENSE, "ignore") not in [p[-4:-2] for p in chosen]
+    for backend in ("naive", "numpy", "numba", "tensorflow", "torch"):
+        (regex,) = bench.bench_regexes(backend, ["options"], ["time"])
+        assert f"('{backend}', " in regex
+    assert bench.bench_regexes("jax", ["options"]) == []
+
+
+def test_a_full_run_includes_the_options(common):
+    """No --function: each run carries its part of bench_options."""
+    import re
+
+    label = f"{OPTIONS}.OptionsCost.track_cost('{SPARSE}', 'smoothing', 256, 1000)"
+    runs = dict(bench.plan(argparse.Namespace(bench=[], backend=None, function=None, kind=None, quick=False)))
+    assert [b for b, regexes in runs.items() if any(re.search(r, label) for r in regexes)] == ["numba"]
+    speedup = label.replace("OptionsCost.track_cost", "OptionsSpeedup.track_speedup")
+    assert [b for b, regexes in runs.items() if any(re.search(r, speedup) for r in regexes)] == ["paired"]
 
 
 def test_every_function_has_a_paired_benchmark(common):

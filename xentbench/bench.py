@@ -38,14 +38,22 @@ Every asv process runs with glibc's malloc set by ``MALLOC_TUNABLES``
 (``GLIBC_TUNABLES``, unless already set), so a call's page faults do not
 depend on what ran before it in the process.
 
+The loss options' benchmarks (``bench_options``, ``suite.OPTIONS_BENCHMARKS``)
+go with the runs they need: ``time_call`` with its backend's (the built-in
+backends and torch), numba's cost with the options in numba's, numba's speed-up
+over PyTorch with the same options in the paired run.
+
 Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks),
 ``--function`` (an ``impls`` function name, a class name such as
-``SparseLossGrad``, or a group: ``sparse``, ``dense``, ``sigmoid``,
-``softmax``, ``log_softmax``, ``grad``, ``startup``), ``--kind`` (time,
-peakmem, track), or ``--bench REGEX`` passed to asv as is.
+``SparseLossGrad`` or ``OptionsCost``, or a group: ``sparse``, ``dense``,
+``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``,
+``options``; a function or a group other than ``options`` selects the seven
+functions' benchmarks only), ``--kind`` (time, peakmem, track), or ``--bench
+REGEX`` passed to asv as is.
 ``--quick`` runs asv's ``--quick`` (one call per combination) over a small
 slice (batch 32, classes 10 and 1000, float32; the Numba first call of the
-sparse loss) and does not record unless ``--record``. asv's progress is
+sparse loss; the loss options at batch 256 x classes 1000) and does not record
+unless ``--record``. asv's progress is
 streamed, its tables without the rows of skipped combinations, with the
 elapsed time after each benchmark; a summary per benchmark follows. Exit
 status: 0, 1 if any combination failed, 2 if nothing could run.
@@ -68,11 +76,12 @@ from pathlib import Path
 import impls
 from xentbench import asvresults, checkout
 from xentbench.suite import (
-    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
-    accuracy_skip_reason, grid, timing_skip_reason)
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, OPTIONS_BACKENDS, OPTIONS_BATCHES, OPTIONS_BENCHMARKS,
+    OPTIONS_CLASSES, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
+    accuracy_skip_reason, grid, options_grid, timing_skip_reason)
 from xentbench.timing import MALLOC_TUNABLES
 
-#: --function groups -> benchmark classes (the classes of ``SUITE``, and ``STARTUP``)
+#: --function groups -> benchmark classes (the classes of ``SUITE``, ``STARTUP`` and ``OPTIONS_BENCHMARKS``)
 GROUPS = {
     "sparse": ["SparseLoss", "SparseLossGrad"],
     "dense": ["DenseLoss", "DenseLossGrad"],
@@ -81,6 +90,7 @@ GROUPS = {
     "log_softmax": ["LogSoftmax"],
     "grad": ["SparseLossGrad", "DenseLossGrad"],
     "startup": [STARTUP],
+    "options": list(OPTIONS_BENCHMARKS),
 }
 KINDS = ("time", "peakmem", "track")
 #: the --backend of the paired benchmarks (bench_paired: ``FOCUS`` against each of
@@ -93,6 +103,8 @@ PREIMPORT = {PAIRED: ",".join((FOCUS,) + BASELINES)}
 #: the Numba first call of the sparse loss
 QUICK = ((32,), (10, 1000), ("float32",))
 QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
+#: the --quick slice of the loss options: their smallest shape, every function and option set
+QUICK_OPTIONS = (min(OPTIONS_BATCHES), min(OPTIONS_CLASSES))
 
 
 def classes_for(name: str) -> list[str]:
@@ -103,9 +115,10 @@ def classes_for(name: str) -> list[str]:
     for cls, function in SUITE.items():
         if key in (cls.lower(), function):
             return [cls]
-    if key == STARTUP.lower():
-        return [STARTUP]
-    choices = sorted(GROUPS) + sorted(SUITE) + sorted(SUITE.values())
+    for cls in (STARTUP, *OPTIONS_BENCHMARKS):
+        if key == cls.lower():
+            return [cls]
+    choices = sorted(GROUPS) + sorted(SUITE) + [STARTUP, *OPTIONS_BENCHMARKS] + sorted(SUITE.values())
     raise ValueError(f"unknown function {name!r}; expected one of: {', '.join(choices)}")
 
 
@@ -120,6 +133,12 @@ def _combos(combos, quick: bool) -> str:
     return _alt(f"{b}, {c}, {d!r}" for b, c, d in combos)
 
 
+def _options_combos(quick: bool) -> str:
+    """asv's spelling of the ``(function, options, batch, classes)`` of ``options_grid()``, as one alternation."""
+    combos = [(f, o, b, c) for f, o, b, c in options_grid() if not quick or (b, c) == QUICK_OPTIONS]
+    return _alt(f"{f!r}, {o!r}, {b}, {c}" for f, o, b, c in combos)
+
+
 def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False) -> list[str]:
     """asv ``-b`` regular expressions selecting exactly the combinations of ``backend`` that run.
 
@@ -128,17 +147,21 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
     its ``setup`` would skip (they are recorded as n/a all the same).
     """
     classes = sorted({c for f in functions for c in classes_for(f)}) if functions \
-        else sorted(SUITE) + [STARTUP]
+        else sorted(SUITE) + [STARTUP, *OPTIONS_BENCHMARKS]
     kinds = list(kinds) if kinds else list(KINDS)
     grid_classes = [c for c in classes if c in SUITE]
-    if backend == PAIRED:
-        if not grid_classes or "track" not in kinds:
-            return []
-        combos = _combos([c for c in grid(timing_skip_reason) if c[2] in PAIRED_DTYPES], quick)
-        baselines = _alt(repr(b) for b in BASELINES)
-        return [rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({baselines}, {combos}\)$"]
-    timed = [k for k in kinds if k != "track"]
     regexes = []
+    if backend == PAIRED:
+        if "track" not in kinds:
+            return []
+        if grid_classes:
+            combos = _combos([c for c in grid(timing_skip_reason) if c[2] in PAIRED_DTYPES], quick)
+            baselines = _alt(repr(b) for b in BASELINES)
+            regexes.append(rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({baselines}, {combos}\)$")
+        if OPTIONS_SPEEDUP in classes:
+            regexes.append(rf"^bench_options\.{OPTIONS_SPEEDUP}\.track_\w+\({_options_combos(quick)}\)$")
+        return regexes
+    timed = [k for k in kinds if k != "track"]
     if grid_classes and timed:
         combos = _combos(grid(timing_skip_reason), quick)
         regexes.append(rf"^bench_(?!accuracy|startup)\w+\.{_alt(grid_classes)}\.{_alt(timed)}_\w+"
@@ -147,9 +170,14 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
         combos = _combos(grid(accuracy_skip_reason, ACCURACY_BATCHES), quick)
         regexes.append(rf"^bench_accuracy\.{_alt(grid_classes)}\.track_\w+"
                        rf"\({re.escape(repr(backend))}, {combos}\)$")
-    if STARTUP in classes and "track" in kinds and backend == "numba":
+    if STARTUP in classes and "track" in kinds and backend == FOCUS:
         functions = _alt(repr(f) for f in QUICK_STARTUP) if quick else "'[^']*'"
         regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, '[^']*'\)$")
+    if OPTIONS_TIME in classes and "time" in kinds and backend in OPTIONS_BACKENDS:
+        regexes.append(rf"^bench_options\.{OPTIONS_TIME}\.time_\w+\({re.escape(repr(backend))}, "
+                       rf"{_options_combos(quick)}\)$")
+    if OPTIONS_COST in classes and "track" in kinds and backend == FOCUS:
+        regexes.append(rf"^bench_options\.{OPTIONS_COST}\.track_\w+\({_options_combos(quick)}\)$")
     return regexes
 
 

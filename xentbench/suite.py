@@ -33,18 +33,21 @@ class                  ``impls`` function
   ``NONFINITE_ERROR``
 * ``bench_startup.NumbaFirstCall.track_first_call`` (``STARTUP``): seconds,
   params ``(function, cache)`` with ``cache`` in ``{"cold", "cached"}``
-* ``bench_options.LossOptions.time_call`` (params ``backend, function, options, batch,
-  classes``) and ``bench_options.OptionsCost.track_cost`` (``function, options, batch,
-  classes``; numba's time with the options over its time without, paired, unit
-  ``COST_UNIT``): the loss options on ``OPTIONS_GRID``, float32; outside ``SUITE``,
-  so ``xentbench bench``, ``compare``'s verdicts and the report leave them to asv
-  (``asv run --python=same --bench bench_options``)
+* ``bench_options`` (``OPTIONS_BENCHMARKS``), the loss options on ``options_grid()``,
+  float32: ``LossOptions.time_call`` (``OPTIONS_TIME``; params ``backend, function,
+  options, batch, classes``, backends ``OPTIONS_BACKENDS``), ``OptionsCost.track_cost``
+  (``OPTIONS_COST``; ``function, options, batch, classes``: ``FOCUS``'s time with the
+  options over its time without, paired, unit ``COST_UNIT``) and
+  ``OptionsSpeedup.track_speedup`` (``OPTIONS_SPEEDUP``; the same params: ``FOCUS``'s
+  speed over ``OPTIONS_PEER`` with the same options, paired, unit ``SPEEDUP_UNIT``).
+  Not in ``SUITE`` (their params are not ``PARAM_NAMES``); ``xentbench bench
+  --function options`` selects them, and the report's section "Loss options" reads them
 * ``bench_paired.<Class>.track_speedup``: ``FOCUS``'s speed over the
   ``backend`` parameter (``BASELINES``: TensorFlow and the peers), ``time(backend)
   / time(FOCUS)`` measured *paired*, unit ``SPEEDUP_UNIT``; ``PAIRED_DTYPES``,
   the timing grid
 
-Parameters, in this order, for every benchmark but the start-up one:
+Parameters, in this order, for every benchmark but the start-up and the options ones:
 ``PARAM_NAMES`` = ``(backend, batch, classes, dtype)``, e.g. asv's
 ``bench_losses.SparseLoss.time_forward('numba', 4096, 1000, 'float32')``.
 ``backend`` is an ``impls`` backend or a peer (``PEERS``); the logits are
@@ -60,6 +63,9 @@ shown as ``n/a``; ``timing_skip_reason`` and ``accuracy_skip_reason`` say why)
 * accuracy (``track_error``), every dtype: batch ``ACCURACY_BATCHES`` x classes
   ``CLASSES`` up to ``ACCURACY_MAX_ELEMENTS`` logits (the truth is computed in
   ``np.longdouble``, slowly): 8 shapes;
+* the loss options (``options_skip_reason``): ``OPTIONS_BATCHES`` x
+  ``OPTIONS_CLASSES`` on the float32 time grid, each option set where it applies
+  (``ignore_index`` is the sparse losses' alone);
 * a backend that does not import here (a peer not installed, TensorFlow
   missing) is skipped the same way.
 """
@@ -71,6 +77,7 @@ import os
 import numpy as np
 
 import impls
+from xentbench.inputs import loss_options
 
 # --------------------------------------------------------------------------- backends
 
@@ -147,6 +154,15 @@ OPTIONS_FUNCTIONS = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_
 #: their float32 shapes: the classes where the issue's target applies (C >= 1000)
 OPTIONS_BATCHES = (256, 4096)
 OPTIONS_CLASSES = (1000, 32000)
+#: the peer that takes the same options: PyTorch's ``F.cross_entropy`` (``xentbench.peers.TorchPeer.cross_entropy``)
+OPTIONS_PEER = "torch"
+#: the backends of ``OPTIONS_TIME``
+OPTIONS_BACKENDS = tuple(impls.BUILTIN) + (OPTIONS_PEER,)
+#: the classes of ``bench_options``: seconds per call with the options, per backend (``OPTIONS_BACKENDS``);
+#: ``FOCUS``'s time with them over its time without (``COST_UNIT``); ``FOCUS``'s speed over ``OPTIONS_PEER``
+#: with the same options (``SPEEDUP_UNIT``); the last two measured paired
+OPTIONS_TIME, OPTIONS_COST, OPTIONS_SPEEDUP = "LossOptions", "OptionsCost", "OptionsSpeedup"
+OPTIONS_BENCHMARKS = (OPTIONS_TIME, OPTIONS_COST, OPTIONS_SPEEDUP)
 #: the unit of ``bench_options.OptionsCost.track_cost``: time with options / time without (lower is better)
 COST_UNIT = "cost ratio"
 
@@ -210,3 +226,19 @@ def grid(skip_reason, batches=BATCHES) -> list[tuple[int, int, str]]:
     """The ``(batch, classes, dtype)`` that ``skip_reason`` keeps."""
     return [(b, c, d) for b in batches for c in CLASSES for d in DTYPES
             if skip_reason(b, c, d) is None]
+
+
+def options_skip_reason(function: str, options: str, batch: int, classes: int) -> str | None:
+    """Why ``(function, options, batch, classes)`` is off ``bench_options``' grid (float32), or ``None``."""
+    reason = timing_skip_reason(batch, classes, "float32")
+    if reason:
+        return reason
+    if not loss_options(options, function, classes):
+        return f"the option set {options!r} does not apply to {function}"
+    return None
+
+
+def options_grid() -> list[tuple[str, str, int, int]]:
+    """The ``(function, options, batch, classes)`` of ``bench_options`` that ``options_skip_reason`` keeps."""
+    return [(f, o, b, c) for f in OPTIONS_FUNCTIONS for o in OPTIONS_GRID for b in OPTIONS_BATCHES
+            for c in OPTIONS_CLASSES if options_skip_reason(f, o, b, c) is None]

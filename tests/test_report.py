@@ -30,7 +30,8 @@ DATA = Path(__file__).parent / "data" / "report_asv"
 RESULTS = DATA / "results"
 NEW, OLD = "a1b2c3d4", "0fedcba9"
 NAME = f"testbox-{NEW}"
-SECTIONS = ["Machine", "Headline", "Targets", "Throughput", "Speed-up", "Paired speed-up", "Roofline", "Accuracy", "Peak memory",
+SECTIONS = ["Machine", "Headline", "Targets", "Throughput", "Speed-up", "Paired speed-up", "Loss options", "Roofline",
+            "Accuracy", "Peak memory",
             "Numba first-call latency", f"Comparison with {OLD}", "How this report was made"]
 FUNCTIONS = {"SparseLoss": "sparse_softmax_cross_entropy_with_logits", "Softmax": "softmax"}
 ITEMSIZE = {"float32": 4, "float64": 8}
@@ -124,7 +125,7 @@ def test_throughput_tables_equal_the_results(made):
     raw, raw_old = raw_results(NEW), raw_results(OLD)
     checked = 0
     for (name, params), value in raw.items():
-        if ".time_" not in name:
+        if ".time_" not in name or name.startswith("bench_options."):
             continue
         backend, batch, classes, dtype = params
         function = FUNCTIONS[name.split(".")[1]]
@@ -213,6 +214,40 @@ def test_paired_speedups_equal_the_results(made):
     assert "paired_sparse_float32.png" in md
 
 
+SPARSE, DENSE = "sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits"
+ALL = "weights+smoothing+ignore+mean"
+
+
+def test_loss_options_show_the_grid(made):
+    """The fixture's bench_options (make_report_fixture.py: cost = the option set's figure + 0.04 for
+    dense + the shape's, speed-up likewise; the older commit's cost 0.1 more, speed-up 0.2 less)."""
+    _, md = made
+    assert "[Loss options](#loss-options)" in md  # in the contents
+    section = "## Loss options" + md.split("## Loss options")[1].split("## Roofline")[0]
+    (sparse,) = tables_under(section, f"### {SPARSE} with options (float32)")
+    (dense,) = tables_under(section, f"### {DENSE} with options (float32)")
+    shapes = [("256", "1,000"), ("256", "32,000"), ("4,096", "1,000")]  # 4096 x 32000: over 256 MiB
+    assert [(r["options"], r["batch"], r["classes"]) for r in sparse] == [
+        (o, b, c) for o in ("smoothing", "ignore", ALL) for b, c in shapes]
+    assert [(r["options"], r["batch"], r["classes"]) for r in dense] == [  # no ignore_index with dense labels
+        (o, b, c) for o in ("smoothing", ALL) for b, c in shapes]
+    # sparse, smoothing, 256 x 1000: numba (3 us + 256,000 x 0.9 ns) x 1.02 = 238 us; torch 2.1x that;
+    # tensorflow (45 us + 256,000 x 2.1 ns) x 1.3 = 757 us
+    assert sparse[0] == {"options": "smoothing", "batch": "256", "classes": "1,000", "numba cost": "1.02x (1.12x)",
+                         "vs torch, paired": "2.10x (1.90x)", "numba time": "238 us",
+                         "tensorflow time": "757 us", "torch time": "500 us"}
+    assert (sparse[5]["numba cost"], sparse[5]["vs torch, paired"]) == ("1.07x (1.17x)", "2.10x (1.90x)")
+    assert dense[-1]["numba cost"] == "1.14x (1.24x)" and dense[3]["vs torch, paired"] == "1.55x (1.35x)"
+    assert dense[2]["torch time"] == "-" and dense[2]["numba time"] == "3.98 ms"  # torch failed there
+    (table,) = tables_under(md, "## Targets")
+    cost, speedup = [r for r in table if r["target"].startswith("loss options")]
+    assert cost == {"target": "loss options: numba within 10% of its own time without them at C >= 1000",
+                    "verdict": "**missed**", "cases": "15",
+                    "worst case": f"1.14x its time without them at dense 4096x1000 with {ALL}"}
+    assert speedup == {"target": "loss options: >= 1.5x PyTorch's F.cross_entropy with the same options",
+                       "verdict": "met", "cases": "15", "worst case": f"1.55x at dense 256x1000 with {ALL}"}
+
+
 def test_roofline_fractions_follow_the_limits(made):
     _, md = made
     roof = roofline.load(DATA / "roofline" / "testbox.json")
@@ -268,6 +303,8 @@ def test_failed_benchmarks_are_listed(made):
     tail = md.split("### Benchmarks without a result")[1]
     assert "bench_losses.SparseLoss.time_forward('torch', 4096, 10, 'float64')" in tail
     assert "'jax', 4096, 1000, 'float64'" not in tail  # skipped (off the grid) is not a failure
+    assert f"bench_options.LossOptions.time_call('torch', '{DENSE}', 'smoothing', 4096, 1000)" in tail
+    assert "4096, 32000" not in tail
 
 
 def test_plots_are_valid_pngs_and_the_html_embeds_them(made):
@@ -342,7 +379,7 @@ def numba_only(tmp_path: Path) -> Path:
     path = next((results / "testbox").glob(f"{NEW}-*.json"))
     data = json.loads(path.read_text())
     for name, row in list(data["results"].items()):
-        if name.startswith("bench_paired."):
+        if name.startswith(("bench_paired.", "bench_options.OptionsSpeedup.")):  # the paired run's
             del data["results"][name]
         elif row[1][0][0] == "'numba'":  # the backend parameter first: the other backends are n/a
             combos = list(itertools.product(*row[1]))
@@ -370,6 +407,12 @@ def test_report_of_one_backend_says_so_and_what_to_run(tmp_path, monkeypatch):
     assert len(unmeasured) >= 8
     for row in unmeasured:
         assert re.search(r"; `xentbench (bench|report) [^`]+`.* measures it$", row["worst case"]), row
+    speedup = next(r for r in unmeasured if r["target"].startswith("loss options: >= 1.5x"))
+    assert speedup["worst case"] == ("not measured in this run; `xentbench bench --backend paired --function "
+                                     "options` measures it")
+    (table, _) = tables_under(md, "## Loss options")
+    assert list(table[0]) == ["options", "batch", "classes", "numba cost", "vs torch, paired", "numba time"]
+    assert (table[0]["numba cost"], table[0]["vs torch, paired"]) == ("1.02x", "-")
 
 
 def test_default_folder_is_beside_the_results_and_ignored_by_git(tmp_path, monkeypatch):
@@ -483,7 +526,8 @@ def test_half_precision_targets_compare_with_float32_at_the_same_shape():
                ("softmax", "numba", 32, 10, "float32"): 1.0, ("softmax", "numba", 32, 10, "float16"): 1.6,
                ("softmax", "numba", 32, 1000, "bfloat16"): 1.2, ("softmax", "numpy", 32, 10, "float16"): 9.0}
     run = Run(machine="m", commit="c" * 40, date=None, machine_info={}, env={}, timings=timings, peakmem={},
-              errors={}, paired={}, latency={}, failed=[], files=[])
+              errors={}, paired={}, latency={}, options_times={}, options_cost={}, options_speedup={},
+              failed=[], files=[])
     verdicts = {v.target: v for v in targets.evaluate(run, None)}
     cheaper = verdicts["float16: at most float32's time at >= 1000 classes (half the bytes)"]
     assert cheaper.met and cheaper.checked == 1
@@ -503,9 +547,43 @@ def test_first_call_targets_judge_cached_and_cold_latency_apart():
     latency = {("softmax", "cached"): 0.5, ("softmax", "cold"): 12.0, ("sparse_softmax_cross_entropy_with_logits",
                                                                          "cold"): 2.0}
     run = Run(machine="m", commit="c" * 40, date=None, machine_info={}, env={}, timings={}, peakmem={},
-              errors={}, paired={}, latency=latency, failed=[], files=[])
+              errors={}, paired={}, latency=latency, options_times={}, options_cost={},
+              options_speedup={}, failed=[], files=[])
     verdicts = {v.target: v for v in targets.evaluate(run, None)}
     cached = verdicts["first call with the on-disk cache warm: < 1 s"]
     assert cached.met and cached.checked == 1
     cold = verdicts["first call with an empty on-disk cache (it compiles): < 3 s"]
     assert cold.met is False and cold.checked == 2 and cold.worst == "softmax: 12.00 s"
+
+
+def test_loss_option_targets_take_the_worst_case_from_1000_classes_up():
+    """numba's cost with the options at most 1.1x (C >= 1000 only), and >= 1.5x PyTorch with them."""
+    from xentbench import targets
+    from xentbench.report.results import Run
+
+    def run(cost, speedup):
+        return Run(machine="m", commit="c" * 40, date=None, machine_info={}, env={}, timings={}, peakmem={},
+                   errors={}, paired={}, latency={}, options_times={}, options_cost=cost, options_speedup=speedup,
+                   failed=[], files=[])
+
+    def verdicts(cost, speedup):
+        return [v for v in targets.evaluate(run(cost, speedup), None) if v.target.startswith("loss options")]
+
+    cost = {(SPARSE, "z_loss", 256, 10): 3.0,  # under 1000 classes: not judged
+            (SPARSE, "mean", 256, 1000): 1.1, (DENSE + "_and_grad", "weights", 4096, 1000): 1.04}
+    speedup = {(SPARSE, "mean", 256, 1000): 1.5, (DENSE, "smoothing", 256, 32000): 4.0}
+    met_cost, met_speedup = verdicts(cost, speedup)
+    assert (met_cost.met, met_cost.checked, met_cost.worst) == (
+        True, 2, "1.10x its time without them at sparse 256x1000 with mean")
+    assert (met_speedup.met, met_speedup.checked, met_speedup.worst) == (
+        True, 2, "1.50x at sparse 256x1000 with mean")
+    cost[(DENSE, "smoothing", 256, 32000)] = 1.25
+    speedup[(SPARSE + "_and_grad", "ignore", 4096, 1000)] = 1.49
+    missed_cost, missed_speedup = verdicts(cost, speedup)
+    assert (missed_cost.met, missed_cost.checked, missed_cost.worst) == (
+        False, 3, "1.25x its time without them at dense 256x32000 with smoothing")
+    assert (missed_speedup.met, missed_speedup.worst) == (False, "1.49x at sparse_grad 4096x1000 with ignore")
+    unmeasured = verdicts({(SPARSE, "mean", 256, 10): 1.0}, {})
+    assert [(v.met, v.checked) for v in unmeasured] == [(None, 0), (None, 0)]
+    assert unmeasured[0].worst == ("not measured in this run; `xentbench bench --backend numba --function options` "
+                                   "measures it")

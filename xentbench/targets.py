@@ -1,6 +1,8 @@
 """The Numba backend's performance targets, checked against the results of one run.
 
-The targets are those of the fast-kernels issue (see benchmarks/NOTES.md);
+The targets are those of the fast-kernels issue (see benchmarks/NOTES.md), of
+the first call (issue 16) and of the loss options (issue 19: numba's paired
+cost with them, and its paired speed-up over PyTorch with the same options);
 each is checked at every shape of the run where it applies, and the report
 shows, per target, whether it is met, how many cases were checked and the
 worst case. Ratios are between backends measured in the same ``xentbench
@@ -45,6 +47,13 @@ FIRST_CALL_MAX_S = 1.0
 #: target; Numba's front end alone takes longer for these kernels (benchmarks/NOTES.md entry 14),
 #: which is why the README's set-up runs ``xentbench warm``
 COLD_CALL_MAX_S = 3.0
+#: the loss options (issue 19): numba's time with them at most this many times its own time without
+#: them (paired, ``bench_options.OptionsCost``), from this many classes up ...
+OPTIONS_MAX_COST = 1.1
+OPTIONS_COST_FROM = 1000
+#: ... and at least this many times as fast as PyTorch's ``F.cross_entropy`` with the same options
+#: (paired, ``bench_options.OptionsSpeedup``)
+OPTIONS_MIN_SPEEDUP = 1.5
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,24 @@ def _first_call_target(run, mode: str, limit: float, cache: str) -> Verdict:
                     lambda v, w: w, "`xentbench bench --backend numba --function startup`")
 
 
+def _options_targets(run) -> list[Verdict]:
+    """numba with the loss options against itself without them, and against PyTorch with them."""
+    def what(key) -> str:
+        function, options, batch, classes = key
+        return f"{SHORT_NAMES[function]} {batch}x{classes} with {options}"
+
+    costs = [(1 / cost, what(key)) for key, cost in run.options_cost.items()
+             if key[3] >= OPTIONS_COST_FROM and cost > 0]
+    speedups = [(ratio, what(key)) for key, ratio in run.options_speedup.items()]
+    return [_verdict(f"loss options: numba within {OPTIONS_MAX_COST - 1:.0%} of its own time without them at "
+                     f"C >= {OPTIONS_COST_FROM}", costs, 1 / OPTIONS_MAX_COST,
+                     lambda v, w: f"{1 / v:.2f}x its time without them at {w}",
+                     "`xentbench bench --backend numba --function options`"),
+            _verdict(f"loss options: >= {OPTIONS_MIN_SPEEDUP:g}x PyTorch's F.cross_entropy with the same options",
+                     speedups, OPTIONS_MIN_SPEEDUP, lambda v, w: f"{v:.2f}x at {w}",
+                     "`xentbench bench --backend paired --function options`")]
+
+
 def evaluate(run, roof: dict | None) -> list[Verdict]:
     """Every target, in the issue's order."""
     return [
@@ -196,4 +223,5 @@ def evaluate(run, roof: dict | None) -> list[Verdict]:
         _accuracy_target(run),
         _first_call_target(run, "cached", FIRST_CALL_MAX_S, "the on-disk cache warm"),
         _first_call_target(run, "cold", COLD_CALL_MAX_S, "an empty on-disk cache (it compiles)"),
+        *_options_targets(run),
     ]

@@ -8,7 +8,11 @@ two made-up commits on a made-up machine ``testbox``, in the naming scheme of
 ``Softmax``), four backends (numba, tensorflow and the peers torch and jax),
 batch 32 and 4096, classes 10 and 1000, float32 and float64; accuracy
 (``track_error``), the Numba first-call latency, and the paired speed-ups of
-the sparse loss (``bench_paired``, float32, against TensorFlow and the peers). One combination is skipped
+the sparse loss (``bench_paired``, float32, against TensorFlow and the peers); and the loss options
+(``bench_options``: the sparse and dense losses x three option sets x batch 256 and 4096 x classes
+1000 and 32000, 4096 x 32000 and ``ignore`` with dense labels skipped; ``time_call`` for numba,
+tensorflow and torch, one of torch's failed in the newer commit; ``track_cost`` and ``track_speedup``
+from the round figures of ``OPTIONS_COST`` and ``OPTIONS_SPEEDUP``). One combination is skipped
 (asv's NaN) and one failed (asv's null), as in real runs. The numbers are
 made up but plausible, and distinct, so that a test can find each one in the
 report. ``report_asv/roofline/testbox.json`` holds round machine limits.
@@ -16,6 +20,7 @@ report. ``report_asv/roofline/testbox.json`` holds round machine limits.
 
 import itertools
 import json
+import math
 from pathlib import Path
 
 HERE = Path(__file__).parent / "report_asv"
@@ -27,6 +32,18 @@ BATCHES, CLASSES, DTYPES = [32, 4096], [10, 1000], ["float32", "float64"]
 PER_ELEMENT = {"numba": 0.9e-9, "tensorflow": 2.1e-9, "torch": 1.3e-9, "jax": 1.7e-9}  # s per logit
 OVERHEAD = {"numba": 3e-6, "tensorflow": 45e-6, "torch": 9e-6, "jax": 14e-6}
 CLASSES_OF = {"SparseLoss": ("bench_losses", "forward"), "Softmax": ("bench_activations", "forward")}
+OPTIONS_FUNCTIONS = ["sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits"]
+OPTIONS = ["smoothing", "ignore", "weights+smoothing+ignore+mean"]
+OPTIONS_BATCHES, OPTIONS_CLASSES = [256, 4096], [1000, 32000]
+OPTIONS_BACKENDS = ["numba", "tensorflow", "torch"]
+#: numba's cost ratio (with / without the options) and its speed-up over torch, in the newer commit: the
+#: option set's figure, plus the dense loss's and the shape's; the older commit's cost is 0.1 more, its
+#: speed-up 0.2 less
+OPTIONS_COST = {"smoothing": 1.02, "ignore": 1.05, "weights+smoothing+ignore+mean": 1.08}
+OPTIONS_SPEEDUP = {"smoothing": 2.4, "ignore": 2.1, "weights+smoothing+ignore+mean": 1.95}
+DENSE_COST, DENSE_SPEEDUP = 0.04, -0.1
+SHAPE_COST = {(256, 1000): 0.0, (256, 32000): 0.01, (4096, 1000): 0.02}
+SHAPE_SPEEDUP = {(256, 1000): -0.3, (256, 32000): 0.2, (4096, 1000): 0.0}
 COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
            "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
 
@@ -34,6 +51,37 @@ COLUMNS = ["result", "params", "version", "started_at", "duration", "stats_ci_99
 def grid_params():
     return [[repr(b) for b in BACKENDS], [repr(b) for b in BATCHES], [repr(c) for c in CLASSES],
             [repr(d) for d in DTYPES]]
+
+
+def options_results(newer: bool) -> dict:
+    """``{benchmark: (values, params)}`` of ``bench_options`` for one commit; NaN off the grid."""
+    nan = float("nan")
+    shapes = list(itertools.product(OPTIONS_FUNCTIONS, OPTIONS, OPTIONS_BATCHES, OPTIONS_CLASSES))
+    cost, speedup = [], []
+    for f, o, n, c in shapes:
+        dense = f == "softmax_cross_entropy_with_logits"
+        if (n, c) not in SHAPE_COST or (dense and o == "ignore"):
+            cost.append(nan)
+            speedup.append(nan)
+            continue
+        cost.append(round(OPTIONS_COST[o] + DENSE_COST * dense + SHAPE_COST[(n, c)] + (0 if newer else 0.1), 4))
+        speedup.append(round(OPTIONS_SPEEDUP[o] + DENSE_SPEEDUP * dense + SHAPE_SPEEDUP[(n, c)]
+                             - (0 if newer else 0.2), 4))
+    times = []
+    for b in OPTIONS_BACKENDS:
+        for (f, o, n, c), ratio, speed in zip(shapes, cost, speedup):
+            numba = (OVERHEAD["numba"] + n * c * PER_ELEMENT["numba"]) * ratio
+            t = {"numba": numba, "torch": numba * speed,
+                 "tensorflow": (OVERHEAD["tensorflow"] + n * c * PER_ELEMENT["tensorflow"]) * 1.3}[b]
+            times.append(nan if math.isnan(ratio) else float(f"{t:.6g}"))
+    if newer:  # failed: torch, dense, smoothing, 4096 x 1000
+        times[OPTIONS_BACKENDS.index("torch") * len(shapes) + shapes.index(
+            ("softmax_cross_entropy_with_logits", "smoothing", 4096, 1000))] = None
+    params = [[repr(f) for f in OPTIONS_FUNCTIONS], [repr(o) for o in OPTIONS], [repr(n) for n in OPTIONS_BATCHES],
+              [repr(c) for c in OPTIONS_CLASSES]]
+    return {"bench_options.LossOptions.time_call": (times, [[repr(b) for b in OPTIONS_BACKENDS]] + params),
+            "bench_options.OptionsCost.track_cost": (cost, params),
+            "bench_options.OptionsSpeedup.track_speedup": (speedup, params)}
 
 
 def main() -> None:
@@ -86,6 +134,12 @@ def main() -> None:
         benchmarks[name] = {"name": name, "param_names": ["function", "cache"], "params": params,
                             "type": "track", "unit": "seconds", "version": "1"}
         per_commit[commit][name] = [[1.73 * speed, 0.0412, 1.31 * speed, 0.0377], params, "1", 0, 1.0]
+        for name, (values, params) in options_results(newer=k == 0).items():
+            names = (["backend"] if name.endswith("time_call") else []) + ["function", "options", "batch", "classes"]
+            unit = {"time_call": "seconds", "track_cost": "cost ratio", "track_speedup": "speedup"}[name.split(".")[-1]]
+            benchmarks[name] = {"name": name, "param_names": names, "params": params,
+                                "type": "time" if unit == "seconds" else "track", "unit": unit, "version": "1"}
+            per_commit[commit][name] = [values, params, "1", 0, 1.0]
 
     machine = HERE / "results" / "testbox"
     machine.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,10 @@ elements/s against classes, a panel per batch size, a line per backend, the
 roofline dashed); speed-up over TensorFlow and over the fastest peer (PyTorch,
 JAX) as tables and heat maps; numba's paired speed-ups (numba and each
 baseline timed in turns in one process, ``benchmarks/bench_paired.py``), on
-which the targets are judged when the run has them; the roofline (each
+which the targets are judged when the run has them; the loss options
+(``benchmarks/bench_options.py``: numba's paired cost with them, its paired
+speed-up over PyTorch with the same options, each backend's time with them,
+per option set and shape); the roofline (each
 backend's throughput as a fraction of the limit of its shape, see
 ``xentbench.roofline``); accuracy
 (max relative error against the float64 truth, next to TensorFlow's on the same

@@ -20,11 +20,12 @@ from xentbench.report.results import ReportError, load_run, newest_commit
 from xentbench.report.sections import (
     section_accuracy, section_appendix, section_compare, section_header, section_headline, section_latency,
     section_memory, section_targets)
-from xentbench.report.speed import section_paired, section_roofline, section_speedup, section_throughput
+from xentbench.report.speed import (
+    section_options, section_paired, section_roofline, section_speedup, section_throughput)
 
 #: the sections after the header and the headline, in the report's order
-SECTIONS = (section_targets, section_throughput, section_speedup, section_paired, section_roofline,
-            section_accuracy, section_memory, section_latency, section_compare)
+SECTIONS = (section_targets, section_throughput, section_speedup, section_paired, section_options,
+            section_roofline, section_accuracy, section_memory, section_latency, section_compare)
 
 
 def _repo_root() -> Path:

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from xentbench import accuracy, asvresults
-from xentbench.suite import OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_out, is_speedup
+from xentbench.suite import (
+    OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_out, is_speedup)
 
 
 class ReportError(Exception):
@@ -44,6 +45,10 @@ class Run:
     errors: dict  # (function, backend, dtype) -> max relative error over the shapes recorded
     paired: dict  # (function, baseline, batch, classes, dtype) -> numba's paired speed-up over baseline
     latency: dict  # (function, mode) -> seconds, mode in ("cold", "cached")
+    # the loss options (bench_options, float32), keyed (function, options, batch, classes):
+    options_times: dict  # -> {backend: seconds per call with the options}
+    options_cost: dict  # -> numba's time with the options / its time without, paired
+    options_speedup: dict  # -> numba's paired speed-up over PyTorch with the same options
     failed: list  # names of benchmarks that recorded no value (failed or skipped)
     files: list
 
@@ -59,6 +64,9 @@ def _classify(result) -> tuple[str | None, str | None]:
     """``(section, function)`` of one asv result, by the suite's naming scheme (``xentbench.suite``)."""
     if result.class_name == STARTUP and result.kind == "track":
         return "latency", result.params.get("function")
+    options = {OPTIONS_TIME: "options_times", OPTIONS_COST: "options_cost", OPTIONS_SPEEDUP: "options_speedup"}
+    if result.class_name in options:
+        return options[result.class_name], result.params.get("function")
     function = SUITE.get(result.class_name)
     if function is None:
         return None, None
@@ -74,8 +82,8 @@ def _classify(result) -> tuple[str | None, str | None]:
 def run_from(rf) -> Run:
     """An ``asvresults.ResultFile`` in the report's terms."""
     run = Run(machine=rf.machine, commit=rf.commit_hash, date=rf.date, machine_info={},
-              env={"name": rf.env_name}, timings={}, peakmem={}, errors={}, paired={}, latency={}, failed=[],
-              files=[str(rf.path)])
+              env={"name": rf.env_name}, timings={}, peakmem={}, errors={}, paired={}, latency={},
+              options_times={}, options_cost={}, options_speedup={}, failed=[], files=[str(rf.path)])
     for r in rf:
         if r.status == "skipped":  # asv's n/a: off the grid, or not selected in that run
             continue
@@ -89,6 +97,15 @@ def run_from(rf) -> Run:
         try:
             if section == "latency":
                 run.latency[(function, p["cache"])] = r.value
+                continue
+            if section.startswith("options_"):
+                key = (function, p["options"], int(p["batch"]), int(p["classes"]))
+                if section == "options_times":
+                    run.options_times.setdefault(key, {})[p["backend"]] = r.value
+                elif section == "options_cost":
+                    run.options_cost[key] = r.value
+                else:
+                    run.options_speedup[key] = r.value
                 continue
             backend = p["backend"] + (OUT_SUFFIX if is_out(r) else "")  # the reuse case beside the backend
             key = (function, backend, int(p["batch"]), int(p["classes"]), str(p["dtype"]))
@@ -113,7 +130,8 @@ def load_run(results_dir: Path, commit: str, machine: str | None, repo: Path) ->
         run = run_from(asvresults.load_commit(results_dir, commit, machine, repo=repo))
     except asvresults.ResultsError as exc:
         raise ReportError(str(exc)) from None
-    if not (run.timings or run.errors or run.peakmem or run.paired or run.latency):
+    if not (run.timings or run.errors or run.peakmem or run.paired or run.latency or run.options_times
+            or run.options_cost or run.options_speedup):
         raise ReportError(f"{run.files[0]}: no result of the xentbench suite in it "
                           f"({len(run.failed)} failed)")
     return run

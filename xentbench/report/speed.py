@@ -1,5 +1,5 @@
 """The report's speed sections: throughput, speed-ups over the baselines, the paired
-speed-ups and the roofline (see ``xentbench.report.sections`` for the others)."""
+speed-ups, the loss options and the roofline (see ``xentbench.report.sections`` for the others)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from collections import defaultdict
 
 import numpy as np
 
-from xentbench import roofline
+from xentbench import roofline, targets
 from xentbench.analysis import paired_speedups, roofline_fraction, speedups, throughput_gbs
 from xentbench.report.context import Context
 from xentbench.report.formatting import (
-    backends_in_order, dtype_key, dtypes_timed, fmt, fmt_bytes, fmt_ratio, functions_in_order, geomean)
-from xentbench.suite import FOCUS, PEERS, REFERENCE, SHORT_NAMES
+    backends_in_order, dtype_key, dtypes_timed, fmt, fmt_bytes, fmt_ratio, fmt_seconds, functions_in_order,
+    geomean)
+from xentbench.suite import FOCUS, OPTIONS_GRID, OPTIONS_PEER, PEERS, REFERENCE, SHORT_NAMES
 
 
 def section_throughput(ctx: Context) -> None:
@@ -155,6 +156,44 @@ def section_paired(ctx: Context) -> None:
                   + ["vs peer, unpaired"], rows, numeric_from=0)
     doc.h(3, "Geometric means")
     doc.table(["function", "vs TF", "vs torch", "vs jax", "vs peer"], summary, numeric_from=1)
+
+
+def section_options(ctx: Context) -> None:
+    """Per function, a table over option set x shape: numba's paired cost of the options, its paired
+    speed-up over PyTorch with the same options, and each backend's time with them."""
+    run, old, doc = ctx.run, ctx.old, ctx.doc
+    doc.h(2, "Loss options")
+    keys = set(run.options_times) | set(run.options_cost) | set(run.options_speedup)
+    if not keys:
+        doc.p("No loss-option benchmarks in this run (`xentbench bench --function options`).")
+        return
+    doc.p(f"The loss options (`benchmarks/bench_options.py`; `impls/_options.py` states their math), "
+          f"float32. **{FOCUS} cost**: {FOCUS}'s time with the options / its time without them, measured "
+          f"paired (both in turns in one process); the target is at most {targets.OPTIONS_MAX_COST:g}x from "
+          f"{targets.OPTIONS_COST_FROM:,} classes up. **vs {OPTIONS_PEER}, paired**: {FOCUS}'s speed over "
+          f"PyTorch's `F.cross_entropy` with the same options, measured paired; the target is at least "
+          f"{targets.OPTIONS_MIN_SPEEDUP:g}x. Then each backend's time per call with the options (`time_call`, "
+          "separate timings). -: not measured; an option set that does not apply (`ignore` to dense labels) "
+          "has no row" + (f"; in parentheses the ratios at `{old.short}`." if old else "."))
+    order = {name: i for i, name in enumerate(OPTIONS_GRID)}
+
+    def ratio(field: str, key) -> str:
+        """``run``'s ratio ``field`` at ``key``, and the compared commit's in parentheses."""
+        now, before = getattr(run, field).get(key), getattr(old, field).get(key) if old else None
+        return fmt_ratio(now) + (f" ({fmt_ratio(before)})" if now is not None and before is not None else "")
+
+    for function in functions_in_order({k[0] for k in keys}):
+        mine = sorted((k for k in keys if k[0] == function), key=lambda k: (order.get(k[1], len(order)), k[1:]))
+        backends = backends_in_order({b for k in mine for b in run.options_times.get(k, {})})
+        rows = []
+        for key in mine:
+            _, options, batch, classes = key
+            rows.append([options, f"{batch:,}", f"{classes:,}", ratio("options_cost", key),
+                         ratio("options_speedup", key)]
+                        + [fmt_seconds(run.options_times.get(key, {}).get(b)) for b in backends])
+        doc.h(3, f"{function} with options (float32)")
+        doc.table(["options", "batch", "classes", f"{FOCUS} cost", f"vs {OPTIONS_PEER}, paired"]
+                  + [f"{b} time" for b in backends], rows, numeric_from=1)
 
 
 def section_roofline(ctx: Context) -> None:

@@ -166,7 +166,9 @@ class Backend:
                 raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
             kwargs["options"] = options
         if self._writes_out:
-            kwargs.update((name, view) for name, view in outs.items() if view is not None)
+            for name, view in outs.items():  # a loop, not a generator: this is every call's fixed cost
+                if view is not None:
+                    kwargs[name] = view
         return getattr(self._functions, function)(*args, **kwargs)
 
     def softmax(self, logits, axis=-1, *, out=None) -> np.ndarray:

@@ -661,7 +661,10 @@ def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta):
         e = min(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s) * coefficient
         wb = w[b:e] if weighted else w
-        _scale_block(out[b:e], z[b:e] if dense else out[b:e], wb, factor, alpha, beta, dense)
+        if dense:  # two calls, not one choosing ``z``: each call site keeps its own array types
+            _scale_block(out[b:e], z[b:e], wb, factor, alpha, beta, True)
+        else:
+            _scale_block(out[b:e], out[b:e], wb, factor, alpha, beta, False)
 
 
 @_kernel(fastmath=_EXACT)

@@ -74,6 +74,11 @@ def _kernel_options(options, logits):
             scale * (1.0 - eps), scale * eps / classes)
 
 
+#: An empty loss vector per compute dtype, for the modes that write none: writable like the
+#: loss vectors of the other modes (one compiled kernel), and nothing can be written to it.
+_NO_LOSS = {np.dtype(d): np.empty(0, dtype=d) for d in (np.float32, np.float64)}
+
+
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False, options=None):
     """Run ``kernels.rows`` (``rows_options`` with ``options``); ``out`` (of the logits'
     dtype) and ``loss`` (of the compute dtype) default to empty placeholders."""
@@ -81,11 +86,12 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if out is None:
         out = np.empty((len(logits), 0), dtype=compute)
     if loss is None:
-        loss = np.empty(0, dtype=compute)
+        loss = _NO_LOSS[compute]
     z = _NO_DENSE[compute] if dense is None else dense
     if options is None:
-        _launch(kernels.rows, kernels.rows_serial, logits.size, _half.as_bits(logits), z, sparse,
-                _half.as_bits(out), loss, mode, grad)
+        if compute != logits.dtype:  # half precision: the kernels take its bits
+            logits, out = _half.as_bits(logits), _half.as_bits(out)
+        _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
     else:
         _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
                 grad, _kernel_options(options, logits))

@@ -89,9 +89,10 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
         loss = _NO_LOSS[compute]
     z = _NO_DENSE[compute] if dense is None else dense
     if options is None:
+        x, results = logits, out
         if compute != logits.dtype:  # half precision: the kernels take its bits
-            logits, out = _half.as_bits(logits), _half.as_bits(out)
-        _launch(kernels.rows, kernels.rows_serial, logits.size, logits, z, sparse, out, loss, mode, grad)
+            x, results = _half.as_bits(logits), _half.as_bits(out)
+        _launch(kernels.rows, kernels.rows_serial, logits.size, x, z, sparse, results, loss, mode, grad)
     else:
         _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
                 grad, _kernel_options(options, logits))

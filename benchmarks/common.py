@@ -135,7 +135,8 @@ def _logits(batch: int, classes: int, dtype: str):
         _save(stem + ".logits.npy", logits)
         _save(stem + ".labels.npy", labels)  # written last: the pair is complete
         return logits, labels
-    return np.load(stem + ".logits.npy"), np.load(stem + ".labels.npy")
+    # .view: np.save writes bfloat16 (ml_dtypes, not a NumPy builtin) as raw 2-byte voids
+    return np.load(stem + ".logits.npy").view(np.dtype(dtype)), np.load(stem + ".labels.npy")
 
 
 def _save(path: str, array) -> None:

@@ -101,6 +101,19 @@ def test_inputs_are_fixed_and_realistic(common):
     assert only.shape == (32, 10) and only.dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_shared_inputs_come_back_in_their_dtype(common, tmp_path, monkeypatch, dtype):
+    """The second benchmark to ask for an input loads the first one's file: bfloat16 too,
+    which ``np.save`` writes as raw 2-byte voids (``xentbench bench`` failed every bfloat16
+    accuracy benchmark on that before)."""
+    monkeypatch.setenv("XENTBENCH_CACHE_DIR", str(tmp_path))
+    made, _ = common._logits(32, 10, dtype)  # writes the shared files
+    loaded, labels = common._logits(32, 10, dtype)  # reads them
+    assert loaded.dtype == np.dtype(dtype) == made.dtype and labels.dtype == np.int64
+    np.testing.assert_array_equal(loaded.view(np.uint16), made.view(np.uint16))
+    assert float(np.abs(loaded.astype(np.float32)).max()) > 1  # values, not bits read as numbers
+
+
 @pytest.mark.parametrize("peer", ["torch", "jax"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "bfloat16"])
 def test_peers_compute_the_same_functions(common, peer, dtype):

@@ -587,3 +587,13 @@ def test_loss_option_targets_take_the_worst_case_from_1000_classes_up():
     assert [(v.met, v.checked) for v in unmeasured] == [(None, 0), (None, 0)]
     assert unmeasured[0].worst == ("not measured in this run; `xentbench bench --backend numba --function options` "
                                    "measures it")
+
+
+def test_half_precision_rooflines_use_float32s_exp():
+    """Half precision is computed in float32, so its exp ceiling is float32's, also from a
+    roofline file measured before bfloat16 came in (the report failed on such a file)."""
+    roof = roofline.load(DATA / "roofline" / "testbox.json")
+    roof["exp"] = {"float32": 1e9, "float64": 2e8}
+    for half in ("float16", "bfloat16"):
+        assert roofline.ceilings(roof, "softmax", 1e6, half)[1] == roofline.ceilings(roof, "softmax", 1e6, "float32")[1]
+        assert roofline.limit(roof, "softmax", 4096, 1000, half)["elements_per_s"] > 0

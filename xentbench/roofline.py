@@ -287,11 +287,18 @@ def level(roof: dict, working_set_bytes: float) -> str:
     return "memory"
 
 
+def _exp_rate(roof: dict, dtype: str) -> float:
+    """exps/s per thread in the dtype ``dtype`` is computed in: float32's for half precision
+    (a file measured before bfloat16 came in names float16 alone)."""
+    name = np.dtype(dtype).name
+    return roof["exp"]["float32" if name in ("float16", "bfloat16") else name]
+
+
 def ceilings(roof: dict, function: str, working_set_bytes: float, dtype: str) -> tuple[float, float]:
     """(bandwidth ceiling, exp ceiling) in logits elements/s for a working set of this size."""
     traffic = TRAFFIC[function] * np.dtype(dtype).itemsize
     bw = roof["bandwidth"][level(roof, working_set_bytes)]["all"]
-    return bw / traffic, roof["exp"][np.dtype(dtype).name] * roof["threads"] / TRANSCENDENTALS[function]
+    return bw / traffic, _exp_rate(roof, dtype) * roof["threads"] / TRANSCENDENTALS[function]
 
 
 def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> dict:
@@ -301,7 +308,7 @@ def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> di
     traffic = TRAFFIC[function] * item  # bytes per logits element
     where = level(roof, batch * classes * traffic)
     bw = roof["bandwidth"][where]["all"]
-    compute = roof["exp"][np.dtype(dtype).name] * roof["threads"] / TRANSCENDENTALS[function]
+    compute = _exp_rate(roof, dtype) * roof["threads"] / TRANSCENDENTALS[function]
     by_memory = bw / traffic
     if by_memory <= compute:
         return dict(elements_per_s=by_memory, bound=where, level=where)

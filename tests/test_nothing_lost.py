@@ -117,7 +117,10 @@ def _default_sigint() -> None:
 
 
 def _start_bench(project: Path, *args, **env) -> subprocess.Popen:
-    """``xentbench bench`` in its own process group (as a terminal's foreground job)."""
+    """``xentbench bench`` in its own process group (as a terminal's foreground job), its
+    temporary folders inside ``project``: a kill -9 leaves them behind, for pytest to remove."""
+    (project / "tmp").mkdir(exist_ok=True)
+    env.setdefault("TMPDIR", str(project / "tmp"))
     return subprocess.Popen([sys.executable, "-c", "import sys; from xentbench.cli import main; sys.exit(main())",
                              "bench", *args], cwd=project, env=_env(project, **env), start_new_session=True,
                             preexec_fn=_default_sigint, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

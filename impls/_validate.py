@@ -70,7 +70,8 @@ _COMPUTE = {np.dtype(np.float16): np.dtype(np.float32),
 
 def compute_dtype(dtype: np.dtype) -> np.dtype:
     """The dtype a backend computes in: float16 and bfloat16 are promoted to float32."""
-    return _COMPUTE[np.dtype(dtype)]
+    compute = _COMPUTE.get(dtype)  # an np.dtype, on every call's path: no np.dtype() (0.15 us)
+    return compute if compute is not None else _COMPUTE[np.dtype(dtype)]
 
 
 def canonical_dtype(dtype: np.dtype, takes=()) -> np.dtype:
@@ -105,7 +106,7 @@ def as_dtype(a, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
 def _readonly(a: np.ndarray) -> np.ndarray:
     """A read-only view, so no backend can modify the caller's data."""
     view = a.view()
-    view.flags.writeable = False
+    view.setflags(write=False)  # half the cost of going through ``view.flags``
     return view
 
 
@@ -165,6 +166,8 @@ def check_logits(logits) -> np.ndarray:
 
 def check_axis(axis, ndim: int) -> int:
     """A non-negative axis in ``[0, ndim)``; bools and non-integers are refused."""
+    if type(axis) is int and -ndim <= axis < ndim:  # the common case, first (not a bool: its type is bool)
+        return axis % ndim
     if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
         raise TypeError(f"Expected an integer axis, got {axis!r}")
     if not -ndim <= axis < ndim:
@@ -184,6 +187,11 @@ def _move(a: np.ndarray, source: int, destination: int) -> np.ndarray:
     if source % a.ndim == destination % a.ndim:
         return a
     return np.moveaxis(a, source, destination)
+
+
+def _reshaped(a: np.ndarray, shape: tuple) -> np.ndarray:
+    """``a.reshape(shape)``, skipped when ``a`` has that shape (a reshape costs 0.3 us)."""
+    return a if a.shape == shape else a.reshape(shape)
 
 
 class Rows(NamedTuple):
@@ -210,7 +218,7 @@ class Rows(NamedTuple):
                 f"Expected at least one class along axis {axis}, got logits of shape {logits.shape}"
             )
         moved = _move(logits, axis, -1)
-        rows = moved.reshape(-1, moved.shape[-1])
+        rows = moved if moved.ndim == 2 else moved.reshape(-1, moved.shape[-1])  # as ``_reshaped``
         rows = as_dtype(rows, canonical_dtype(logits.dtype, takes))
         return cls(_readonly(rows), moved.shape, axis, logits.dtype)
 
@@ -239,12 +247,12 @@ class Rows(NamedTuple):
 
     def restore(self, per_row: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None:
-            return as_dtype(per_row, self.dtype).reshape(self.shape[:-1])
+            return _reshaped(as_dtype(per_row, self.dtype), self.shape[:-1])
         return deliver(per_row, out)
 
     def restore_full(self, full: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None:
-            return _move(as_dtype(full, self.dtype).reshape(self.shape), -1, self.axis)
+            return _move(_reshaped(as_dtype(full, self.dtype), self.shape), -1, self.axis)
         if np.may_share_memory(full, out):  # the backend wrote it there
             return out
         target = _move(out, self.axis, -1)
@@ -299,7 +307,10 @@ def _out_of_range(labels: np.ndarray, num_classes: int):
     class count.
     """
     if labels.size <= FEW_LABELS:
-        return next((value for value in labels.tolist() if not 0 <= value < num_classes), None)
+        values = labels.tolist()
+        if not values or min(values) >= 0 and max(values) < num_classes:
+            return None
+        return next(value for value in values if not 0 <= value < num_classes)
     unsigned = labels.view(_unsigned(labels.dtype))
     if unsigned.max() < num_classes:
         return None
@@ -320,7 +331,7 @@ def sparse_labels(labels, rows: Rows, ignore_index: int | None = None) -> np.nda
         raise ValueError(
             f"Expected labels of shape {batch_shape} (logits.shape[:-1]), got {labels.shape}"
         )
-    num_classes, flat = rows.shape[-1], labels.reshape(-1)
+    num_classes, flat = rows.shape[-1], labels if labels.ndim == 1 else labels.reshape(-1)
     value = _out_of_range(flat if ignore_index is None else flat[flat != ignore_index], num_classes)
     if value is not None:
         raise ValueError(

@@ -68,7 +68,7 @@ def _kernel_options(options, logits):
     ``options`` (``impls._numba_kernels``); ``logits`` of float32 or float64."""
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
-    wsum = float(classes) if w is None else float(np.sum(w, dtype=np.float64))
+    wsum = float(classes) if w is None else float(np.add.reduce(w, dtype=np.float64))  # np.sum: 2 us more
     ignore = -1 if options.ignore_index is None else options.ignore_index  # labels are >= 0 without one
     return (_NO_WEIGHTS[logits.dtype] if w is None else w, eps, options.z_loss, scale, ignore, True, wsum,
             scale * (1.0 - eps), scale * eps / classes)

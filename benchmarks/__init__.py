@@ -19,7 +19,8 @@ if _library:
     if not os.path.abspath(impls.__file__).startswith(os.path.abspath(_library) + os.sep):
         raise ImportError(f"XENTBENCH_LIBRARY={_library} but impls imports from {impls.__file__}")
 
-from . import bench_accuracy, bench_activations, bench_grads, bench_losses, bench_out, bench_paired  # noqa: F401
+from . import (bench_accuracy, bench_activations, bench_grads, bench_half, bench_losses, bench_out,  # noqa: F401
+               bench_paired)
 from .common import missing_benchmarks
 
 _missing = missing_benchmarks(

@@ -22,15 +22,13 @@ backend's run, ``track_cost`` in numba's, ``track_speedup`` in the paired run; t
 report's section "Loss options" shows them and ``xentbench.targets`` judges the last two.
 """
 
-import math
-
 from xentbench.inputs import ignoring, loss_options
 from xentbench.peers import get_backend
 from xentbench.suite import (COST_UNIT, FOCUS, OPTIONS_BACKENDS, OPTIONS_BATCHES, OPTIONS_CLASSES,
                              OPTIONS_FUNCTIONS, OPTIONS_GRID, OPTIONS_PEER, SPEEDUP_UNIT, options_skip_reason)
-from xentbench.timing import LEAD_IN, PAIRED_ROUNDS, SLOW_CALL, calibrate, paired_ratio
+from xentbench.timing import calibrate
 
-from .common import TIMEOUT, TimingAttributes, inputs
+from .common import TIMEOUT, PairedCalls, TimingAttributes, inputs
 
 GRID = [list(OPTIONS_FUNCTIONS), list(OPTIONS_GRID), list(OPTIONS_BATCHES), list(OPTIONS_CLASSES)]
 
@@ -73,23 +71,12 @@ class LossOptions(TimingAttributes):
         self.call()
 
 
-class _Paired:
-    """Two calls timed in turns in one process (``paired_ratio``): ``ratio()`` is
-    ``time(second) / time(first)``, the median over the rounds."""
+class _Paired(PairedCalls):
+    """Two calls of the options grid timed in turns (``PairedCalls``)."""
 
     params = GRID
     param_names = ["function", "options", "batch", "classes"]
     timeout = TIMEOUT
-
-    def _prepare(self, pair):
-        self.calls = pair
-        calibrated = [calibrate(call, ()) for call in pair]
-        self.numbers = [number for number, _ in calibrated]
-        self.lead_ins = [max(1, math.ceil(LEAD_IN / max(t, 1e-9))) for _, t in calibrated]
-        self.paired_rounds = 3 if max(t for _, t in calibrated) > SLOW_CALL else PAIRED_ROUNDS
-
-    def ratio(self) -> float:
-        return paired_ratio(*self.calls, self.numbers, self.lead_ins, self.paired_rounds)
 
 
 class OptionsCost(_Paired):
@@ -98,7 +85,7 @@ class OptionsCost(_Paired):
     unit = COST_UNIT
 
     def setup(self, function, options, batch, classes):
-        self._prepare(calls(FOCUS, function, options, batch, classes))
+        self._prepare(*calls(FOCUS, function, options, batch, classes))
 
     def track_cost(self, function, options, batch, classes):
         return self.ratio()
@@ -110,7 +97,7 @@ class OptionsSpeedup(_Paired):
     unit = SPEEDUP_UNIT
 
     def setup(self, function, options, batch, classes):
-        self._prepare([calls(backend, function, options, batch, classes)[1] for backend in (FOCUS, OPTIONS_PEER)])
+        self._prepare(*(calls(backend, function, options, batch, classes)[1] for backend in (FOCUS, OPTIONS_PEER)))
 
     def track_speedup(self, function, options, batch, classes):
         return self.ratio()

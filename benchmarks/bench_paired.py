@@ -17,46 +17,46 @@ class SparseLoss(Paired):
     function = SUITE["SparseLoss"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class DenseLoss(Paired):
     function = SUITE["DenseLoss"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class SigmoidLoss(Paired):
     function = SUITE["SigmoidLoss"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class SparseLossGrad(Paired):
     function = SUITE["SparseLossGrad"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class DenseLossGrad(Paired):
     function = SUITE["DenseLossGrad"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class Softmax(Paired):
     function = SUITE["Softmax"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()
 
 
 class LogSoftmax(Paired):
     function = SUITE["LogSoftmax"]
 
     def track_speedup(self, backend, batch, classes, dtype):
-        return self.speedup()
+        return self.ratio()

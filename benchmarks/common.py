@@ -69,10 +69,11 @@ from xentbench import accuracy  # noqa: E402
 from xentbench.inputs import arguments, make_logits  # noqa: E402
 from xentbench.peers import get_backend, import_peer  # noqa: E402
 from xentbench.suite import (  # noqa: E402
-    ACCURACY_BATCHES, ACCURACY_UNIT, BACKENDS, BASELINES, BATCHES, CLASSES, DTYPES, FOCUS, NONFINITE_ERROR,
-    OUT_BACKENDS, PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT, accuracy_skip_reason, timing_skip_reason)
+    ACCURACY_BATCHES, ACCURACY_UNIT, BACKENDS, BASELINES, BATCHES, CLASSES, COST_UNIT, DTYPES, FOCUS,
+    HALF_DTYPES, NONFINITE_ERROR, OUT_BACKENDS, PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT,
+    accuracy_skip_reason, timing_skip_reason)
 from xentbench.timing import (  # noqa: E402
-    LEAD_IN, PAIRED_ROUNDS, SAMPLE_TIME, SLOW_CALL, calibrate, paired_ratio)
+    LEAD_IN, SAMPLE_TIME, calibrate, paired_ratio, paired_rounds)
 
 TIMEOUT = 180  # seconds per parameter combination (setup included)
 
@@ -285,18 +286,32 @@ class TimedOut(Timed):
         return functools.partial(call, out=results)
 
 
-class Paired(_Benchmark):
-    """numba's speed over one baseline, measured paired: ``track_speedup``.
+class PairedCalls:
+    """Two calls timed in turns in one process: ``ratio()`` is ``time(second) / time(first)``,
+    the median of ``paired_ratio``'s rounds (``paired_rounds`` of them), numbers of calls
+    chosen as in ``Timed``, each turn after ``LEAD_IN`` seconds of untimed calls. On a shared
+    machine whose load drifts over minutes, the ratio of two ``time_`` benchmarks run minutes
+    apart moves with the drift (the same float32 cell by up to 3x between full runs,
+    benchmarks/NOTES.md); a paired ratio does not. ``setup`` gives the calls to ``_prepare``."""
+
+    def _prepare(self, first, second):
+        """Calibrate the two calls (no arguments each); the first call of each is made here."""
+        self.calls = (first, second)
+        calibrated = [calibrate(call, ()) for call in self.calls]
+        self.numbers = [number for number, _ in calibrated]
+        self.lead_ins = [max(1, math.ceil(LEAD_IN / max(t, 1e-9))) for _, t in calibrated]
+        self.paired_rounds = paired_rounds(max(t for _, t in calibrated))
+
+    def ratio(self) -> float:
+        return paired_ratio(*self.calls, self.numbers, self.lead_ins, self.paired_rounds)
+
+
+class Paired(PairedCalls, _Benchmark):
+    """numba's speed over one baseline, measured paired (``PairedCalls``): ``track_speedup``.
 
     ``time(backend) / time(numba)`` per call (above 1 when numba is faster),
-    ``backend`` one of ``BASELINES``: the median of ``paired_ratio``'s rounds,
-    both timed back to back in one process, with the same inputs, numbers of
-    calls chosen as in ``Timed``, each turn after ``LEAD_IN`` seconds of
-    untimed calls. On a shared machine whose load drifts over
-    minutes, the ratio of two ``time_`` benchmarks run minutes apart moves
-    with the drift (the same float32 cell by up to 3x between full runs,
-    benchmarks/NOTES.md); a paired ratio does not. Float32, the timing grid.
-    Subclasses define ``track_speedup`` as ``return self.speedup()``.
+    ``backend`` one of ``BASELINES``, with the same inputs. Float32, the timing grid.
+    Subclasses define ``track_speedup`` as ``return self.ratio()``.
     """
 
     unit = SPEEDUP_UNIT
@@ -306,16 +321,31 @@ class Paired(_Benchmark):
         reason = timing_skip_reason(batch, classes, dtype)
         if reason:
             raise NotImplementedError(reason)
-        self.args = inputs(self.function, batch, classes, dtype)
-        self.calls = [self._backend_call(b) for b in (FOCUS, backend)]
-        calibrated = [calibrate(call, self.args) for call in self.calls]
-        self.numbers = [number for number, _ in calibrated]
-        self.lead_ins = [max(1, math.ceil(LEAD_IN / max(t, 1e-9))) for _, t in calibrated]
-        self.paired_rounds = 3 if max(t for _, t in calibrated) > SLOW_CALL else PAIRED_ROUNDS
+        args = inputs(self.function, batch, classes, dtype)
+        self._prepare(*(functools.partial(self._backend_call(b), *args) for b in (FOCUS, backend)))
 
-    def speedup(self) -> float:
-        focus, baseline = (lambda call=call: call(*self.args) for call in self.calls)
-        return paired_ratio(focus, baseline, self.numbers, self.lead_ins, self.paired_rounds)
+
+class HalfCost(PairedCalls, _Benchmark):
+    """numba's time on half-precision logits over its time on float32 logits, measured
+    paired (``PairedCalls``): ``track_cost``.
+
+    ``time(dtype) / time(float32)`` per call, the suite's inputs of each dtype at the
+    same shape (labels as the dtype's call takes them), ``dtype`` one of ``HALF_DTYPES``,
+    the half-precision time grid; ``backend`` is ``FOCUS`` only. Unit ``COST_UNIT``; the
+    report judges the half-precision targets on these where a run has them.
+    Subclasses define ``track_cost`` as ``return self.ratio()``.
+    """
+
+    unit = COST_UNIT
+    params = [[FOCUS], list(BATCHES), list(CLASSES), list(HALF_DTYPES)]
+
+    def setup(self, backend, batch, classes, dtype):
+        reason = timing_skip_reason(batch, classes, dtype)
+        if reason:
+            raise NotImplementedError(reason)
+        call = self._backend_call(backend)
+        self._prepare(*(functools.partial(call, *inputs(self.function, batch, classes, d))
+                        for d in ("float32", dtype)))
 
 
 class Accuracy(_Benchmark):

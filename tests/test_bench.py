@@ -204,6 +204,15 @@ OPTIONS, SPARSE, DENSE = "bench_options", "sparse_softmax_cross_entropy_with_log
     (f"{OPTIONS}.OptionsSpeedup.track_speedup('{DENSE}', 'ignore', 256, 1000)", {"backend": "paired"}, False),
     (f"{OPTIONS}.OptionsSpeedup.track_speedup('{SPARSE}', 'smoothing', 256, 1000)",
      {"backend": "paired", "functions": ["grad"]}, False),
+    # half precision against float32, paired: in numba's run, on the half-precision time grid
+    ("bench_half.DenseLoss.track_cost('numba', 32, 32000, 'float16')", {}, True),
+    ("bench_half.Softmax.track_cost('numba', 4096, 1000, 'bfloat16')", {"kinds": ["track"]}, True),
+    ("bench_half.Softmax.track_cost('numba', 4096, 1000, 'bfloat16')", {"kinds": ["time"]}, False),
+    ("bench_half.Softmax.track_cost('numba', 4096, 1000, 'bfloat16')", {"functions": ["sparse"]}, False),
+    ("bench_half.Softmax.track_cost('numba', 4096, 32000, 'bfloat16')", {}, False),  # over SMALL_MAX_ELEMENTS
+    ("bench_half.Softmax.track_cost('numba', 32, 1000, 'float32')", {}, False),
+    ("bench_half.Softmax.track_cost('torch', 32, 1000, 'float16')", {"backend": "torch"}, False),
+    ("bench_half.Softmax.track_cost('numba', 32, 1000, 'float16')", {"backend": "paired"}, False),
 ])
 def test_filters_select_what_they_say(label, selection, selected):
     import re
@@ -278,6 +287,24 @@ def test_every_function_has_a_paired_benchmark(common):
     assert {name: cls.function for name, cls in classes.items()} == suite.SUITE
     assert all(callable(getattr(cls, "track_speedup", None)) for cls in classes.values())
     assert common.Paired.unit == "speedup" and common.Paired.params[0] == list(suite.BASELINES)
+
+
+def test_half_cost_times_half_precision_against_float32_paired(common):
+    """``bench_half``: one benchmark per function, ``time(dtype) / time(float32)`` of numba's
+    call on the suite's inputs of each dtype, measured by ``PairedCalls``."""
+    from benchmarks import bench_half
+
+    classes = {name: cls for name, cls in vars(bench_half).items()
+               if isinstance(cls, type) and cls.__module__ == bench_half.__name__}
+    assert {name: cls.function for name, cls in classes.items()} == suite.SUITE
+    benchmark = classes["DenseLoss"]()
+    with pytest.raises(NotImplementedError, match="float16 runs only"):
+        benchmark.setup("numba", 1, 2, "float16")
+    benchmark.setup("numba", 32, 10, "float16")
+    labels, logits = (call.args for call in benchmark.calls)
+    assert [a.dtype.name for a in labels + logits] == ["float32", "float32", "float16", "float16"]
+    cost = benchmark.track_cost("numba", 32, 10, "float16")
+    assert common.HalfCost.unit == suite.COST_UNIT and 0 < cost < 100
 
 
 def test_paired_ratio_alternates_and_takes_the_median():

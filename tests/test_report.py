@@ -540,6 +540,27 @@ def test_half_precision_targets_compare_with_float32_at_the_same_shape():
     assert out.met is None and "not measured" in out.worst
 
 
+def test_half_precision_targets_prefer_the_paired_costs():
+    """Where a run has ``bench_half``'s paired costs of a dtype, they judge its targets, not
+    the ratio of two ``time_`` benchmarks run minutes apart."""
+    from xentbench import targets
+    from xentbench.report.results import Run
+    timings = {("softmax", "numba", 32, 1000, "float32"): 1.0, ("softmax", "numba", 32, 1000, "float16"): 4.0,
+               ("softmax", "numba", 32, 1000, "bfloat16"): 4.0}
+    run = Run(machine="m", commit="c" * 40, date=None, machine_info={}, env={}, timings=timings, peakmem={},
+              errors={}, paired={}, latency={}, options_times={}, options_cost={}, options_speedup={},
+              failed=[], files=[], half_cost={("softmax", 32, 1000, "float16"): 0.8,
+                                             ("softmax", 32, 10, "float16"): 1.25})
+    verdicts = {v.target: v for v in targets.evaluate(run, None)}
+    cheaper = verdicts["float16: at most float32's time at >= 1000 classes (half the bytes)"]
+    assert (cheaper.met, cheaper.checked, cheaper.worst) == (True, 1, "0.80x float32's time at softmax 32x1000 (paired)")
+    everywhere = verdicts["float16: at most 1.5x float32's time at every shape"]
+    assert (everywhere.met, everywhere.checked) == (True, 2)
+    assert everywhere.worst == "1.25x float32's time at softmax 32x10 (paired)"
+    bf16 = verdicts["bfloat16: at most float32's time at >= 1000 classes (half the bytes)"]
+    assert bf16.met is False and bf16.worst == "4.00x float32's time at softmax 32x1000"  # no paired cost: time_
+
+
 def test_first_call_targets_judge_cached_and_cold_latency_apart():
     """Issue 16's cold target (an empty cache, <= 3 s) is judged beside the cached one (< 1 s)."""
     from xentbench import targets

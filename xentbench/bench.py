@@ -26,7 +26,9 @@ One ``asv run`` per backend, each importing only that backend
 and a server holding TensorFlow, PyTorch and JAX at once is slower to fork and
 inflates every peakmem figure by their memory. The paired benchmarks
 (``bench_paired``: numba against TensorFlow and each peer, timed in turns in
-one process) are one more run, ``--backend paired``, which imports all four.
+one process) are one more run, ``--backend paired``, which imports all four;
+numba's own paired costs (``bench_half``: half precision against float32) go
+with numba's run.
 Inputs and truths are shared across the runs (``XENTBENCH_CACHE_DIR``, a
 temporary directory). Each run
 selects, with asv's ``-b`` regular expressions (matched against
@@ -76,9 +78,9 @@ from pathlib import Path
 import impls
 from xentbench import asvresults, checkout
 from xentbench.suite import (
-    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, OPTIONS_BACKENDS, OPTIONS_BATCHES, OPTIONS_BENCHMARKS,
-    OPTIONS_CLASSES, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, PAIRED_DTYPES, PLUGINS_ENV, STARTUP, SUITE,
-    accuracy_skip_reason, grid, options_grid, timing_skip_reason)
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, HALF_DTYPES, HALF_MODULE, OPTIONS_BACKENDS, OPTIONS_BATCHES,
+    OPTIONS_BENCHMARKS, OPTIONS_CLASSES, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, PAIRED_DTYPES, PLUGINS_ENV,
+    STARTUP, SUITE, accuracy_skip_reason, grid, options_grid, timing_skip_reason)
 from xentbench.timing import MALLOC_TUNABLES
 
 #: --function groups -> benchmark classes (the classes of ``SUITE``, ``STARTUP`` and ``OPTIONS_BENCHMARKS``)
@@ -170,6 +172,10 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
         combos = _combos(grid(accuracy_skip_reason, ACCURACY_BATCHES), quick)
         regexes.append(rf"^bench_accuracy\.{_alt(grid_classes)}\.track_\w+"
                        rf"\({re.escape(repr(backend))}, {combos}\)$")
+    half = [c for c in grid(timing_skip_reason) if c[2] in HALF_DTYPES]
+    if grid_classes and "track" in kinds and backend == FOCUS and _combos(half, quick) != _alt([]):
+        regexes.append(rf"^{HALF_MODULE}\.{_alt(grid_classes)}\.track_\w+"
+                       rf"\({re.escape(repr(backend))}, {_combos(half, quick)}\)$")
     if STARTUP in classes and "track" in kinds and backend == FOCUS:
         functions = _alt(repr(f) for f in QUICK_STARTUP) if quick else "'[^']*'"
         regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, '[^']*'\)$")

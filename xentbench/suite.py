@@ -46,6 +46,10 @@ class                  ``impls`` function
   ``backend`` parameter (``BASELINES``: TensorFlow and the peers), ``time(backend)
   / time(FOCUS)`` measured *paired*, unit ``SPEEDUP_UNIT``; ``PAIRED_DTYPES``,
   the timing grid
+* ``bench_half.<Class>.track_cost`` (``HALF_MODULE``): ``FOCUS``'s time on
+  half-precision logits over its time on float32 logits, ``time(dtype) /
+  time(float32)`` measured *paired*, unit ``COST_UNIT``; ``HALF_DTYPES``, the
+  timing grid, ``backend`` ``FOCUS`` only
 
 Parameters, in this order, for every benchmark but the start-up and the options ones:
 ``PARAM_NAMES`` = ``(backend, batch, classes, dtype)``, e.g. asv's
@@ -186,6 +190,15 @@ OUT_SUFFIX = "+out"
 def is_out(result) -> bool:
     """Whether an ``asvresults.Result`` times a call with its outputs given (``OUT_MODULE``)."""
     return result.module == OUT_MODULE
+
+
+#: the module of the paired half-precision costs (``bench_half``), whose classes are named as everywhere
+HALF_MODULE = "bench_half"
+
+
+def is_half_cost(result) -> bool:
+    """Whether an ``asvresults.Result`` is a paired half-precision cost (``HALF_MODULE``)."""
+    return result.module == HALF_MODULE and result.kind == "track"
 
 
 def is_accuracy(result) -> bool:

@@ -156,14 +156,25 @@ def _float64_target(run) -> Verdict:
                     lambda v, w: f"{v:.2f}x at {w}", "`xentbench bench --backend numba --backend numpy --kind time`")
 
 
+def _half_costs(run, dtype: str) -> list:
+    """``[(float32's time / dtype's time, what, classes)]``: numba's paired costs
+    (``bench_half``, marked *paired*) where the run has some for ``dtype``, else the
+    ratios of its separate ``time_`` benchmarks at the same shape."""
+    paired = [(1 / cost, f"{SHORT_NAMES[f]} {b}x{c} (paired)", c)
+              for (f, b, c, d), cost in run.half_cost.items() if d == dtype and cost > 0]
+    if paired:
+        return paired
+    f32 = _times(run, "float32")
+    return [(f32[key][FOCUS] / times[FOCUS], f"{SHORT_NAMES[key[0]]} {key[1]}x{key[2]}", key[2])
+            for key, times in _times(run, dtype).items() if FOCUS in times and FOCUS in f32.get(key, {})]
+
+
 def _half_targets(run, dtype: str) -> list[Verdict]:
     """``dtype`` (float16 or bfloat16) at most float32's time from ``HALF_CHEAPER_FROM``
-    classes up, and at most ``HALF_MAX_COST`` times it everywhere, at the same shape."""
-    f32 = _times(run, "float32")
-    cases = [(f32[key][FOCUS] / times[FOCUS], f"{SHORT_NAMES[key[0]]} {key[1]}x{key[2]}", key[2])
-             for key, times in _times(run, dtype).items()
-             if FOCUS in times and FOCUS in f32.get(key, {})]
-    measure = "`xentbench bench --backend numba --kind time`"
+    classes up, and at most ``HALF_MAX_COST`` times it everywhere, at the same shape
+    (``_half_costs``: paired where the run has it)."""
+    cases = _half_costs(run, dtype)
+    measure = "`xentbench bench --backend numba --kind track`"
     return [_verdict(f"{dtype}: at most float32's time at >= {HALF_CHEAPER_FROM} classes (half the bytes)",
                      [c[:2] for c in cases if c[2] >= HALF_CHEAPER_FROM], 1.0,
                      lambda v, w: f"{1 / v:.2f}x float32's time at {w}", measure),

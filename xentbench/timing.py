@@ -8,8 +8,7 @@ tool that measures two backends, or two commits, against each other.
 timed region), times a second and chooses the calls per timing sample
 (about ``SAMPLE_TIME`` of them). ``paired_ratio`` times two calls in turns,
 each turn after ``LEAD_IN`` seconds of untimed calls (``max(1, ceil(LEAD_IN /
-estimate))`` of them), and takes the median ratio over the rounds: ``PAIRED_ROUNDS``, or 3 where a call
-takes over ``SLOW_CALL`` seconds.
+estimate))`` of them), and takes the median ratio over the rounds: ``paired_rounds`` of them.
 """
 
 from __future__ import annotations
@@ -19,8 +18,12 @@ import time
 import numpy as np
 
 SAMPLE_TIME = 0.005  # seconds of calls per timing sample
-PAIRED_ROUNDS = 15  # rounds of a paired measurement (3 for calls over SLOW_CALL seconds)
+PAIRED_ROUNDS = 15  # rounds of a paired measurement (``paired_rounds``)
 SLOW_CALL = 0.25
+#: rounds of a paired measurement whose slower call takes over ``SLOW_CALL`` seconds: with 3,
+#: two rounds caught by one pause of the machine decided the median (sparse+grad against
+#: TensorFlow at 65536x1000 read 1.85x in a full run and 15.3x alone; benchmarks/NOTES.md)
+PAIRED_SLOW_ROUNDS = 5
 #: seconds of untimed calls before each timed turn of a paired measurement:
 #: PyTorch's OpenMP worker spins for ~9 ms after a call returns (measured:
 #: it burns 8-9 ms of CPU in the 10-200 ms after a call; numba's TBB workers
@@ -53,6 +56,11 @@ def calibrate(call, args) -> tuple[int, float]:
         call(*args)
         estimate = time.perf_counter() - start
     return max(1, min(1000, round(SAMPLE_TIME / max(estimate, 1e-9)))), estimate
+
+
+def paired_rounds(seconds: float) -> int:
+    """The rounds of a paired measurement whose slower call takes ``seconds``."""
+    return PAIRED_SLOW_ROUNDS if seconds > SLOW_CALL else PAIRED_ROUNDS
 
 
 def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_counter) -> float:

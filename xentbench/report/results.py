@@ -7,14 +7,15 @@ turns every problem with the files into a ``ReportError`` naming the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from xentbench import accuracy, asvresults
 from xentbench.suite import (
-    OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_out, is_speedup)
+    OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_half_cost, is_out,
+    is_speedup)
 
 
 class ReportError(Exception):
@@ -51,6 +52,8 @@ class Run:
     options_speedup: dict  # -> numba's paired speed-up over PyTorch with the same options
     failed: list  # names of benchmarks that recorded no value (failed or skipped)
     files: list
+    #: (function, batch, classes, dtype) -> numba's time on half-precision dtype / on float32, paired
+    half_cost: dict = field(default_factory=dict)
 
     def peakmem_functions(self) -> set:
         return {k[0] for k in self.peakmem}
@@ -72,6 +75,8 @@ def _classify(result) -> tuple[str | None, str | None]:
         return None, None
     if result.kind in ("time", "peakmem"):
         return result.kind, function
+    if is_half_cost(result):
+        return "half_cost", function
     if is_accuracy(result):
         return "accuracy", function
     if is_speedup(result):
@@ -107,6 +112,9 @@ def run_from(rf) -> Run:
                 else:
                     run.options_speedup[key] = r.value
                 continue
+            if section == "half_cost":
+                run.half_cost[(function, int(p["batch"]), int(p["classes"]), str(p["dtype"]))] = r.value
+                continue
             backend = p["backend"] + (OUT_SUFFIX if is_out(r) else "")  # the reuse case beside the backend
             key = (function, backend, int(p["batch"]), int(p["classes"]), str(p["dtype"]))
         except (KeyError, TypeError, ValueError) as exc:
@@ -131,7 +139,7 @@ def load_run(results_dir: Path, commit: str, machine: str | None, repo: Path) ->
     except asvresults.ResultsError as exc:
         raise ReportError(str(exc)) from None
     if not (run.timings or run.errors or run.peakmem or run.paired or run.latency or run.options_times
-            or run.options_cost or run.options_speedup):
+            or run.options_cost or run.options_speedup or run.half_cost):
         raise ReportError(f"{run.files[0]}: no result of the xentbench suite in it "
                           f"({len(run.failed)} failed)")
     return run

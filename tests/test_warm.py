@@ -1,4 +1,6 @@
-"""``xentbench warm``: after it, a new process's first calls load every numba kernel from the cache."""
+"""Cold compilation: ``xentbench warm``, after which a new process's first calls load every numba
+kernel from the cache, and the inliner of ``impls._numba_setup``, which copies an inlined
+function once rather than once per block."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import json
 import subprocess
 import sys
 
+from numba import njit
+from numba.core import inline_closurecall, ir
+
+import impls._numba_setup  # noqa: F401  (the inliner under test)
 from xentbench import cli
 
 FIRST_CALLS = r"""
@@ -30,3 +36,62 @@ def test_after_warm_no_first_call_compiles(capsys, monkeypatch, tmp_path):
             "impls._numba_kernels.sigmoid_xent"} <= set(stats)
     compiled = {name: misses for name, (hits, misses) in stats.items() if misses}
     assert not compiled, compiled  # every kernel loaded from the cache warm filled
+
+
+@njit(inline="always")
+def _branchy(x):
+    """Twelve branches: a callee of many blocks, whose copies the test counts."""
+    s = 0.0
+    if x > 1.0:
+        s += 1.0
+    if x > 2.0:
+        s += 2.0
+    if x > 3.0:
+        s += 3.0
+    if x > 4.0:
+        s += 4.0
+    if x > 5.0:
+        s += 5.0
+    if x > 6.0:
+        s += 6.0
+    if x > 7.0:
+        s += 7.0
+    if x > 8.0:
+        s += 8.0
+    if x > 9.0:
+        s += 9.0
+    if x > 10.0:
+        s += 10.0
+    if x > 11.0:
+        s += 11.0
+    if x > 12.0:
+        s += 12.0
+    return s
+
+
+def test_inlining_copies_the_callee_once_not_once_per_block(monkeypatch):
+    """Numba's ``inline_ir`` copies each block of the callee with a memo of its own, and so every
+    variable once per block (numba#8989); the wrapper gives the copies one memo."""
+    copied = []
+    var_deepcopy = ir.Var.__deepcopy__
+
+    def counting(self, memo):
+        copied.append(self.name)
+        return var_deepcopy(self, memo)
+
+    monkeypatch.setattr(ir.Var, "__deepcopy__", counting)
+
+    def copies_to_compile() -> int:
+        copied.clear()
+
+        @njit
+        def caller(x):
+            return _branchy(x) + 1.0
+
+        assert caller(6.5) == 22.0  # 1 + ... + 6, plus 1: inlined right
+        return len(copied)
+
+    ours = copies_to_compile()
+    monkeypatch.setattr(inline_closurecall.InlineWorker, "inline_ir", inline_closurecall.InlineWorker.inline_ir.__wrapped__)
+    numbas = copies_to_compile()
+    assert 0 < ours * 5 < numbas, (ours, numbas)

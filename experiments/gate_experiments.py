@@ -110,7 +110,7 @@ def summarise(out: Path) -> None:
               f"{sum(verdicts.values())} judgements {verdicts}, {min(seconds):.0f}-{max(seconds):.0f}s a run")
         confirmed = [c for r in runs for c in r["combinations"] if c.get("first")]
         if confirmed:  # the calls a fresh worker was asked to confirm, and what it said
-            pairs = [f"{c['first']['timing']}->{c['confirmation']['timing']}" for c in confirmed]
+            pairs = ["->".join([c["first"]["timing"]] + [k["timing"] for k in c["confirmations"]]) for c in confirmed]
             print(f"  confirmations: {dict((p, pairs.count(p)) for p in sorted(set(pairs)))}; the first worker "
                   f"alone would have called {len(confirmed)} slower or faster")
         if group.startswith("planted"):

@@ -74,18 +74,26 @@ class FakePair:
         return [1e-3, 1e-3 * self.ratio * math.exp(self.rng.normal(0, 0.005))]
 
 
-@pytest.mark.parametrize("second, verdict", [(1.10, "slower"), (1.00, "undecided"), (0.90, "undecided")])
-def test_a_call_stands_only_when_a_fresh_worker_makes_it_again(tmp_path, second, verdict):
+@pytest.mark.parametrize("later, verdict", [
+    ((1.10, 1.10), "slower"),
+    ((1.00,), "undecided"),
+    ((0.90,), "undecided"),
+    ((1.10, 1.00), "undecided"),  # the second fresh worker does not make the call: it does not stand
+])
+def test_a_call_stands_only_when_every_fresh_worker_makes_it_again(tmp_path, later, verdict):
     outcome = gate.Outcome(SPARSE, 32, 10, "float32", "numba")
     measure(FakePair(1.10), outcome, tmp_path, 10.0, 0.05, "median")
     assert outcome.timing == "slower" and outcome.rounds == gate.FIRST_ROUNDS
-    confirm(FakePair(second), outcome, tmp_path, 10.0, 0.05, "median")
+    for ratio in later:  # as the gate does: a worker confirms only what still stands
+        confirm(FakePair(ratio), outcome, tmp_path, 10.0, 0.05, "median")
     assert outcome.timing == verdict and outcome.regression == (verdict == "slower")
-    assert outcome.first["timing"] == "slower" and outcome.rounds == 2 * gate.FIRST_ROUNDS
-    assert outcome.low <= min(outcome.first["low"], outcome.confirmation["low"])
+    assert outcome.first["timing"] == "slower" and outcome.rounds == (1 + len(later)) * gate.FIRST_ROUNDS
+    assert [c["timing"] for c in outcome.confirmations][:-1] == ["slower"] * (len(later) - 1)
+    assert outcome.low <= min([outcome.first["low"]] + [c["low"] for c in outcome.confirmations])
     row = next(output.rows([outcome]))
+    then = ", then ".join(c["timing"] for c in outcome.confirmations)
     assert row[1] == ("slower (confirmed)" if verdict == "slower" else
-                      f"undecided (slower, then {outcome.confirmation['timing']} in a fresh worker)")
+                      f"undecided (slower, then {then} in fresh workers)")
 
 
 class NoisyPair(FakePair):
@@ -180,11 +188,12 @@ def test_planted_slowdown_fails_the_gate(copies, tmp_path):
     assert data["exit"] == 1 and data["counts"]["slower"] == 2
     for c in data["combinations"]:
         assert c["verdict"] == "slower" and c["regression"]
-        # called by the first worker, then again by a fresh one that loaded HEAD first (the slots swapped)
-        assert c["first"]["timing"] == c["confirmation"]["timing"] == "slower"
+        # called by the first worker, then again by each fresh one (the first of them loaded HEAD first)
+        assert [c["first"]["timing"]] + [k["timing"] for k in c["confirmations"]] == ["slower"] * 3
+        assert data["confirmations"] == gate.CONFIRMATIONS == 2
         assert 1.15 < c["ratio"] < 1.5 and c["low"] <= c["ratio"] <= c["high"]
-        assert len(c["log_ratios"]) == c["rounds"] == c["first"]["rounds"] + c["confirmation"]["rounds"]
-        assert c["confirmation"]["rounds"] >= gate.FIRST_ROUNDS
+        assert len(c["log_ratios"]) == c["rounds"] == sum(k["rounds"] for k in [c["first"], *c["confirmations"]])
+        assert all(k["rounds"] >= gate.FIRST_ROUNDS for k in c["confirmations"])
     lines = md.splitlines()
     assert lines[0].startswith(":x: **xentbench gate REGRESSION: 2 of 2")
     regressions = md[md.index("### Regressions"):md.index("<details>")]

@@ -29,13 +29,14 @@ rounds while its share of ``--budget`` (seconds of timing for the whole grid,
 spread over the combinations left, at most ``MAX_SHARE`` times an even
 share) lasts, or, while its median ratio lies beyond half the threshold (a
 change is likely), up to ``EXTRA_SHARE`` times a combination's default share.
-A call of *slower* or *faster* is then confirmed (``measure.confirm``): a fresh worker, which loads the two
-copies the other way round, times the combination again with its own
-sequential decision (up to ``EXTRA_SHARE`` times a combination's default
-share, beyond ``--budget``), and the call stands only when it is made again;
-otherwise the combination is undecided. A bias that lives as long as one
-worker process (``benchmarks/NOTES.md`` entry 13) is drawn afresh by the
-second; a change in the code shows in both. What stays undecided is reported
+A call of *slower* or *faster* is then confirmed (``measure.confirm``):
+``CONFIRMATIONS`` fresh workers, one after the other (the first loads the two
+copies the other way round), each time the combination again with a
+sequential decision of its own (up to ``EXTRA_SHARE`` times a combination's
+default share, beyond ``--budget``), and the call stands only when every one
+makes it again; otherwise the combination is undecided. A bias that lives as
+long as one worker process (``benchmarks/NOTES.md`` entries 13 and 20) is
+drawn afresh by each; a change in the code shows in all. What stays undecided is reported
 as undecided: it neither fails nor passes the gate silently.
 
 Accuracy and failures, as ``xentbench compare`` judges them: on the accuracy
@@ -65,14 +66,14 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, EXTRA_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
+    BUDGET_PER_COMBINATION, CONFIRMATIONS, EXTRA_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
     QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
     default_cache_dir, isolate, library, measure, select_functions)
 from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.suite import DTYPES, FOCUS, SHORT_NAMES
 
 __all__ = ["add_arguments", "run", "GateError", "Outcome", "combinations", "select_functions", "QUICK_SHAPES",
-           "FIRST_ROUNDS", "DEFAULT_MODE"]
+           "FIRST_ROUNDS", "DEFAULT_MODE", "CONFIRMATIONS"]
 
 
 # --------------------------------------------------------------------------- the command
@@ -137,6 +138,7 @@ def run(args) -> int:
     header = {"base": args.base, "base_commit": base_name, "head": args.head, "head_commit": head_name,
               "backend": args.backend, "dtype": args.dtype, "quick": args.quick, "threshold": args.threshold,
               "budget": budget, "mode": args.mode, "method": args.method, "confidence": CONFIDENCE,
+              "confirmations": CONFIRMATIONS,
               "cpu": machine.cpu(), "vector_width": machine.vector_width(), "cores": os.cpu_count()}
     outcomes: list[Outcome] = []
     progress = output.Progress(len(combos))
@@ -160,17 +162,21 @@ def run(args) -> int:
                 spent += outcome.timing_seconds
                 outcomes.append(outcome)
                 progress.done(outcome)
-            called = [o for o in outcomes if o.timing in ("slower", "faster") and not args.fixed_rounds]
             pair.close()
             pair = None
-            if called:  # each call confirmed by a fresh worker that loads the copies the other way round
+            for k in range(CONFIRMATIONS):  # each call confirmed by fresh workers, the first loading HEAD first
+                called = [o for o in outcomes if o.timing in ("slower", "faster") and not args.fixed_rounds]
+                if not called:
+                    break
                 progress.add(len(called))
-                pair = Pair(folders, args.mode, swapped=True)
+                pair = Pair(folders, args.mode, swapped=k % 2 == 0)
                 for outcome in called:
                     progress.start(f"confirm {outcome.name}")
                     confirm(pair, outcome, Path(work), EXTRA_SHARE * per, args.threshold, args.method,
                             args.rounds)
                     progress.done(outcome)
+                pair.close()
+                pair = None
     except (GateError, RuntimeError) as exc:
         progress.stop()
         print(f"xentbench gate: error: {exc}", file=sys.stderr)

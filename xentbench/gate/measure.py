@@ -49,6 +49,11 @@ MAX_SHARE = 4
 #: second under heavy load, and 3 of 5 planted 5% ones at 4096x1000 (2.5 ms calls sharing 2 busy
 #: cores) ran out of rounds with a median of 1.026-1.049 (NOTES entry 15).
 EXTRA_SHARE = 5
+#: fresh workers that must each make a call of slower or faster again (``confirm``), the first loading
+#: the copies the other way round: on a quiet machine one worker in 5-10 carries a steady bias of 6-9%
+#: between two copies of identical code, so that two workers agreed on a false call in one A/A gate
+#: of about ten, and three agreeing needs the bias thrice (NOTES entry 20)
+CONFIRMATIONS = 2
 MODES = ("processes", "inprocess")
 DEFAULT_MODE = "inprocess"
 
@@ -86,7 +91,7 @@ class Outcome:
     errors: tuple = (None, None)  # the exception each version raised
     log_ratios: list = field(default_factory=list)  # every round's, of both workers when confirmed
     first: dict | None = None  # the first worker's timing verdict, where ``confirm`` ran
-    confirmation: dict | None = None  # the confirming worker's
+    confirmations: list = field(default_factory=list)  # each confirming worker's, in order
 
     @property
     def name(self) -> str:
@@ -212,8 +217,8 @@ def _worker_env() -> dict:
 class Pair:
     """BASE (version 0) and HEAD (version 1) behind one interface: two worker processes, or one holding both.
 
-    ``swapped``: the worker loads HEAD first and BASE second (a confirmation's
-    fresh worker, ``confirm``); callers still speak of BASE as 0 and HEAD as 1.
+    ``swapped``: the worker loads HEAD first and BASE second (the first
+    confirmation's fresh worker, ``confirm``); callers still speak of BASE as 0 and HEAD as 1.
     """
 
     def __init__(self, folders, mode: str, swapped: bool = False):
@@ -369,22 +374,24 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     """Time a combination called slower or faster again in ``pair``, a fresh worker; keep the call if it agrees.
 
     The first worker's rounds share a bias that lives as long as the process
-    (where each copy's code and buffers landed, the order the copies loaded
-    in), which more rounds do not average out (``benchmarks/NOTES.md`` entry
-    13). ``pair`` is a new process that loads the copies in the other order,
-    so such a bias is drawn afresh; a change in the code shows in both. The
-    call stands when the second worker's own sequential decision is the same
-    word; otherwise the combination is *undecided*. The interval shown is the
-    hull of the two workers' intervals, the ratio the median of all rounds.
+    (where each copy's code and buffers landed), which more rounds do not
+    average out (``benchmarks/NOTES.md`` entries 13 and 20). ``pair`` is a new
+    process, so such a bias is drawn afresh; a change in the code shows in
+    every one. The call stands while each fresh worker's own sequential
+    decision is the same word (the gate asks ``CONFIRMATIONS`` of them, one
+    after the other); otherwise the combination is *undecided*. The interval
+    shown is the hull of the workers' intervals, the ratio the median of all
+    their rounds.
     """
     started = time.perf_counter()
+    if outcome.first is None:
+        outcome.first = _verdict(outcome)
     again = Outcome(outcome.function, outcome.batch, outcome.classes, outcome.dtype, outcome.backend)
     stem, _, _ = _inputs(again, workdir)
     versions = pair.load(again.function, again.backend, stem, None)
     if all(v["ok"] for v in versions):
         _rounds(pair, again, versions, share, threshold, method, first_rounds, None)
-    outcome.first = {k: getattr(outcome, k) for k in ("timing", "ratio", "low", "high", "rounds")}
-    outcome.confirmation = {k: getattr(again, k) for k in ("timing", "ratio", "low", "high", "rounds")}
+    outcome.confirmations.append(_verdict(again))
     if again.timing != outcome.timing:
         outcome.timing = "undecided"
     x = outcome.log_ratios + again.log_ratios
@@ -395,6 +402,11 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.timing_seconds += again.timing_seconds
     outcome.seconds += time.perf_counter() - started
     return outcome
+
+
+def _verdict(outcome: Outcome) -> dict:
+    """One worker's timing verdict on a combination, as the JSON keeps it."""
+    return {k: getattr(outcome, k) for k in ("timing", "ratio", "low", "high", "rounds")}
 
 
 def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:

@@ -118,7 +118,8 @@ def _why(o) -> str:
     if o.failure:
         return f" ({o.errors[1] or o.errors[0]})"
     if o.first and o.first["timing"] != o.timing:
-        return f" ({o.first['timing']}, then {o.confirmation['timing']} in a fresh worker)"
+        then = ", then ".join(c["timing"] for c in o.confirmations)
+        return f" ({o.first['timing']}, then {then} in fresh workers)"
     if o.first:
         return " (confirmed)"
     return ""
@@ -155,8 +156,8 @@ def markdown(outcomes, header) -> str:
               f"{header['backend']} backend, {header['dtype']}; BASE and HEAD timed in alternating turns "
               f"({header['mode']}), {header['confidence']:.1%} {header['method']} interval of the per-round "
               f"ratio HEAD/BASE; slower when the interval lies above +{header['threshold'] / 2:.1%}, same when "
-              f"within ±{header['threshold']:.0%}; a call of slower or faster stands only when a fresh worker, "
-              f"loading the two copies the other way round, makes it again. "
+              f"within ±{header['threshold']:.0%}; a call of slower or faster stands only when each of "
+              f"{header['confirmations']} fresh workers makes it again. "
               f"{header['seconds']:.0f}s on {header['cpu']}.", ""]
     lines += table_head + ["| " + " | ".join(r) + " |" for r in rows(outcomes)]
     lines += ["", "</details>", ""]

@@ -74,6 +74,27 @@ def test_outputs_are_reused_and_nothing_beyond_them_is_written(backend, function
         assert (buf[:4] == -7).all() and (buf[-4:] == -7).all()
 
 
+@pytest.mark.parametrize("shape", [(1, 1000), (1, 2048), (2, 1000)], ids=str)
+@pytest.mark.parametrize("function", sorted(FUSED))
+def test_results_do_not_depend_on_where_the_output_lies(backend, function, shape):
+    """The gradient written right after the logits in one buffer, as far as a copy and
+    elsewhere: the same bits. With a signed index the numba kernels' vectorised sums
+    checked for overlap as if each array reached a row's length past its end, so an
+    output next to the logits took the scalar loop and summed in another order (278 of
+    1000 gradients and the loss differed in the last bit; ``benchmarks/NOTES.md`` entry 19)."""
+    labels, logits = make_inputs(function, shape, np.float32, 3.0, seed_of(function, "placement"))
+    buffer = np.empty(2 * logits.size + 32, np.float32)
+    x = buffer[:logits.size].reshape(shape)
+    x[:] = logits
+    results = []
+    for grad_out in (np.empty(shape, np.float32), *(buffer[logits.size + k:2 * logits.size + k].reshape(shape)
+                                                      for k in (0, 16, 32))):
+        loss, grad = _call(backend, function, labels, x, grad_out=grad_out)
+        results.append((loss.copy(), grad.copy()))
+    for loss, grad in results[1:]:
+        assert np.array_equal(_bits(loss), _bits(results[0][0])) and np.array_equal(_bits(grad), _bits(results[0][1]))
+
+
 def _bad_outputs(logits: np.ndarray) -> list:
     """``(name, value, error, message)`` of the bad outputs of a result of the logits' shape."""
     shape = logits.shape

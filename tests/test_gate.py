@@ -67,7 +67,7 @@ class FakePair:
     def __init__(self, ratio):
         self.ratio, self.rng = ratio, np.random.default_rng(1)
 
-    def load(self, function, backend, inputs, outputs):
+    def load(self, function, backend, dtype, inputs, outputs):
         return [{"ok": True, "error": None, "estimate": 1e-3}] * 2
 
     def round(self, order, number, lead_in, samples):
@@ -200,6 +200,16 @@ def test_planted_slowdown_fails_the_gate(copies, tmp_path):
     assert "sparse 32x1000 | slower (confirmed) |" in regressions
     assert "sparse 256x10 | slower (confirmed) |" in regressions
     assert "</details>" in md
+
+
+def test_bfloat16_logits_reach_the_worker_as_bfloat16(copies, tmp_path):
+    """NumPy saves bfloat16 as raw 2-byte records; the worker reads them back as bfloat16."""
+    code, _, data = run_gate(tmp_path, copies["base"], copies["inaccurate"], "--backend", "numpy", "--function",
+                             SPARSE, "--dtype", "bfloat16", "--shape", "32x1000", "--budget", "1")
+    assert code == 0 and data["dtype"] == "bfloat16"
+    (c,) = data["combinations"]
+    assert c["failure"] is None and c["errors"] == [None, None] and c["timing"] != "n/a"
+    assert c["base_error"] is not None and c["accuracy"] == "unchanged"
 
 
 def test_accuracy_regression_and_failure(copies, tmp_path):

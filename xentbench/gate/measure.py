@@ -236,14 +236,14 @@ class Pair:
             self.close()
             raise
 
-    def load(self, function, backend, inputs, outputs) -> list[dict]:
+    def load(self, function, backend, dtype, inputs, outputs) -> list[dict]:
         """Load the function in both versions (see the worker's ``load``); the answers of BASE and HEAD."""
         if self.mode == "inprocess":
-            answers = self.workers[0].ask(op="load", function=function, backend=backend, inputs=inputs,
-                                          outputs=outputs and f"{outputs}.w")["versions"]
+            answers = self.workers[0].ask(op="load", function=function, backend=backend, dtype=dtype,
+                                          inputs=inputs, outputs=outputs and f"{outputs}.w")["versions"]
         else:
             for i, w in enumerate(self.workers):  # both load at once: compilation runs in parallel
-                w.send(op="load", function=function, backend=backend, inputs=inputs,
+                w.send(op="load", function=function, backend=backend, dtype=dtype, inputs=inputs,
                        outputs=outputs and f"{outputs}.w{i}")
             answers = [w.read()["versions"][0] for w in self.workers]
         for v in (0, 1) if outputs else ():
@@ -273,7 +273,8 @@ class Pair:
 # --------------------------------------------------------------------------- one combination
 
 def _errors(function, args, outputs) -> list[float | None]:
-    """Each version's error against the truth (``None`` where it saved no result)."""
+    """Each version's error against the truth (``None`` where it saved no result). A result
+    NumPy saved as raw 2-byte records (bfloat16) is read back as the logits' dtype."""
     labels, logits = (None, args[0]) if len(args) == 1 else args
     truth = accuracy.truth(function, labels, logits)
     errors = []
@@ -283,7 +284,8 @@ def _errors(function, args, outputs) -> list[float | None]:
             errors.append(None)
             continue
         with np.load(path) as f:
-            got = tuple(f[f"value{j}"] for j in range(len(f.files)))
+            got = tuple(v.view(logits.dtype) if v.dtype.kind == "V" else v
+                        for v in (f[f"value{j}"] for j in range(len(f.files))))
         errors.append(truth.error(got if len(got) > 1 else got[0]))
         os.remove(path)
     return errors
@@ -322,7 +324,7 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     stem, logits, labels = _inputs(outcome, workdir)
     on_accuracy_grid = accuracy_skip_reason(b, c, d) is None
     outputs = str(workdir / "outputs") if on_accuracy_grid else None
-    versions = pair.load(f, outcome.backend, stem, outputs)
+    versions = pair.load(f, outcome.backend, d, stem, outputs)
     outcome.errors = tuple(v["error"] for v in versions)
     ok = [v["ok"] for v in versions]
     if not all(ok):
@@ -388,7 +390,7 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
         outcome.first = _verdict(outcome)
     again = Outcome(outcome.function, outcome.batch, outcome.classes, outcome.dtype, outcome.backend)
     stem, _, _ = _inputs(again, workdir)
-    versions = pair.load(again.function, again.backend, stem, None)
+    versions = pair.load(again.function, again.backend, again.dtype, stem, None)
     if all(v["ok"] for v in versions):
         _rounds(pair, again, versions, share, threshold, method, first_rounds, None)
     outcome.confirmations.append(_verdict(again))
@@ -423,7 +425,7 @@ def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:
         worker = Worker([folder], _worker_env())
         try:
             errors.append(worker.ask(op="load", function=outcome.function, backend=outcome.backend,
-                                     inputs=stem, outputs=None)["versions"][0]["error"])
+                                     dtype=outcome.dtype, inputs=stem, outputs=None)["versions"][0]["error"])
         except WorkerDied as exc:
             errors.append(f"crashed: {exc}")
         finally:

@@ -14,8 +14,9 @@ The parent speaks JSON, one object a line, on the worker's stdin and on a
 private copy of its stdout (the worker points file descriptor 1 at stderr, so
 that nothing a library prints can break the protocol):
 
-* ``{"op": "load", "function", "backend", "inputs", "outputs"}``: load the
-  inputs saved at ``inputs`` (``.logits.npy``, ``.labels.npy``), make the
+* ``{"op": "load", "function", "backend", "dtype", "inputs", "outputs"}``: load
+  the inputs saved at ``inputs`` (``.logits.npy`` as ``dtype``: NumPy saves
+  bfloat16 as raw 2-byte records; ``.labels.npy``), make the
   function's arguments (``xentbench.inputs.arguments``), call it once per
   version (compilation or cache loading, untimed), time a second call, and
   save each version's result to ``outputs`` + ``.v<i>.npz`` when ``outputs``
@@ -101,12 +102,14 @@ class Worker:
         self.calls: list = []
         self.args: tuple = ()
 
-    def load(self, function: str, backend: str, inputs: str, outputs: str | None) -> dict:
+    def load(self, function: str, backend: str, dtype: str, inputs: str, outputs: str | None) -> dict:
+        import ml_dtypes  # noqa: F401  (registers bfloat16 by name)
         import numpy as np
 
         from xentbench.inputs import arguments
 
-        self.args = arguments(function, np.load(inputs + ".logits.npy"), np.load(inputs + ".labels.npy"))
+        logits = np.load(inputs + ".logits.npy").view(np.dtype(dtype))
+        self.args = arguments(function, logits, np.load(inputs + ".labels.npy"))
         self.calls, answers = [], []
         for i, version in enumerate(self.versions):
             try:

@@ -89,7 +89,7 @@ class Outcome:
     base_error: float | None = None
     head_error: float | None = None
     errors: tuple = (None, None)  # the exception each version raised
-    log_ratios: list = field(default_factory=list)  # every round's, of both workers when confirmed
+    log_ratios: list = field(default_factory=list)  # every round's, of every worker when confirmed
     first: dict | None = None  # the first worker's timing verdict, where ``confirm`` ran
     confirmations: list = field(default_factory=list)  # each confirming worker's, in order
 

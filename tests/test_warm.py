@@ -92,6 +92,7 @@ def test_inlining_copies_the_callee_once_not_once_per_block(monkeypatch):
         return len(copied)
 
     ours = copies_to_compile()
-    monkeypatch.setattr(inline_closurecall.InlineWorker, "inline_ir", inline_closurecall.InlineWorker.inline_ir.__wrapped__)
+    numba_inline_ir = inline_closurecall.InlineWorker.inline_ir.__wrapped__
+    monkeypatch.setattr(inline_closurecall.InlineWorker, "inline_ir", numba_inline_ir)
     numbas = copies_to_compile()
     assert 0 < ours * 5 < numbas, (ours, numbas)

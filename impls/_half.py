@@ -20,8 +20,8 @@ quiet NaN of its sign (``0x7FC0``, ``0xFFC0``), exactly as ``ml_dtypes``' cast (
 The kernels work on half-precision data viewed as its bits (``as_bits``:
 float16 as ``int16``, bfloat16 as ``uint16``; Numba has no float16 on the CPU,
 nor any bfloat16), through ``widen`` and ``narrow``, which the kernels of
-``impls._numba_kernels`` use too; from ``PARALLEL_FROM`` values up they run on every
-core, in the threading layer that ``impls._numba_setup`` chose.
+``impls._numba_kernels`` use too; from ``_numba_setup.SERIAL_BELOW`` values up they run on
+every core, as the kernels do, in the threading layer that ``impls._numba_setup`` chose.
 """
 
 import functools
@@ -33,15 +33,10 @@ from llvmlite import ir
 from numba import njit, prange, types
 from numba.extending import intrinsic, overload
 
-from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
+from . import _numba_setup  # first: the threading layer and the cache folder
 
 #: Every kernel: cached on disk, NumPy's error model (as ``impls._numba_kernels``).
 _jit = functools.partial(njit, cache=True, error_model="numpy")
-
-
-#: Conversions of this many values or more run on every core. Waking Numba's
-#: worker threads costs 15-25 us here; one thread converts 5-9 G values/s.
-PARALLEL_FROM = 1 << 20
 
 
 @intrinsic
@@ -154,7 +149,7 @@ def convert(a: np.ndarray, out: np.ndarray) -> np.ndarray:
     to float32 or back."""
     source = as_bits(np.ascontiguousarray(a).reshape(-1))
     target = as_bits(out.reshape(-1))
-    if source.size < PARALLEL_FROM:
+    if source.size < _numba_setup.SERIAL_BELOW:
         _serial(source, target)
     else:
         _parallel(source, target, numba.get_num_threads())

@@ -3,7 +3,8 @@
 Imported first by ``impls.numba_parallel`` and ``impls._half``: whichever a
 process imports first, Numba gets a threading layer that is safe for
 concurrent callers, ``cache=True`` a writable folder, and an inliner that
-copies each inlined function once (a third less cold compile).
+copies each inlined function once (a third less cold compile). It also says, once for
+both, how much work goes to every core (``SERIAL_BELOW``).
 """
 
 import copy
@@ -15,6 +16,19 @@ import tempfile
 import warnings
 
 import numba
+
+#: Work on fewer values than this runs on the calling thread alone; from here up, on every
+#: core: the kernels' calls (``impls.numba_parallel._launch``: their serial or parallel entry
+#: point) and the half-precision conversions beside them (``impls._half.convert``: the dense
+#: labels going in, results going out), so that a call wakes Numba's worker threads for all
+#: its work or for none of it. Waking them costs 15-25 us here: a sparse loss of 1x32000
+#: behind the front door takes 39 us serial, 52 us parallel; measured crossover (sparse and
+#: softmax, rows of 10 to 128256 classes): 32K-64K logits. A conversion of its own would
+#: gain from every core only from ~256K values (one thread converts 5-9 G values/s), but
+#: next to a parallel kernel the workers are awake anyway, and a worker still spinning
+#: after the kernel on the other hyperthread halves a serial conversion's speed
+#: (``benchmarks/NOTES.md`` entry 22).
+SERIAL_BELOW = 1 << 16
 
 
 def _threading_layer() -> None:

@@ -20,7 +20,7 @@ float32 first. Threading: the TBB layer, safe for concurrent callers (see
 import numba
 import numpy as np
 
-from . import _numba_setup  # noqa: F401  (first: the threading layer and the cache folder)
+from . import _numba_setup  # first: the threading layer and the cache folder
 from . import _half
 from . import _numba_kernels as kernels
 from . import _probability
@@ -32,17 +32,9 @@ takes_options = True
 writes_out = True
 
 
-#: Calls with fewer logits than this run on the calling thread alone (the
-#: kernels' serial entry points). A parallel launch wakes Numba's sleeping
-#: worker threads, which costs 15-25 us here: a sparse loss of 1x32000 behind
-#: the front door takes 39 us serial, 52 us parallel; measured crossover
-#: (sparse and softmax, rows of 10 to 128256 classes): 32K-64K logits.
-SERIAL_BELOW = 1 << 16
-
-
 def _launch(parallel, serial, size, *args):
-    """``serial(*args)`` if ``size`` is small, else ``parallel(*args, threads)``."""
-    if size < SERIAL_BELOW:
+    """``serial(*args)`` below ``_numba_setup.SERIAL_BELOW`` values, else ``parallel(*args, threads)``."""
+    if size < _numba_setup.SERIAL_BELOW:
         return serial(*args)
     return parallel(*args, numba.get_num_threads())
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import impls
-from impls import _half
+from impls import _half, _numba_setup
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 HALF = [np.dtype(np.float16), BFLOAT16]
@@ -29,7 +29,7 @@ def _same_bits(got: np.ndarray, want: np.ndarray) -> bool:
 def test_widening_is_exact_for_every_half(half):
     every = np.arange(2**16, dtype=np.uint16).view(half)
     assert _same_bits(_to(every, np.float32), every.astype(np.float32))
-    many = np.tile(every, _half.PARALLEL_FROM // every.size + 1)[1:]  # on every core, odd chunk edges
+    many = np.tile(every, _numba_setup.SERIAL_BELOW // every.size + 1)[1:]  # on every core, odd chunk edges
     assert _same_bits(_to(many, np.float32), many.astype(np.float32))
 
 
@@ -52,7 +52,7 @@ def _narrowing_cases(half) -> np.ndarray:
 @pytest.mark.parametrize("half", HALF, ids=str)
 def test_narrowing_rounds_like_numpy(half):
     values = _narrowing_cases(half)
-    assert values.size >= _half.PARALLEL_FROM  # on every core; test_shapes_and_layouts: on one
+    assert values.size >= _numba_setup.SERIAL_BELOW  # on every core; test_shapes_and_layouts: on one
     with np.errstate(over="ignore", invalid="ignore"):
         want = values.astype(half)
     assert _same_bits(_to(values, half), want)

@@ -146,7 +146,7 @@ def test_threading_layer_is_tbb():
         pytest.skip(f"NUMBA_THREADING_LAYER={os.environ['NUMBA_THREADING_LAYER']} is set: the user's choice wins")
     import numba
 
-    from impls.numba_parallel import SERIAL_BELOW
+    from impls._numba_setup import SERIAL_BELOW
     impls.softmax(np.ones((64, SERIAL_BELOW // 64)), backend="numba")  # large enough to run in parallel
     assert numba.threading_layer() == "tbb"
 
@@ -383,12 +383,12 @@ def test_small_calls_run_serially(monkeypatch):
     thread. Every numba function launches through ``_launch``."""
     import numba
 
-    from impls import numba_parallel
+    from impls import _numba_setup, numba_parallel
     calls = []
     numba_parallel._launch(lambda *a: calls.append(("parallel", a)),
-                           lambda *a: calls.append(("serial", a)), numba_parallel.SERIAL_BELOW - 1, "x")
+                           lambda *a: calls.append(("serial", a)), _numba_setup.SERIAL_BELOW - 1, "x")
     numba_parallel._launch(lambda *a: calls.append(("parallel", a)),
-                           lambda *a: calls.append(("serial", a)), numba_parallel.SERIAL_BELOW, "x")
+                           lambda *a: calls.append(("serial", a)), _numba_setup.SERIAL_BELOW, "x")
     assert calls == [("serial", ("x",)), ("parallel", ("x", numba.get_num_threads()))]
 
     launch, pairs = numba_parallel._launch, set()

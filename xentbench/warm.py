@@ -71,10 +71,10 @@ def calls(backend, logits, labels):
 def compile_dtype(dtype: str) -> float:
     """Every call of ``calls`` on both ``SHAPES`` in ``dtype``; the seconds it took."""
     import impls
-    from impls import numba_parallel
+    from impls import _numba_setup
     from xentbench.inputs import make_logits
 
-    assert SHAPES[0][0] * SHAPES[0][1] < numba_parallel.SERIAL_BELOW <= SHAPES[1][0] * SHAPES[1][1]
+    assert SHAPES[0][0] * SHAPES[0][1] < _numba_setup.SERIAL_BELOW <= SHAPES[1][0] * SHAPES[1][1]
     backend = impls.get(FOCUS)
     start = time.perf_counter()
     for batch, classes in SHAPES:

@@ -25,8 +25,8 @@ import numba
 #: behind the front door takes 39 us serial, 52 us parallel; measured crossover (sparse and
 #: softmax, rows of 10 to 128256 classes): 32K-64K logits. A conversion of its own would
 #: gain from every core only from ~256K values (one thread converts 5-9 G values/s), but
-#: next to a parallel kernel the workers are awake anyway, and a worker still spinning
-#: after the kernel on the other hyperthread halves a serial conversion's speed
+#: next to a parallel kernel the workers are awake anyway, and there a serial conversion
+#: ran 1.2-10x slower than alone, on the first write to each line of its output
 #: (``benchmarks/NOTES.md`` entry 22).
 SERIAL_BELOW = 1 << 16
 

@@ -260,7 +260,7 @@ def test_roofline_fractions_follow_the_limits(made):
         lim = roofline.limit(roof, "sparse_softmax_cross_entropy_with_logits", batch, classes, "float32")
         fractions.append(batch * classes / t / lim["elements_per_s"])
     assert row["best"] == f"{max(fractions):.1%}"
-    # the fixture's limits: exp 1e9/s x 2 cores beats 100 GB/s of L2 over 4 bytes
+    # the fixture's limits (a file from before ``exp_all``): exp 1e9/s x 2 threads beats 100 GB/s of L2 over 4 bytes
     assert row["best at (bound)"] == "4,096 x 1,000 (exp)"
     # 4096 x 1000 float32 is 16 MB: in the LLC, 60 GB/s over 4 bytes a logit
     t = raw[("bench_losses.SparseLoss.time_forward", ("numba", 4096, 1000, "float32"))]
@@ -608,6 +608,33 @@ def test_loss_option_targets_take_the_worst_case_from_1000_classes_up():
     assert [(v.met, v.checked) for v in unmeasured] == [(None, 0), (None, 0)]
     assert unmeasured[0].worst == ("not measured in this run; `xentbench bench --backend numba --function options` "
                                    "measures it")
+
+
+def test_the_exp_ceiling_is_every_thread_at_once_not_one_thread_times_the_threads():
+    """Hyperthreads share one core's vector units: a file that measured every thread at once
+    (``exp_all``) gives that figure; a file from before gives one thread's times the threads."""
+    old = roofline.load(DATA / "roofline" / "testbox.json")
+    assert "exp_all" not in old
+    assert roofline.exp_ceiling(old, "float32") == old["exp"]["float32"] * old["threads"]
+    new = json.loads(json.dumps(old))
+    new["exp_all"] = {"float32": 1.1e9, "float64": 3e8}
+    assert roofline.exp_ceiling(new, "float32") == roofline.exp_ceiling(new, "bfloat16") == 1.1e9
+    assert roofline.ceilings(new, "sigmoid_cross_entropy_with_logits", 1e6, "float64")[1] == 1.5e8
+    # 256 x 128256 float32 is in memory (20 GB/s over 8 bytes a logit): exp-bound at 1.1e9 a second
+    assert roofline.limit(new, "softmax", 256, 128256, "float32") == dict(elements_per_s=1.1e9, bound="exp",
+                                                                          level="memory")
+    # merging keeps the best all-thread figure; an older file adds none
+    slower = json.loads(json.dumps(new))
+    slower["exp_all"]["float32"] = 0.9e9
+    assert roofline.merge(new, slower)["exp_all"] == new["exp_all"]
+    assert roofline.merge(old, new)["exp_all"] == new["exp_all"]
+
+
+def test_exp_together_sums_the_rates_of_processes_run_at_once():
+    """The all-thread exp rate comes from one process per thread, each timing its own calls."""
+    one = roofline._exp_together("numpy", "float64", processes=1, seconds=0.3)
+    two = roofline._exp_together("numpy", "float64", processes=2, seconds=0.3)
+    assert np.isfinite(one) and one > 0 and np.isfinite(two) and two > 0
 
 
 def test_half_precision_rooflines_use_float32s_exp():

@@ -1,6 +1,6 @@
 """The limits of this machine, measured, and the limit that applies to one benchmark.
 
-``measure()`` takes about fifteen seconds and returns a JSON-able dict:
+``measure()`` takes about thirty seconds and returns a JSON-able dict:
 
 * ``bandwidth``: read bandwidth in bytes/s, single-thread and all-thread, of a
   vectorised Numba sum (``parallel=True``, ``fastmath``) over an array that
@@ -8,7 +8,7 @@
   it) and in main memory (1 GiB). Each thread sums its own chunk ``reps``
   times, so a cache-resident chunk stays with its thread. The fastest of the runs
   within about a second per figure (the least disturbed on a shared machine).
-* ``exp``: exp throughput of one core, elements/s on an in-cache array of
+* ``exp``: exp throughput of one thread, elements/s on an in-cache array of
   ``x <= 0``, the fastest of the vectorised exps this machine has (``EXPS``):
   NumPy's ``np.exp``, the numba kernels' own polynomial
   (``impls._numba_kernels.exp_span``) and, where installed, ``torch.exp`` on
@@ -16,6 +16,13 @@
   is faster than every one of them would read over 100% of the roofline;
   with NumPy's alone, the numba kernels' did (issue 16). float16 and bfloat16
   are computed in float32 by every backend, so they get the float32 rate.
+* ``exp_all``: the winner's throughput on every thread at once, one process
+  each with an array of its own, in the best 50 ms that all spent computing
+  (``_exp_together``). Threads that are one
+  core's hyperthreads share its vector units, so this is not the one-thread
+  rate times the threads (on the 2-vCPU machines of this project, about 1x,
+  not 2x: ``benchmarks/NOTES.md`` entry 25); files measured before it was
+  added are read as if it were (``exp_ceiling``).
 * ``machine``: CPU model, cores, caches, memory, library versions, Numba's
   threading layer and thread count (the layer ``impls.numba_parallel`` selects).
 
@@ -24,8 +31,8 @@ of logits costs (``TRAFFIC``: every array the function reads or writes, in
 units of the logits' size; labels of the sparse functions are negligible) at
 the bandwidth of the level its working set fits in (L2 summed over the
 threads, else the last-level cache, else memory), and the transcendental
-functions one element costs (``TRANSCENDENTALS``) at the exp rate of one core
-times the cores; the limit is the smaller of the two, in logits elements/s.
+functions one element costs (``TRANSCENDENTALS``) at the all-thread exp rate;
+the limit is the smaller of the two, in logits elements/s.
 Writes are counted at the read bandwidth, which flatters the machine a little
 (a write-allocate store costs a read and a write), so a fraction of the limit
 is an upper estimate of how close a backend comes.
@@ -35,6 +42,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -172,6 +180,68 @@ def _best(fn, repeats: int, min_time: float = 0.0) -> float:
     return best
 
 
+def _exp_call(source: str, dtype):
+    """``EXPS[source]`` over an in-cache array of ``x <= 0`` of ``dtype``: (context, size)."""
+    x = np.random.default_rng(0).uniform(-10, 0, 1 << 14).astype(dtype)
+    return EXPS[source](x, np.empty_like(x)), x.size
+
+
+def _exp_rate(source: str, dtype, min_time: float = 1.0) -> float:
+    """exp elements/s of ``EXPS[source]`` on one thread: the fastest run of 200 calls within
+    ``min_time`` seconds."""
+    context, size = _exp_call(source, dtype)
+    reps = 200
+    with context as call:
+        call()  # compile, load
+
+        def run():
+            for _ in range(reps):
+                call()
+
+        return size * reps / _best(run, repeats=2000, min_time=min_time)
+
+
+def _exp_worker(source: str, dtype, seconds: float, slot: float, barrier, results) -> None:
+    """Puts the exp elements ``EXPS[source]`` computed in each ``slot`` of the monotonic clock
+    (shared by every process) for ``seconds`` after ``barrier``, by the slot's number."""
+    context, size = _exp_call(source, dtype)
+    with context as call:
+        call()  # compile, load
+        done: dict[int, int] = {}
+        barrier.wait()
+        end = time.perf_counter() + seconds
+        while (now := time.perf_counter()) < end:
+            call()
+            done[int(now // slot)] = done.get(int(now // slot), 0) + size
+    results.put(done)
+
+
+def _exp_together(source: str, dtype, processes: int, seconds: float = 2.0, slot: float = 0.05) -> float:
+    """exp elements/s of ``EXPS[source]`` on ``processes`` threads at once.
+
+    One process per thread (no GIL between their calls), started together;
+    each counts the elements it computes in each slot of ``slot`` seconds of
+    the clock they share. The rate is the best slot's sum over the processes,
+    among the slots every process spent whole in its loop. The fastest
+    single run of each process would not do: a process's fastest run is one
+    that the others left the core to."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process that runs TBB's threads
+    barrier, results = context.Barrier(processes, timeout=300), context.Queue()
+    workers = [context.Process(target=_exp_worker, args=(source, dtype, seconds, slot, barrier, results))
+               for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    try:
+        done = [results.get(timeout=600) for _ in workers]
+    finally:
+        for worker in workers:
+            worker.join()
+    whole = set.intersection(*(set(d) - {min(d), max(d)} for d in done))
+    if not whole:
+        raise RuntimeError(f"exp on {processes} processes: no slot of {slot} s that all spent whole in their loop")
+    return max(sum(d[k] for d in done) for k in whole) / slot
+
+
 def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
     """Measure this machine's bandwidths and exp rate (see the module docstring)."""
     import numba
@@ -206,34 +276,24 @@ def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
             say(f"read bandwidth: {level}, {label}-thread")
             nbytes = max(size(t) // (t * 64 * item) * (t * 64 * item), t * 64 * item)
             bandwidth.setdefault(level, {})[label] = rate(nbytes, t, target_bytes=max(nbytes, 1 << 30))
-    exp, exp_source = {}, {}
-    rng = np.random.default_rng(0)
-    for dtype in (np.float32, np.float64):
-        name = np.dtype(dtype).name
-        x = rng.uniform(-10, 0, 1 << 14).astype(dtype)
-        y = np.empty_like(x)
-        reps = 200
-        for source, exp_into in EXPS.items():
-            say(f"exp throughput: {name}, {source}, one core")
+    exp, exp_all, exp_source = {}, {}, {}
+    for dtype in ("float32", "float64"):
+        for source in EXPS:
+            say(f"exp throughput: {dtype}, {source}, one thread")
             try:
-                with exp_into(x, y) as call:
-                    call()  # compile, load
-
-                    def run(call=call):
-                        for _ in range(reps):
-                            call()
-
-                    rate = x.size * reps / _best(run, repeats=2000, min_time=1.0)
+                rate = _exp_rate(source, dtype)
             except ImportError:  # torch not installed
                 continue
-            if rate > exp.get(name, 0.0):
-                exp[name], exp_source[name] = rate, source
+            if rate > exp.get(dtype, 0.0):
+                exp[dtype], exp_source[dtype] = rate, source
+        say(f"exp throughput: {dtype}, {exp_source[dtype]}, {threads} threads at once")
+        exp_all[dtype] = _exp_together(exp_source[dtype], dtype, threads)
     for half in ("float16", "bfloat16"):
-        exp[half], exp_source[half] = exp["float32"], exp_source["float32"]
+        exp[half], exp_all[half], exp_source[half] = exp["float32"], exp_all["float32"], exp_source["float32"]
     info.update(numba_threading_layer=numba.threading_layer(), numba_threads=threads)
-    return dict(version=1, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
+    return dict(version=2, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
                 threads=threads, cache_bytes={"L2": l2 * threads, "LLC": llc},
-                bandwidth=bandwidth, exp=exp, exp_source=exp_source)
+                bandwidth=bandwidth, exp=exp, exp_all=exp_all, exp_source=exp_source)
 
 
 def load(path) -> dict:
@@ -275,6 +335,8 @@ def merge(old: dict | None, new: dict) -> dict:
     for k, v in new["exp"].items():  # the faster figure, and the exp that gave it (NumPy's in older files)
         best = new if v >= old["exp"].get(k, 0) else old
         out["exp"][k], out["exp_source"][k] = best["exp"][k], best.get("exp_source", {}).get(k, "numpy")
+    if "exp_all" in new:  # older files have none: the new figures
+        out["exp_all"] = {k: max(v, old.get("exp_all", {}).get(k, 0)) for k, v in new["exp_all"].items()}
     return out
 
 
@@ -287,18 +349,22 @@ def level(roof: dict, working_set_bytes: float) -> str:
     return "memory"
 
 
-def _exp_rate(roof: dict, dtype: str) -> float:
-    """exps/s per thread in the dtype ``dtype`` is computed in: float32's for half precision
-    (a file measured before bfloat16 came in names float16 alone)."""
+def exp_ceiling(roof: dict, dtype: str) -> float:
+    """exps/s of every thread at once in the dtype ``dtype`` is computed in: float32's for half
+    precision (a file measured before bfloat16 came in names float16 alone). A file measured
+    before ``exp_all`` gives its one-thread rate times the threads, as the ceiling was then."""
     name = np.dtype(dtype).name
-    return roof["exp"]["float32" if name in ("float16", "bfloat16") else name]
+    name = "float32" if name in ("float16", "bfloat16") else name
+    if "exp_all" in roof:
+        return roof["exp_all"][name]
+    return roof["exp"][name] * roof["threads"]
 
 
 def ceilings(roof: dict, function: str, working_set_bytes: float, dtype: str) -> tuple[float, float]:
     """(bandwidth ceiling, exp ceiling) in logits elements/s for a working set of this size."""
     traffic = TRAFFIC[function] * np.dtype(dtype).itemsize
     bw = roof["bandwidth"][level(roof, working_set_bytes)]["all"]
-    return bw / traffic, _exp_rate(roof, dtype) * roof["threads"] / TRANSCENDENTALS[function]
+    return bw / traffic, exp_ceiling(roof, dtype) / TRANSCENDENTALS[function]
 
 
 def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> dict:
@@ -308,7 +374,7 @@ def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> di
     traffic = TRAFFIC[function] * item  # bytes per logits element
     where = level(roof, batch * classes * traffic)
     bw = roof["bandwidth"][where]["all"]
-    compute = _exp_rate(roof, dtype) * roof["threads"] / TRANSCENDENTALS[function]
+    compute = exp_ceiling(roof, dtype) / TRANSCENDENTALS[function]
     by_memory = bw / traffic
     if by_memory <= compute:
         return dict(elements_per_s=by_memory, bound=where, level=where)

@@ -205,21 +205,24 @@ def section_roofline(ctx: Context) -> None:
     bw = roof["bandwidth"]
     doc.p("Measured on this machine (`xentbench/roofline.py`): read bandwidth of a vectorised "
           "Numba parallel sum over an array in L2, in the last-level cache and in memory (1 GiB), "
-          "single-thread and with every thread; exp throughput of one core, the fastest of NumPy's "
+          "single-thread and with every thread; exp throughput on one thread, the fastest of NumPy's "
           "`np.exp`, the numba kernels' own vectorised polynomial and `torch.exp` where installed "
-          "(column *fastest*; files measured before that list was made have NumPy's only).")
+          "(column *fastest*; files measured before that list was made have NumPy's only), then that "
+          "exp on every thread at once, each on an array of its own: threads that are one core's "
+          "hyperthreads share its vector units (files measured before that column have the "
+          "one-thread rate times the threads).")
     rows = [[lvl, fmt_bytes(roof["cache_bytes"].get(lvl)) if lvl in roof["cache_bytes"] else "> LLC",
              fmt(bw[lvl]["single"] / 1e9), fmt(bw[lvl]["all"] / 1e9)] for lvl in ("L2", "LLC", "memory")]
     doc.table(["level", "working set up to", "1 thread GB/s", f"{roof['threads']} threads GB/s"], rows,
               numeric_from=1)
     sources = roof.get("exp_source", {})
-    doc.table(["exp, one core", "elements/s", f"x {roof['threads']} cores", "fastest"],
-              [[dt, fmt(v), fmt(v * roof["threads"]), sources.get(dt, "numpy")] for dt, v in roof["exp"].items()],
-              numeric_from=1)
+    doc.table(["exp", "1 thread elements/s", f"{roof['threads']} threads elements/s", "fastest"],
+              [[dt, fmt(v), fmt(roofline.exp_ceiling(roof, dt)), sources.get(dt, "numpy")]
+               for dt, v in roof["exp"].items()], numeric_from=1)
     doc.p("The limit of a shape is the smaller of (a) the all-thread bandwidth of the level its "
           "working set fits in, divided by the bytes one logit costs (every array the function "
           "reads or writes: `TRAFFIC` in `xentbench/roofline.py`, e.g. 1 logit for the sparse loss, "
-          "3 for the dense fused loss+gradient), and (b) the exp rate of one core times the cores, "
+          "3 for the dense fused loss+gradient), and (b) the exp rate of every thread at once, "
           "over the exps per element (2 for sigmoid: exp and log1p). Writes are counted at read "
           "bandwidth, so the fractions below are if anything too high. A fraction above 100% "
           "means the backend computes fewer exps than the count assumes, or an exp faster than "

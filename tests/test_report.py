@@ -635,6 +635,8 @@ def test_exp_together_sums_the_rates_of_processes_run_at_once():
     one = roofline._exp_together("numpy", "float64", processes=1, seconds=0.3)
     two = roofline._exp_together("numpy", "float64", processes=2, seconds=0.3)
     assert np.isfinite(one) and one > 0 and np.isfinite(two) and two > 0
+    with pytest.raises(RuntimeError, match="a measuring process failed"):  # not a wait for the timeouts
+        roofline._exp_together("numpy", "no such dtype", processes=2, seconds=0.3)
 
 
 def test_half_precision_rooflines_use_float32s_exp():

@@ -44,6 +44,7 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
+import queue
 import platform
 import sys
 import time
@@ -226,15 +227,23 @@ def _exp_together(source: str, dtype, processes: int, seconds: float = 2.0, slot
     single run of each process would not do: a process's fastest run is one
     that the others left the core to."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that runs TBB's threads
-    barrier, results = context.Barrier(processes, timeout=300), context.Queue()
+    barrier, results = context.Barrier(processes, timeout=120), context.Queue()
     workers = [context.Process(target=_exp_worker, args=(source, dtype, seconds, slot, barrier, results))
                for _ in range(processes)]
     for worker in workers:
         worker.start()
+    done = []
     try:
-        done = [results.get(timeout=600) for _ in workers]
+        while len(done) < processes:
+            try:
+                done.append(results.get(timeout=1.0))
+            except queue.Empty:
+                if any(worker.exitcode for worker in workers):  # its traceback is on stderr
+                    raise RuntimeError(f"exp of {source} ({dtype}): a measuring process failed") from None
     finally:
         for worker in workers:
+            if len(done) < processes:
+                worker.terminate()
             worker.join()
     whole = set.intersection(*(set(d) - {min(d), max(d)} for d in done))
     if not whole:

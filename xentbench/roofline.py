@@ -18,11 +18,11 @@
   are computed in float32 by every backend, so they get the float32 rate.
 * ``exp_all``: the winner's throughput on every thread at once, one process
   each with an array of its own, in the best 50 ms that all spent computing
-  (``_exp_together``). Threads that are one
-  core's hyperthreads share its vector units, so this is not the one-thread
-  rate times the threads (on the 2-vCPU machines of this project, about 1x,
-  not 2x: ``benchmarks/NOTES.md`` entry 25); files measured before it was
-  added are read as if it were (``exp_ceiling``).
+  (``_exp_together``). Threads that are one core's hyperthreads share its
+  vector units, so this is not the one-thread rate times the threads: on the
+  2-vCPU machines of this project, two threads compute 0.95x one thread's exps
+  in some minutes and 1.4-2x in others (``benchmarks/NOTES.md`` entry 25);
+  files measured before it was added are read as if it were (``exp_ceiling``).
 * ``machine``: CPU model, cores, caches, memory, library versions, Numba's
   threading layer and thread count (the layer ``impls.numba_parallel`` selects).
 
@@ -44,8 +44,8 @@ import importlib.metadata
 import json
 import multiprocessing
 import os
-import queue
 import platform
+import queue
 import sys
 import time
 from contextlib import contextmanager
@@ -213,7 +213,8 @@ def _exp_worker(source: str, dtype, seconds: float, slot: float, barrier, result
         end = time.perf_counter() + seconds
         while (now := time.perf_counter()) < end:
             call()
-            done[int(now // slot)] = done.get(int(now // slot), 0) + size
+            k = int(now // slot)
+            done[k] = done.get(k, 0) + size
     results.put(done)
 
 
@@ -379,12 +380,9 @@ def ceilings(roof: dict, function: str, working_set_bytes: float, dtype: str) ->
 def limit(roof: dict, function: str, batch: int, classes: int, dtype: str) -> dict:
     """The bound on logits elements/s for one shape: its value, which limit it is
     (``"exp"`` or the memory level) and the level the working set fits in."""
-    item = np.dtype(dtype).itemsize
-    traffic = TRAFFIC[function] * item  # bytes per logits element
-    where = level(roof, batch * classes * traffic)
-    bw = roof["bandwidth"][where]["all"]
-    compute = exp_ceiling(roof, dtype) / TRANSCENDENTALS[function]
-    by_memory = bw / traffic
+    working_set = batch * classes * TRAFFIC[function] * np.dtype(dtype).itemsize
+    where = level(roof, working_set)
+    by_memory, compute = ceilings(roof, function, working_set, dtype)
     if by_memory <= compute:
         return dict(elements_per_s=by_memory, bound=where, level=where)
     return dict(elements_per_s=compute, bound="exp", level=where)

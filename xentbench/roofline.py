@@ -299,7 +299,7 @@ def measure(memory_bytes: int = 1 << 30, progress=None) -> dict:
         say(f"exp throughput: {dtype}, {exp_source[dtype]}, {threads} threads at once")
         exp_all[dtype] = _exp_together(exp_source[dtype], dtype, threads)
     for half in ("float16", "bfloat16"):
-        exp[half], exp_all[half], exp_source[half] = exp["float32"], exp_all["float32"], exp_source["float32"]
+        exp[half], exp_source[half] = exp["float32"], exp_source["float32"]
     info.update(numba_threading_layer=numba.threading_layer(), numba_threads=threads)
     return dict(version=2, measured_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"), machine=info,
                 threads=threads, cache_bytes={"L2": l2 * threads, "LLC": llc},

@@ -17,7 +17,7 @@ Online over blocks (Milakov & Gimelshein 2018, one block at a time)
     into pieces whose statistics merge the same way.
 
 The loss options (``impls._options``)
-    The kernels with options (``rows_options``) take ``opt = (w, eps, lam,
+    The kernels (``ROWS``) take ``opt = (w, eps, lam,
     scale, ignore, exact, wsum, alpha, beta)``: the class weights ``w`` (empty for none), the smoothing
     ``eps``, the z-loss ``lam``, the row ``scale``, the ignored label, whether
     any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none),
@@ -32,7 +32,9 @@ The loss options (``impls._options``)
     ``c = scale (W + 2 lam lse)``, ``W = (1 - eps) (w_y or Z) + eps wsum / C``.
     An ignored row's loss and gradient are 0, whatever its logits. Without
     options (``exact`` false), ``c = 1``, ``alpha = 1``, ``beta = 0``: the
-    results of before, bit for bit.
+    results of before, bit for bit. A call without options passes ``opt = None``
+    and gets a compilation of its own, in which these neutral values are
+    built inside the kernel (``_neutral``).
 
 Accuracy
     ``exp`` is a polynomial of at most about one ulp (``_exp``). Each block sum
@@ -61,8 +63,16 @@ Half precision (float16, bfloat16)
     pass computes the piece's exponentials again rather than keep them all.
     The per-row loss is written in float32 and narrowed by the caller. A call
     with loss options gets its half-precision logits as float32 from the front
-    door (``impls._options``), so the entry points with options are compiled
+    door (``impls._options``), so the kernels with options are compiled
     for float32 and float64 only, though the code they share is written for both.
+
+One kernel per call (``ROWS``)
+    Each ``(mode, grad, path)`` has a kernel of its own, in which the three are
+    constants, so that Numba prunes every other mode and path before it types
+    the code, and a first call compiles only what it runs (``_kernel_of``;
+    ``benchmarks/NOTES.md`` entry 26). Whole rows and tiles are serial kernels,
+    run on every core by a ``prange`` over chunks of rows (``_on_every_core``)
+    that shares their compiled code.
 
 Fast-math
     No blanket ``fastmath``: elementwise arithmetic is compiled with
@@ -74,6 +84,7 @@ Fast-math
 
 import functools
 import math
+import types as pytypes
 
 import numpy as np
 from llvmlite import ir
@@ -87,12 +98,19 @@ from ._half import narrow, widen
 _jit = functools.partial(njit, cache=True, error_model="numpy")
 #: The helpers: they allocate nothing, so they run without Numba's reference
 #: counting (``_nrt=False``); otherwise every call with array arguments and
-#: every view costs atomic increments, about 100 ns a row.
-_kernel = functools.partial(_jit, _nrt=False)
-#: Glue between the loops (no arithmetic that fast-math flags could change):
-#: inlined by Numba into its caller, since a call with array arguments costs
-#: 30-50 cycles of argument passing and LLVM does not inline functions that
-#: hold vectorised loops.
+#: every view costs atomic increments, about 100 ns a row. Only kernels call them,
+#: so they are compiled without the wrappers that let Python call them (a quarter
+#: of a first call's compile time: ``benchmarks/NOTES.md`` entry 26).
+_kernel = functools.partial(_jit, _nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+#: ``_kernel``s that Python calls too (the serial elementwise kernels, ``exp_span``,
+#: ``pieces_per_row``): with the wrapper that lets it.
+_callable = functools.partial(_jit, _nrt=False)
+#: Glue between the loops that holds loops or branches on ``mode`` (no arithmetic
+#: that fast-math flags could change): inlined by Numba into its caller, since a
+#: call with array arguments costs 30-50 cycles of argument passing, LLVM does not
+#: inline functions that hold vectorised loops, and Numba prunes a mode's branches
+#: only in code inlined into the kernel of that mode. Scalar helpers are
+#: ``_kernel``s: typed once, and inlined by LLVM.
 _glue = functools.partial(_kernel, inline="always")
 _EXACT = {"contract"}
 _REDUCE = {"reassoc", "contract"}
@@ -110,8 +128,11 @@ CHUNKS = 4
 #: The shortest piece a row is cut into when there are fewer rows than threads.
 MIN_PIECE = 16384
 
-#: What ``rows`` computes.
+#: What a kernel computes (``mode``).
 SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE = 0, 1, 2, 3
+#: How a kernel cuts the work (``path``): tiles of short rows, whole rows, or rows cut into pieces
+#: (``path``, chosen by the caller from the shape: ``impls.numba_parallel._path``).
+TILES, WHOLE, PIECES = 0, 1, 2
 
 
 # --------------------------------------------------------------------------
@@ -205,7 +226,7 @@ def _exp_overload(x):
     return None
 
 
-@_kernel(fastmath=_EXACT)
+@_callable(fastmath=_EXACT)
 def exp_span(x, out):
     """``out = exp(x)`` elementwise for ``x <= 0``, with the kernels' own vectorised ``_exp``:
     what ``xentbench.roofline`` measures the exp ceiling with, beside ``np.exp``."""
@@ -442,7 +463,7 @@ def _smoothing_sum(x, w):
     return b
 
 
-@_glue
+@_kernel
 def _rescaled(s, mb, m):
     """``s exp(mb - m)``: 0 for ``s = 0`` (a span of ``-inf``), no ``exp`` call if ``mb == m``."""
     if s == 0.0:
@@ -450,7 +471,7 @@ def _rescaled(s, mb, m):
     return s if mb == m else s * math.exp(np.float64(mb) - np.float64(m))
 
 
-@_glue
+@_kernel
 def _merge(one, two):
     """Statistics of the union of two spans from theirs (online softmax).
 
@@ -564,7 +585,7 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
 # Results
 # --------------------------------------------------------------------------
 
-@_glue
+@_kernel
 def _plain_loss(mode, log_s, x_label, m, zsum, a):
     """A row's loss from its statistics, in float64: sparse ``log(s) - (x[label] - m)``,
     dense ``Z log(s) - A``."""
@@ -573,7 +594,7 @@ def _plain_loss(mode, log_s, x_label, m, zsum, a):
     return zsum * log_s - a
 
 
-@_glue
+@_kernel
 def _loss(mode, log_s, x_label, w_label, stats, opt, classes):
     """A row's loss and gradient coefficient ``c`` from its statistics, in float64.
 
@@ -601,7 +622,7 @@ def _loss(mode, log_s, x_label, w_label, stats, opt, classes):
     return scale * loss, scale * total
 
 
-@_glue
+@_kernel
 def _factor(mb, m, s):
     """``exp(shift(mb) - m) / s``: what turns a block's ``exp(x - shift(mb))``
     into probabilities ``exp(x - m) / s`` (``m``, ``s`` the row's). A block of
@@ -707,7 +728,7 @@ def _stores(mode, grad):
     return mode == SOFTMAX or grad
 
 
-@_glue
+@_kernel
 def _target(labels, w, r, mode, ignore):
     """Row ``r``'s label (an index into the row: 0 for an ignored or dense
     row), its class weight (1 for none), and whether the row counts."""
@@ -746,8 +767,8 @@ def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
     _store(obuf, out[r])
 
 
-@_glue
-def _pieces(rows, classes, threads):
+@_callable
+def pieces_per_row(rows, classes, threads):
     """Pieces to cut each row into: 1 with a row for every thread, else one
     piece per thread, none shorter than ``MIN_PIECE`` classes."""
     if rows >= threads:
@@ -755,7 +776,7 @@ def _pieces(rows, classes, threads):
     return max(1, min(-(-threads // rows), classes // MIN_PIECE))
 
 
-@_glue
+@_kernel
 def _piece(i, pieces, classes):
     """Row and ``[lo, hi)`` of piece ``i`` (row-major), bounds on block edges."""
     r, p = divmod(np.int64(i), np.int64(pieces))
@@ -883,7 +904,7 @@ def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, opt):
                     out[r, :] = 0.0
 
 
-@_kernel
+@_glue
 def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes, xbuf, obuf):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
     (``(2 classes + 3, hi - lo)``, the compute dtype), statistics, loss and factors
@@ -920,49 +941,46 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes,
 # The parallel driver
 # --------------------------------------------------------------------------
 
+# The three ways to cut the work, inlined by Numba into the kernels (``_kernel_of``): tiles of
+# short rows and whole rows on the calling thread (``_on_every_core`` runs them on chunks of rows
+# on every core), rows cut into pieces on every core. ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels ``labels``) and
+# ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``, the gradient into ``out``. ``x`` and
+# ``out`` may be half-precision bits; ``z``, ``loss`` and the class weights are of the compute
+# dtype (float32 for half precision). Arrays a mode does not use are not read (any 2-D
+# C-contiguous array of the compute dtype for ``z``, any int64 vector for ``labels``, an empty
+# vector for ``loss``, and ``out`` with no columns); ``opt``: the loss options (module docstring).
+
 @_jit(inline="always")
-def _drive(x, z, labels, out, loss, mode, grad, opt, threads):
-    """Row statistics of ``x`` and what ``mode`` asks of them, on ``threads`` threads.
-
-    ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels
-    ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``,
-    the gradient into ``out``. ``x`` and ``out`` may be half-precision bits;
-    ``z``, ``loss`` and the class weights are of the compute dtype (float32 for
-    half precision). Arrays a mode does not use are not read (pass any 2-D
-    C-contiguous array of the compute dtype for ``z``, any int64 vector for
-    ``labels``, an empty vector for ``loss``, and ``out`` with no columns);
-    ``opt``: the loss options (module docstring). Inlined by Numba into ``rows``,
-    where its ``prange`` loops run on every core, and into ``rows_serial``,
-    where they are plain loops.
-
-    Rows shorter than ``SHORT`` go in tiles (``_tile_task``); with a row for
-    every thread, each row is one task (statistics, loss, and results while
-    the row is in cache), ``CHUNKS`` chunks of rows per thread; with fewer
-    rows, each row is cut into pieces whose statistics are merged before the
-    results are written.
-    """
+def _tiles(x, z, labels, out, loss, mode, grad, opt):
+    """Rows shorter than ``SHORT``, in tiles of ``TILE // classes`` rows (``_tile_task``)."""
     n_rows, classes = x.shape
-    if classes < SHORT:
-        tile = TILE // classes
-        for t in prange((n_rows + tile - 1) // tile):
-            lo = t * tile
-            hi = min(lo + tile, n_rows)
-            _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt,
-                       _empty(x, (2 * classes + 3, hi - lo)), np.empty((5, hi - lo)),
-                       np.empty(((hi - lo) * _half(x), classes), np.float32),
-                       np.empty(((hi - lo) * _half(out), out.shape[1]), np.float32))
-        return
+    tile = TILE // classes
+    for lo in range(0, n_rows, tile):
+        hi = min(lo + tile, n_rows)
+        _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt,
+                   _empty(x, (2 * classes + 3, hi - lo)), np.empty((5, hi - lo)),
+                   np.empty(((hi - lo) * _half(x), classes), np.float32),
+                   np.empty(((hi - lo) * _half(out), out.shape[1]), np.float32))
+
+
+@_jit(inline="always")
+def _whole(x, z, labels, out, loss, mode, grad, opt):
+    """Each row one task: statistics, loss, and results while the row is in cache."""
+    n_rows, classes = x.shape
+    maxima = _empty(x, -(-classes // BLOCK))
+    xbuf = np.empty(classes * _half(x), np.float32)
+    obuf = np.empty(out.shape[1] * _half(out), np.float32)
+    for r in range(n_rows):
+        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
+
+
+@_jit(inline="always")
+def _cut(x, z, labels, out, loss, mode, grad, opt, threads):
+    """Fewer rows than threads (``pieces_per_row``): each row cut into pieces whose statistics
+    are merged before the results are written."""
+    n_rows, classes = x.shape
     blocks = -(-classes // BLOCK)
-    pieces = _pieces(n_rows, classes, threads)
-    if pieces == 1:
-        chunk = -(-n_rows // (CHUNKS * threads))
-        for c in prange(-(-n_rows // chunk)):
-            maxima = _empty(x, blocks)
-            xbuf = np.empty(classes * _half(x), np.float32)
-            obuf = np.empty(out.shape[1] * _half(out), np.float32)
-            for r in range(c * chunk, min((c + 1) * chunk, n_rows)):
-                _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
-        return
+    pieces = pieces_per_row(n_rows, classes, threads)
     n = n_rows * pieces
     parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
     maxima = _empty(x, (n, blocks))
@@ -1005,36 +1023,74 @@ def _neutral(z):
     return (z.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
 
 
-@_jit(parallel=True)
-def rows(x, z, labels, out, loss, mode, grad, threads):
-    """``_drive`` on every core, without options; ``threads``: Numba's thread
-    count (``numba.get_num_threads()``, which would keep the kernel out of the
-    on-disk cache if called inside it)."""
-    _drive(x, z, labels, out, loss, mode, grad, _neutral(z), threads)
+def _kernel_of(mode, grad, path):
+    """The compiled kernel of one ``mode`` and ``path`` (``_tiles``, ``_whole`` or ``_cut``), with or
+    without the gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_on_every_core`` runs it
+    on every core), parallel for ``PIECES``.
+
+    The three are constants of the kernel (closure variables, part of its cache key). The branch
+    on ``path`` is pruned before Numba inlines the path, and every branch on ``mode`` and ``grad``
+    after, before it types the code: a call types and compiles only the code it runs
+    (``benchmarks/NOTES.md`` entry 26). ``opt``: the loss options (module docstring), or None for
+    none, which Numba compiles apart (its branch is pruned by type), so that a call without
+    options pays neither their argument (Numba's dispatch of the tuple costs 0.25 us) nor their
+    compilation. ``threads``, for ``PIECES``: Numba's thread count (``numba.get_num_threads()``,
+    which would keep the kernel out of the on-disk cache if called inside it).
+    """
+    def kernel(x, z, labels, out, loss, opt, threads=1):
+        options = _neutral(z) if opt is None else opt
+        if path == TILES:
+            _tiles(x, z, labels, out, loss, mode, grad, options)
+        elif path == WHOLE:
+            _whole(x, z, labels, out, loss, mode, grad, options)
+        else:
+            _cut(x, z, labels, out, loss, mode, grad, options, threads)
+    kernel.__name__ = kernel.__qualname__ = "rows_{}{}_{}".format(
+        ("softmax", "log_softmax", "sparse", "dense")[mode], "_grad" if grad else "", ("tiles", "whole", "pieces")[path])
+    return _jit(parallel=path == PIECES)(kernel)
 
 
-@_jit
-def rows_serial(x, z, labels, out, loss, mode, grad):
-    """``_drive`` on the calling thread alone, without options: a parallel
-    launch wakes the other threads, which costs more than a small call's work."""
-    _drive(x, z, labels, out, loss, mode, grad, _neutral(z), 1)
+def _chunks(x, z, labels, out, loss, opt, threads):
+    """``serial`` on ``CHUNKS`` chunks of rows per thread, the chunks on every core (``prange``).
+    Every row is computed as ``serial`` computes it alone, so the results do not depend on the cut.
+    ``z``, ``labels`` and ``loss`` may be the placeholders of the arrays a mode does not read
+    (``impls.numba_parallel``): their slices are not read either."""
+    n_rows = x.shape[0]
+    chunk = -(-n_rows // (CHUNKS * threads))
+    for c in prange(-(-n_rows // chunk)):
+        lo = c * chunk
+        hi = min(lo + chunk, n_rows)
+        serial(x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt)  # noqa: F821  (``_on_every_core``)
 
 
-@_jit(parallel=True)
-def rows_options(x, z, labels, out, loss, mode, grad, opt, threads):
-    """``rows`` with the loss options ``opt`` (module docstring): entry points
-    of their own, so that a call without options pays neither their argument
-    (Numba's dispatch of the tuple costs 0.25 us) nor their compilation."""
-    _drive(x, z, labels, out, loss, mode, grad, opt, threads)
+def _on_every_core(serial):
+    """``_chunks`` compiled around the serial kernel ``serial``, which it calls as the global
+    ``serial`` of a copy of its own: the parallel kernel then types and compiles a call and a
+    loop, and shares ``serial``'s compiled code (a closure variable would put the dispatcher,
+    with a new identity in every process, into the cache key)."""
+    name = serial.__name__ + "_parallel"
+    chunks = pytypes.FunctionType(_chunks.__code__, dict(_chunks.__globals__, serial=serial), name)
+    chunks.__qualname__ = name
+    return _jit(parallel=True)(chunks)
 
 
-@_jit
-def rows_options_serial(x, z, labels, out, loss, mode, grad, opt):
-    """``rows_serial`` with the loss options ``opt``."""
-    _drive(x, z, labels, out, loss, mode, grad, opt, 1)
+def _entry_points():
+    """``ROWS``: a ``(parallel, serial)`` pair of kernels per ``(mode, grad, path)``; a call that
+    ``PIECES`` would cut runs whole rows serially (a serial call has one thread)."""
+    pairs = {}
+    for mode, grad in [(SOFTMAX, False), (LOG_SOFTMAX, False), (SPARSE, False), (SPARSE, True), (DENSE, False),
+                       (DENSE, True)]:
+        tiles, whole = _kernel_of(mode, grad, TILES), _kernel_of(mode, grad, WHOLE)
+        pairs[mode, grad, TILES] = (_on_every_core(tiles), tiles)
+        pairs[mode, grad, WHOLE] = (_on_every_core(whole), whole)
+        pairs[mode, grad, PIECES] = (_kernel_of(mode, grad, PIECES), whole)
+    return pairs
 
 
-@_kernel(fastmath=_EXACT)
+ROWS = _entry_points()
+
+
+@_callable(fastmath=_EXACT)
 def sigmoid_span_options(z, x, out, pos_weight, eps):
     """``out = max(x, 0) - x z + log1p(exp(-|x|))``, elementwise: ``exp`` in
     the compute dtype of ``x``, the rest in float64 (``log1p`` to the precision
@@ -1063,7 +1119,7 @@ def sigmoid_span_options(z, x, out, pos_weight, eps):
                             + _log1p_small(e, coefficients), out)
 
 
-@_kernel
+@_callable
 def sigmoid_span(z, x, out):
     """``sigmoid_span_options`` without options."""
     sigmoid_span_options(z, x, out, z[:0], 0.0)
@@ -1096,7 +1152,7 @@ def sigmoid_xent_options(z, x, out, pos_weight, eps, threads):
 # The probability forms (``impls._probability``)
 # --------------------------------------------------------------------------
 
-@_glue
+@_kernel
 def _clip(p, low, high):
     """``p`` clipped to ``[low, high]`` as float64; NaN stays NaN."""
     q = np.float64(p)
@@ -1104,7 +1160,7 @@ def _clip(p, low, high):
     return high if q > high else q
 
 
-@_kernel(fastmath=_EXACT)
+@_callable(fastmath=_EXACT)
 def binary_span(z, p, out, low, high):
     """``out = -(z log(q) + (1 - z) log(1 - q))`` with ``q = clip(p, low, high)``,
     elementwise, in float64 (``1 - q`` is exact for float32 ``q``), rounded once."""
@@ -1123,7 +1179,7 @@ def binary_xent(z, p, out, low, high, threads):
         binary_span(z[lo:hi], p[lo:hi], out[lo:hi], low, high)
 
 
-@_kernel(fastmath=_EXACT)
+@_callable(fastmath=_EXACT)
 def categorical_rows(z, p, out, low, high):
     """``out[r] = -sum_c z[r, c] log(clip(p[r, c] / sum(p[r]), low, high))``, in float64."""
     for r in range(p.shape[0]):

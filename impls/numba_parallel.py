@@ -39,6 +39,17 @@ def _launch(parallel, serial, size, *args):
     return parallel(*args, numba.get_num_threads())
 
 
+def _path(logits):
+    """How the kernels cut the work on ``logits`` (``kernels.TILES``, ``WHOLE`` or ``PIECES``): chosen
+    here, so that a call compiles only its own path. ``PIECES`` only where ``_launch`` goes parallel."""
+    n_rows, classes = logits.shape
+    if classes < kernels.SHORT:
+        return kernels.TILES
+    if logits.size >= _numba_setup.SERIAL_BELOW and kernels.pieces_per_row(n_rows, classes, numba.get_num_threads()) > 1:
+        return kernels.PIECES
+    return kernels.WHOLE
+
+
 def _readonly(a):
     a.flags.writeable = False
     return a
@@ -84,10 +95,10 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
         x, results = logits, out
         if compute != logits.dtype:  # half precision: the kernels take its bits
             x, results = _half.as_bits(logits), _half.as_bits(out)
-        _launch(kernels.rows, kernels.rows_serial, logits.size, x, z, sparse, results, loss, mode, grad)
+        _launch(*kernels.ROWS[mode, grad, _path(logits)], logits.size, x, z, sparse, results, loss, None)
     else:
-        _launch(kernels.rows_options, kernels.rows_options_serial, logits.size, logits, z, sparse, out, loss, mode,
-                grad, _kernel_options(options, logits))
+        _launch(*kernels.ROWS[mode, grad, _path(logits)], logits.size, logits, z, sparse, out, loss,
+                _kernel_options(options, logits))
     return out, loss
 
 

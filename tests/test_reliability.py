@@ -404,5 +404,8 @@ def test_small_calls_run_serially(monkeypatch):
         if "cross_entropy" in function:
             kwargs["labels"] = np.zeros(2, np.int64) if function.startswith("sparse") else logits
         getattr(backend, function)(**kwargs)
-    assert pairs == {(numba_parallel.kernels.rows, numba_parallel.kernels.rows_serial),
-                     (numba_parallel.kernels.sigmoid_xent, numba_parallel.kernels.sigmoid_span)}
+    kernels = numba_parallel.kernels
+    assert pairs == {kernels.ROWS[mode, grad, kernels.TILES] for mode, grad in
+                     [(kernels.SOFTMAX, False), (kernels.LOG_SOFTMAX, False), (kernels.SPARSE, False),
+                      (kernels.SPARSE, True), (kernels.DENSE, False), (kernels.DENSE, True)]} \
+        | {(kernels.sigmoid_xent, kernels.sigmoid_span)}

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import numba
 from numba import njit
 from numba.core import inline_closurecall, ir
 
@@ -20,8 +21,9 @@ from numba.core.registry import CPUDispatcher
 from xentbench import warm
 from impls import _half, _numba_kernels
 warm.compile_dtype(sys.argv[1])  # every call a user's first calls would compile for
-stats = {f"{m.__name__}.{name}": [len(k.stats.cache_hits), len(k.stats.cache_misses)]
-         for m in (_numba_kernels, _half) for name, k in vars(m).items() if isinstance(k, CPUDispatcher)}
+kernels = [k for m in (_numba_kernels, _half) for k in vars(m).values() if isinstance(k, CPUDispatcher)]
+kernels += [k for pair in _numba_kernels.ROWS.values() for k in pair]
+stats = {f"{k.py_func.__module__}.{k.__name__}": [len(k.stats.cache_hits), len(k.stats.cache_misses)] for k in kernels}
 print(json.dumps({name: hm for name, hm in stats.items() if any(hm)}))
 """
 
@@ -32,8 +34,11 @@ def test_after_warm_no_first_call_compiles(capsys, monkeypatch, tmp_path):
     assert "1 of 1 dtypes compiled or loaded" in capsys.readouterr().out
     done = subprocess.run([sys.executable, "-c", FIRST_CALLS, "float64"], capture_output=True, text=True, check=True)
     stats = json.loads(done.stdout.strip().splitlines()[-1])
-    assert {"impls._numba_kernels.rows", "impls._numba_kernels.rows_serial", "impls._numba_kernels.rows_options",
+    assert {"impls._numba_kernels.rows_sparse_whole_parallel", "impls._numba_kernels.rows_sparse_whole",
+            "impls._numba_kernels.rows_sparse_tiles",
             "impls._numba_kernels.sigmoid_xent"} <= set(stats)
+    if numba.config.NUMBA_NUM_THREADS > 1:  # a row is cut into pieces only for two threads or more
+        assert "impls._numba_kernels.rows_sparse_pieces" in stats
     compiled = {name: misses for name, (hits, misses) in stats.items() if misses}
     assert not compiled, compiled  # every kernel loaded from the cache warm filled
 

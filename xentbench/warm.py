@@ -29,8 +29,10 @@ from multiprocessing import get_context
 from xentbench import console
 from xentbench.suite import DTYPES, FOCUS
 
-#: (batch, classes) of the two calls per function: under and over the parallel threshold
-SHAPES = ((8, 1000), (128, 1000))
+#: (batch, classes) of the calls per function: one per way the kernels cut the work
+#: (``impls.numba_parallel._path``), each under and over the parallel threshold; the last, a
+#: row cut into pieces, needs two threads or more, and runs whole rows on one.
+SHAPES = ((8, 1000), (128, 1000), (8, 10), (8192, 10), (1, 65536))
 
 
 def add_arguments(parser) -> None:
@@ -75,6 +77,7 @@ def compile_dtype(dtype: str) -> float:
     from xentbench.inputs import make_logits
 
     assert SHAPES[0][0] * SHAPES[0][1] < _numba_setup.SERIAL_BELOW <= SHAPES[1][0] * SHAPES[1][1]
+    assert SHAPES[2][0] * SHAPES[2][1] < _numba_setup.SERIAL_BELOW <= SHAPES[3][0] * SHAPES[3][1]
     backend = impls.get(FOCUS)
     start = time.perf_counter()
     for batch, classes in SHAPES:

@@ -9,9 +9,9 @@ bfloat16 arrive as they are (``dtypes``) and reach the kernels as their bits
 (``impls._half.as_bits``); the kernels compute them in float32 and round the
 results back, the per-row losses rounded here. The loss options
 (``impls._options``) go to the kernels' entry points with options as one
-tuple of scalars and the class weights (``_kernel_options``), applied inside
-the kernels' passes; every call with options of a dtype shares one compiled
-kernel, and a call without options runs the entry points of before. A call
+tuple of scalars and the class weights (``_kernel_options``), applied
+inside the kernels' passes; a call without options passes None, for which
+Numba compiles each kernel apart (``impls._numba_kernels``). A call
 with options never brings half precision: the front door converts it to
 float32 first. Threading: the TBB layer, safe for concurrent callers (see
 ``impls._numba_setup``).
@@ -24,6 +24,7 @@ from . import _numba_setup  # first: the threading layer and the cache folder
 from . import _half
 from . import _numba_kernels as kernels
 from . import _probability
+from ._numba_rows import SHORT
 from ._validate import compute_dtype  # the dtype of the dense labels and the losses
 
 name = "numba"
@@ -37,17 +38,6 @@ def _launch(parallel, serial, size, *args):
     if size < _numba_setup.SERIAL_BELOW:
         return serial(*args)
     return parallel(*args, numba.get_num_threads())
-
-
-def _path(logits):
-    """How the kernels cut the work on ``logits`` (``kernels.TILES``, ``WHOLE`` or ``PIECES``): chosen
-    here, so that a call compiles only its own path. ``PIECES`` only where ``_launch`` goes parallel."""
-    n_rows, classes = logits.shape
-    if classes < kernels.SHORT:
-        return kernels.TILES
-    if logits.size >= _numba_setup.SERIAL_BELOW and kernels.pieces_per_row(n_rows, classes, numba.get_num_threads()) > 1:
-        return kernels.PIECES
-    return kernels.WHOLE
 
 
 def _readonly(a):
@@ -67,8 +57,8 @@ _NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32
 
 
 def _kernel_options(options, logits):
-    """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of
-    ``options`` (``impls._numba_kernels``); ``logits`` of float32 or float64."""
+    """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of ``options``
+    (``impls._numba_rows`` names the places); ``logits`` of float32 or float64."""
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
     wsum = float(classes) if w is None else float(np.add.reduce(w, dtype=np.float64))  # np.sum: 2 us more
@@ -91,14 +81,14 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if loss is None:
         loss = _NO_LOSS[compute]
     z = _NO_DENSE[compute] if dense is None else dense
+    parallel, serial = kernels.ROWS[mode][grad][logits.shape[1] < SHORT]
     if options is None:
         x, results = logits, out
         if compute != logits.dtype:  # half precision: the kernels take its bits
             x, results = _half.as_bits(logits), _half.as_bits(out)
-        _launch(*kernels.ROWS[mode, grad, _path(logits)], logits.size, x, z, sparse, results, loss, None)
+        _launch(parallel, serial, logits.size, x, z, sparse, results, loss, None)
     else:
-        _launch(*kernels.ROWS[mode, grad, _path(logits)], logits.size, logits, z, sparse, out, loss,
-                _kernel_options(options, logits))
+        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss, _kernel_options(options, logits))
     return out, loss
 
 

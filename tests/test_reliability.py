@@ -405,7 +405,7 @@ def test_small_calls_run_serially(monkeypatch):
             kwargs["labels"] = np.zeros(2, np.int64) if function.startswith("sparse") else logits
         getattr(backend, function)(**kwargs)
     kernels = numba_parallel.kernels
-    assert pairs == {kernels.ROWS[mode, grad, kernels.TILES] for mode, grad in
+    assert pairs == {kernels.ROWS[mode][grad][True] for mode, grad in
                      [(kernels.SOFTMAX, False), (kernels.LOG_SOFTMAX, False), (kernels.SPARSE, False),
                       (kernels.SPARSE, True), (kernels.DENSE, False), (kernels.DENSE, True)]} \
         | {(kernels.sigmoid_xent, kernels.sigmoid_span)}

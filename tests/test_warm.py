@@ -19,10 +19,12 @@ FIRST_CALLS = r"""
 import json, sys
 from numba.core.registry import CPUDispatcher
 from xentbench import warm
-from impls import _half, _numba_kernels
+from impls import _half, _numba_kernels, _numba_math, _numba_rows
 warm.compile_dtype(sys.argv[1])  # every call a user's first calls would compile for
-kernels = [k for m in (_numba_kernels, _half) for k in vars(m).values() if isinstance(k, CPUDispatcher)]
-kernels += [k for pair in _numba_kernels.ROWS.values() for k in pair]
+kernels = [k for m in (_numba_kernels, _numba_math, _numba_rows, _half) for k in vars(m).values()
+           if isinstance(k, CPUDispatcher)]
+kernels += [k for by_grad in _numba_kernels.ROWS for by_short in by_grad for parallel, serial in by_short
+            for k in (serial, *getattr(parallel, "kernels", [parallel]))]
 stats = {f"{k.py_func.__module__}.{k.__name__}": [len(k.stats.cache_hits), len(k.stats.cache_misses)] for k in kernels}
 print(json.dumps({name: hm for name, hm in stats.items() if any(hm)}))
 """

@@ -102,7 +102,7 @@ BACKENDS_CHOICES = BACKENDS + (PAIRED,)
 #: what the forkserver of each asv run imports (XENTBENCH_PREIMPORT): the backend measured
 PREIMPORT = {PAIRED: ",".join((FOCUS,) + BASELINES)}
 #: the --quick slice: batch 32, classes 10 and 1000, float32, on every grid of the suite;
-#: the Numba first call of the sparse loss
+#: the Numba first call of the sparse loss on float32
 QUICK = ((32,), (10, 1000), ("float32",))
 QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
 #: the --quick slice of the loss options: their smallest shape, every function and option set
@@ -177,7 +177,8 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
         regexes.append(rf"^{HALF_MODULE}\.{_alt(grid_classes)}\.track_\w+\({re.escape(repr(backend))}, {half}\)$")
     if STARTUP in classes and "track" in kinds and backend == FOCUS:
         functions = _alt(repr(f) for f in QUICK_STARTUP) if quick else "'[^']*'"
-        regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, '[^']*'\)$")
+        dtypes = _alt(repr(d) for d in QUICK[2]) if quick else "'[^']*'"
+        regexes.append(rf"^bench_startup\.{STARTUP}\.track_\w+\({functions}, {dtypes}, '[^']*'\)$")
     if OPTIONS_TIME in classes and "time" in kinds and backend in OPTIONS_BACKENDS:
         regexes.append(rf"^bench_options\.{OPTIONS_TIME}\.time_\w+\({re.escape(repr(backend))}, "
                        rf"{_options_combos(quick)}\)$")

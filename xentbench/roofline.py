@@ -11,7 +11,7 @@
 * ``exp``: exp throughput of one thread, elements/s on an in-cache array of
   ``x <= 0``, the fastest of the vectorised exps this machine has (``EXPS``):
   NumPy's ``np.exp``, the numba kernels' own polynomial
-  (``impls._numba_kernels.exp_span``) and, where installed, ``torch.exp`` on
+  (``impls._numba_math.exp_span``) and, where installed, ``torch.exp`` on
   one thread; ``exp_source`` names the winner per dtype. A backend whose exp
   is faster than every one of them would read over 100% of the roofline;
   with NumPy's alone, the numba kernels' did (issue 16). float16 and bfloat16
@@ -142,7 +142,7 @@ def _numpy_exp(x, y):
 
 @contextmanager
 def _numba_exp(x, y):
-    from impls._numba_kernels import exp_span
+    from impls._numba_math import exp_span
 
     yield lambda: exp_span(x, y)
 

@@ -2,13 +2,13 @@
 
     xentbench warm [--dtype DTYPE ...] [--jobs N]
 
-A first call of a numba function with an empty cache compiles its kernels,
-which takes 15-35 s per kernel and dtype on this project's 2-core machine
-(``benchmarks/NOTES.md`` entry 14). ``warm`` makes every such first call
-ahead of time: each function of the backend (the losses also with all their
-options at once, and the probability forms) once on a small input (the
-kernels that run on the calling thread) and once on an input of
-``SERIAL_BELOW`` logits or more (the parallel kernels), for every dtype
+A first call of a numba function with an empty cache compiles the kernels
+that call runs, which takes 2-4 s per function, dtype and way of cutting the
+work on this project's 2-core machine (``benchmarks/NOTES.md`` entry 26).
+``warm`` makes every such first call ahead of time: each function of the
+backend (the losses also with all their options at once, and the probability
+forms) on each of ``SHAPES`` (every way of cutting the work, on the calling
+thread and on every core), for every dtype
 (``--dtype``, repeatable; default all the suite's), one process per dtype,
 ``--jobs`` at once (default: one per core, since Numba compiles on one
 thread). Every later process loads the kernels from the cache in
@@ -91,8 +91,11 @@ def run(args) -> int:
     dtypes = args.dtype or list(DTYPES)
     failed = 0
     started = time.perf_counter()
+    print(f"xentbench warm: compiling the {FOCUS} kernels for {', '.join(dtypes)}, {max(1, args.jobs)} at once",
+          flush=True)
+    # every dtype's line as it finishes, in a log too (a Bar's plain lines are otherwise 10 s apart)
     with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=get_context("spawn")) as pool, \
-            console.Bar(len(dtypes), f"compiling the {FOCUS} kernels") as bar:
+            console.Bar(len(dtypes), f"compiling the {FOCUS} kernels", every_s=0) as bar:
         jobs = {pool.submit(compile_dtype, d): d for d in dtypes}
         for job in as_completed(jobs):
             try:

@@ -45,7 +45,7 @@ class Run:
     peakmem: dict  # same key -> bytes
     errors: dict  # (function, backend, dtype) -> max relative error over the shapes recorded
     paired: dict  # (function, baseline, batch, classes, dtype) -> numba's paired speed-up over baseline
-    latency: dict  # (function, mode) -> seconds, mode in ("cold", "cached")
+    latency: dict  # (function, dtype, mode) -> seconds, mode in ("cold", "cached")
     # the loss options (bench_options, float32), keyed (function, options, batch, classes):
     options_times: dict  # -> {backend: seconds per call with the options}
     options_cost: dict  # -> numba's time with the options / its time without, paired
@@ -101,7 +101,7 @@ def run_from(rf) -> Run:
         p = r.params
         try:
             if section == "latency":
-                run.latency[(function, p["cache"])] = r.value
+                run.latency[(function, p.get("dtype", "float32"), p["cache"])] = r.value  # float32 before dtypes
                 continue
             if section.startswith("options_"):
                 key = (function, p["options"], int(p["batch"]), int(p["classes"]))

@@ -20,7 +20,7 @@ from xentbench.report.context import Context
 from xentbench.report.formatting import (
     backends_in_order, fmt_bytes, fmt_error, fmt_ratio, fmt_seconds, functions_in_order, geomean, shapes_by_dtype)
 from xentbench.report.results import Run, input_bytes
-from xentbench.suite import FOCUS, REFERENCE, SHORT_NAMES
+from xentbench.suite import DTYPES, FOCUS, REFERENCE, SHORT_NAMES
 
 #: The headline splits the shapes at this size of the logits (small: call overhead dominates).
 SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
@@ -248,15 +248,19 @@ def section_latency(ctx: Context) -> None:
     doc.p("Time of the first call of each Numba function in a fresh process: **cold** compiles "
           "(no on-disk cache), **cached** loads the compiled kernel from Numba's cache.")
     rows = []
+    dtypes = sorted({k[1] for k in run.latency}, key=DTYPES.index)
     for function in functions_in_order({k[0] for k in run.latency}):
-        cold, cached = run.latency.get((function, "cold")), run.latency.get((function, "cached"))
-        row = [SHORT_NAMES[function], fmt_seconds(cold), fmt_seconds(cached),
-               fmt_ratio(cold / cached) if cold and cached else "-"]
-        if ctx.old:
-            row += [fmt_seconds(ctx.old.latency.get((function, "cold"))),
-                    fmt_seconds(ctx.old.latency.get((function, "cached")))]
-        rows.append(row)
-    header = ["function", "cold", "cached", "cold / cached"]
+        for dtype in dtypes:
+            cold, cached = run.latency.get((function, dtype, "cold")), run.latency.get((function, dtype, "cached"))
+            if cold is None and cached is None:
+                continue
+            row = [SHORT_NAMES[function], dtype, fmt_seconds(cold), fmt_seconds(cached),
+                   fmt_ratio(cold / cached) if cold and cached else "-"]
+            if ctx.old:
+                row += [fmt_seconds(ctx.old.latency.get((function, dtype, "cold"))),
+                        fmt_seconds(ctx.old.latency.get((function, dtype, "cached")))]
+            rows.append(row)
+    header = ["function", "dtype", "cold", "cached", "cold / cached"]
     if ctx.old:
         header += [f"cold at {ctx.old.short}", f"cached at {ctx.old.short}"]
     doc.table(header, rows)

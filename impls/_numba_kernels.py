@@ -18,10 +18,11 @@ Online over blocks (Milakov & Gimelshein 2018, one block at a time)
 
 The loss options (``impls._options``)
     The kernels (``ROWS``) take ``opt = (w, eps, lam, scale, ignore, exact,
-    wsum, alpha, beta)``, indexed by the names ``impls._numba_rows`` gives them: the class weights ``w`` (empty for none), the smoothing
-    ``eps``, the z-loss ``lam``, the row ``scale``, the ignored label, whether
-    any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none),
-    ``alpha = scale (1 - eps)`` and ``beta = scale eps / C``. They are applied
+    wsum, alpha, beta)``, indexed by the names ``impls._numba_rows`` gives them:
+    the class weights ``w`` (empty for none), the smoothing ``eps``, the z-loss
+    ``lam``, the row ``scale``, the ignored label, whether any option is set
+    (``exact``), ``wsum = sum(w)`` (``C`` for none), ``alpha = scale (1 - eps)``
+    and ``beta = scale eps / C``. They are applied
     inside the same passes: the statistics pass also sums, block by block from
     L1, ``B = sum w x`` (for smoothing, ``_smoothing_sum``) and, in the pass
     of the exponentials, the dense ``Z = sum w z``, ``A = sum w z (x - m)`` (``_sums``); then,
@@ -101,12 +102,13 @@ from ._numba_rows import (
 
 # The three ways to cut the work, inlined by Numba into the kernels (``_kernel_of``): tiles of
 # short rows and whole rows on the calling thread (``_on_every_core`` runs them on chunks of rows
-# on every core), rows cut into pieces on every core. ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write ``out``; ``SPARSE`` (labels ``labels``) and
-# ``DENSE`` (labels ``z``) write ``loss`` and, if ``grad``, the gradient into ``out``. ``x`` and
-# ``out`` may be half-precision bits; ``z``, ``loss`` and the class weights are of the compute
-# dtype (float32 for half precision). Arrays a mode does not use are not read (any 2-D
-# C-contiguous array of the compute dtype for ``z``, any int64 vector for ``labels``, an empty
-# vector for ``loss``, and ``out`` with no columns); ``opt``: the loss options (module docstring).
+# on every core), rows cut into pieces on every core. ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write
+# ``out``; ``SPARSE`` (labels ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if
+# ``grad``, the gradient into ``out``. ``x`` and ``out`` may be half-precision bits; ``z``,
+# ``loss`` and the class weights are of the compute dtype (float32 for half precision). Arrays a
+# mode does not use are not read (any 2-D C-contiguous array of the compute dtype for ``z``, any
+# int64 vector for ``labels``, an empty vector for ``loss``, and ``out`` with no columns);
+# ``opt``: the loss options (module docstring).
 
 @_jit(inline="always")
 def _tiles(task, x, z, labels, out, loss, opt):
@@ -120,8 +122,9 @@ def _tiles(task, x, z, labels, out, loss, opt):
     obuf = np.empty(tile * out.shape[1] * _half(out), np.float32)
     for lo in range(0, n_rows, tile):
         n = min(tile, n_rows - lo)
-        task(x, z, labels, out, loss, lo, lo + n, opt, scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)),
-             lanes[:5 * n].reshape((5, n)), xbuf[:n * classes * _half(x)].reshape((n * _half(x), classes)),
+        task(x, z, labels, out, loss, lo, lo + n, opt,
+             scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)), lanes[:5 * n].reshape((5, n)),
+             xbuf[:n * classes * _half(x)].reshape((n * _half(x), classes)),
              obuf[:n * out.shape[1] * _half(out)].reshape((n * _half(out), out.shape[1])))
 
 
@@ -200,8 +203,7 @@ def _kernel_of(mode, grad, path):
     (``numba.get_num_threads()``, which would keep the kernel out of the on-disk cache if called
     inside it). No argument has a default: an omitted one costs the dispatch 0.06 us.
     """
-    name = "rows_{}{}_{}".format(("softmax", "log_softmax", "sparse", "dense")[mode], "_grad" if grad else "",
-                                 ("tiles", "whole", "pieces")[path])
+    name = f"rows_{_name(mode, grad)}_{('tiles', 'whole', 'pieces')[path]}"
     if path == PIECES:
         def kernel(x, z, labels, out, loss, opt, threads):
             _cut(x, z, labels, out, loss, mode, grad, _neutral(z) if opt is None else opt, threads)
@@ -223,9 +225,13 @@ def _tile_task_of(mode, grad):
     (log_softmax at 4096x2: 1.6x the time), and with the other modes pruned (``_kernel_of``)."""
     def task(x, z, labels, out, loss, lo, hi, opt, scratch, lanes, xbuf, obuf):
         _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes, xbuf, obuf)
-    task.__name__ = task.__qualname__ = "tile_{}{}".format(("softmax", "log_softmax", "sparse", "dense")[mode],
-                                                         "_grad" if grad else "")
+    task.__name__ = task.__qualname__ = f"tile_{_name(mode, grad)}"
     return _kernel(task)
+
+
+def _name(mode, grad) -> str:
+    """What a kernel of ``mode`` and ``grad`` computes, for its name (and so its cache files)."""
+    return ("softmax", "log_softmax", "sparse", "dense")[mode] + ("_grad" if grad else "")
 
 
 def _bound(fn, name, **names):

@@ -1,20 +1,19 @@
 """The ``numba`` backend: thin wrappers over the kernels of ``impls._numba_kernels``.
 
-The kernels (see that module for the math, the accuracy and the NaN/inf
-rules) read each row of logits once in L1-sized blocks, compute ``exp`` with
-a vectorised polynomial, cut rows across threads when there are fewer rows
-than threads, and never allocate a temporary of the logits' size. The
-wrappers only allocate the outputs, or write into the caller's. float16 and
-bfloat16 arrive as they are (``dtypes``) and reach the kernels as their bits
+The kernels (see that module for the math, the accuracy and the NaN/inf rules)
+read each row of logits once in L1-sized blocks, compute ``exp`` with a
+vectorised polynomial, cut rows across threads when there are fewer rows than
+threads, and never allocate a temporary of the logits' size. The wrappers only
+allocate the outputs, or write into the caller's. float16 and bfloat16 arrive
+as they are (``dtypes``) and reach the kernels as their bits
 (``impls._half.as_bits``); the kernels compute them in float32 and round the
 results back, the per-row losses rounded here. The loss options
-(``impls._options``) go to the kernels' entry points with options as one
-tuple of scalars and the class weights (``_kernel_options``), applied
-inside the kernels' passes; a call without options passes None, for which
-Numba compiles each kernel apart (``impls._numba_kernels``). A call
-with options never brings half precision: the front door converts it to
-float32 first. Threading: the TBB layer, safe for concurrent callers (see
-``impls._numba_setup``).
+(``impls._options``) go to the kernels as one tuple of scalars and the class
+weights (``_kernel_options``), applied inside the kernels' passes; a call
+without options passes None, for which Numba compiles each kernel apart
+(``impls._numba_kernels``). A call with options never brings half precision:
+the front door converts it to float32 first. Threading: the TBB layer, safe
+for concurrent callers (see ``impls._numba_setup``).
 """
 
 import numba
@@ -73,8 +72,9 @@ _NO_LOSS = {np.dtype(d): np.empty(0, dtype=d) for d in (np.float32, np.float64)}
 
 
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False, options=None):
-    """Run ``kernels.rows`` (``rows_options`` with ``options``); ``out`` (of the logits'
-    dtype) and ``loss`` (of the compute dtype) default to empty placeholders."""
+    """Run the kernels of ``mode`` and ``grad`` (``kernels.ROWS``, tiles for rows shorter than
+    ``SHORT``), with ``options`` or None; ``out`` (of the logits' dtype) and ``loss`` (of the
+    compute dtype) default to empty placeholders."""
     compute = compute_dtype(logits.dtype)
     if out is None:
         out = np.empty((len(logits), 0), dtype=compute)

@@ -30,7 +30,7 @@ from xentbench import console
 from xentbench.suite import DTYPES, FOCUS
 
 #: (batch, classes) of the calls per function: one per way the kernels cut the work
-#: (``impls.numba_parallel._path``), each under and over the parallel threshold; the last, a
+#: (``impls._numba_kernels.ROWS``), each under and over the parallel threshold; the last, a
 #: row cut into pieces, needs two threads or more, and runs whole rows on one.
 SHAPES = ((8, 1000), (128, 1000), (8, 10), (8192, 10), (1, 65536))
 

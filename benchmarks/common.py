@@ -158,6 +158,10 @@ def inputs(function: str, batch: int, classes: int, dtype: str) -> tuple:
     return _remember("inputs", (function, batch, classes, dtype), make)
 
 
+#: The arrays of an ``accuracy.Truth``, in its order, as a cached truth's file names them.
+PARTS = ("value", "scale", "bound")
+
+
 def truth(function: str, batch: int, classes: int, dtype: str) -> accuracy.Truth:
     """``xentbench.accuracy.truth`` of ``inputs(...)``, computed once per asv run."""
     def make():
@@ -168,12 +172,12 @@ def truth(function: str, batch: int, classes: int, dtype: str) -> accuracy.Truth
         if path and os.path.exists(path):
             with np.load(path) as f:
                 n = len([k for k in f.files if k.startswith("value")])
-                return accuracy.Truth(function, tuple(f[f"value{i}"] for i in range(n)),
-                                      tuple(f[f"scale{i}"] for i in range(n)), np.dtype(dtype))
+                return accuracy.Truth(function, *(tuple(f[f"{part}{i}"] for i in range(n)) for part in PARTS),
+                                      np.dtype(dtype))
         result = accuracy.truth(function, labels, logits)
         if path:
-            arrays = {f"value{i}": v for i, v in enumerate(result.values)}
-            arrays.update({f"scale{i}": s for i, s in enumerate(result.scales)})
+            arrays = {f"{part}{i}": a for part, parts in zip(PARTS, (result.values, result.scales, result.bounds))
+                      for i, a in enumerate(parts)}
             tmp = path + ".part.npz"
             np.savez(tmp, **arrays)
             os.replace(tmp, path)

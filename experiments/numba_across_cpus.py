@@ -88,7 +88,7 @@ def compare(path_a: str, path_b: str) -> int:
         function, _, dtype, _ = key.split("|")
         t = accuracy.truth(function, z, x)
         for j in range(len(t.values)):
-            one = accuracy.Truth(function, (t.values[j],), (t.scales[j],), t.dtype)
+            one = accuracy.Truth(function, (t.values[j],), (t.scales[j],), (t.bounds[j],), t.dtype)
             err = one.error(a[f"{j}|{key}"], reference=b[f"{j}|{key}"]) / accuracy.tolerance(dtype)
             r = rows.setdefault((function, dtype), [0, 0, 0.0])
             r[0] += np.array_equal(a[f"{j}|{key}"], b[f"{j}|{key}"], equal_nan=True)

@@ -33,7 +33,7 @@ import textwrap
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 import impls
@@ -528,6 +528,8 @@ QUIRKED: dict = {}
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile_calls())
+# Found by the thorough fuzz on Zen 4 with AVX-512: the truth's 1 + z - z cancelled to 0 for a label of 1e30.
+@example((SIGMOID, np.array([1e30], np.float32), np.array([0.0], np.float16), -1))
 def test_fuzz(call_args):
     """A generated hostile call: documented result or documented error, on every backend."""
     function, labels, logits, axis = call_args

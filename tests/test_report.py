@@ -97,13 +97,25 @@ def tree_digest(folder: Path) -> dict:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+#: What ``xentbench verify --json`` prints, for the report's accuracy table (the verification itself is
+#: tested in test_plugins.py).
+VERIFY_ROWS = [
+    dict(backend="numba", function="softmax", verdict="pass",
+         ulps={"float64 wide": 1.0, "float32 moderate": 0.7, "float16 moderate": 0.5}),
+    dict(backend="mine", function="softmax", verdict="pass, less accurate than TensorFlow by 566x",
+         ulps={"float32 wide": 1131.0, "float32 moderate": 2.8}),
+    dict(backend="mine", function="log_softmax", verdict="not implemented", ulps={}),
+]
+
+
 @pytest.fixture(scope="module")
 def made(tmp_path_factory):
     """One real report of NEW compared with OLD: (folder, report.md text)."""
     out = tmp_path_factory.mktemp("reports")
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(plots, "DPI", 50)  # a third less time; the figures are the same
-        folder = report.make_report(args_for("--commit", NEW, "--compare", OLD, "--out", str(out)),
+        mp.setattr(report, "verify_commit", lambda root, commit: (VERIFY_ROWS, "on the test's rows"))
+        folder = report.make_report(args_for("--commit", NEW, "--compare", OLD, "--out", str(out), "--verify"),
                                     argv=["report"])
     return folder, (folder / "report.md").read_text()
 
@@ -270,7 +282,7 @@ def test_roofline_fractions_follow_the_limits(made):
 def test_accuracy_equals_the_largest_tracked_error(made):
     _, md = made
     raw = raw_results(NEW)
-    (table,) = tables_under(md, "## Accuracy")
+    table, _ = tables_under(md, "## Accuracy")  # the tracked errors, then the accuracy table
     for row in table:
         cls = "SparseLoss" if row["function"] == "sparse" else "Softmax"
         name = f"bench_accuracy.{cls}.track_error"
@@ -280,6 +292,15 @@ def test_accuracy_equals_the_largest_tracked_error(made):
             want = f"{mine:.2e}" if row["backend"] == "tensorflow" else f"{mine:.2e} ({tf:.2e})"
             assert row[dtype] == want
         assert row["result"] == "pass"
+
+
+def test_the_accuracy_table_shows_every_backend_in_ulps_by_dtype_and_regime(made):
+    _, md = made
+    [table] = tables_under(md, "### Accuracy table: every backend in ulps")
+    assert list(table[0]) == ["function", "backend", "float16 moderate", "float32 moderate", "float32 wide",
+                              "float64 wide", "verdict"]
+    assert [(r["backend"], r["float32 wide"], r["float32 moderate"], r["verdict"]) for r in table] == [
+        ("mine", "1131", "2.8", "pass, less accurate than TensorFlow by 566x"), ("numba", "-", "0.7", "pass")]
 
 
 def test_peak_memory_and_latency_equal_the_results(made):

@@ -39,6 +39,46 @@ Error measure
     where the truth rounded to the result's dtype is that infinity (float16
     overflows at 65504); any other NaN or inf is an infinite error.
 
+Errors in ulps
+    ``Truth.ulps()`` is the same error in units in the last place of the
+    result's dtype, ``|got - truth| / ulp(scale)``: for a value not formed by
+    cancellation (``scale = |truth|``) its own ulp, as glibc's libm tests and
+    CORE-MATH count; for a difference, the ulp of the terms it is formed from.
+
+The backward-stable bound
+    A tolerance says how accurate the project's kernels are (no worse than
+    TensorFlow); it is not the limit of what is correct. Higham (*Accuracy and
+    Stability of Numerical Algorithms*, 1.5-1.6): an algorithm is backward
+    stable when its result is the exact result for inputs perturbed by a few
+    unit roundoffs ``u``, and then its forward error is at most the result's
+    condition number times that. ``Truth.stability()`` is the error over the
+    bound ``BACKWARD_ROUNDOFFS * u * (S + |truth|) + floor``, ``u`` the logits'
+    dtype's unit roundoff (float16's for float16 logits: the input is no more
+    precise than that), ``|truth|`` the rounding of the result itself, and ``S``
+    the first-order change of the value when every input ``x_i`` moves by
+    ``|x_i|`` (the condition number times ``|truth|``). The logits enter a
+    softmax twice, in ``x_j`` and in the log-sum-exp, which a stable algorithm
+    computes separately (shifting by the max), so their perturbations are
+    independent and their effects add: with ``A = sum_i p_i |x_i|``, the
+    change of ``lse`` per unit relative change of every logit,
+
+    * log_softmax ``x_j - lse``: ``S = |x_j| + A``; softmax: ``S = p_j (|x_j| + A)``;
+    * sparse loss ``lse - x_l``: ``S = |x_l| + A``; dense loss: ``S = sum_j |z_j| (|x_j| + A + |log p_j|)``
+      (the labels perturbed too);
+    * gradient ``p - z``: ``S = p_j (|x_j| + A) + |z_j|``;
+    * the sigmoid loss, the options and the probability forms: ``S = M``, the
+      magnitude of their terms, as above.
+
+    So ``exp(x - logsumexp(x))``, whose error in the largest probability of a
+    float32 row near 3000 is an ulp of 3000 (``u |lse|``), is within the bound;
+    a log_softmax off by 1e-4 relative is not, in float32 or float64.
+
+Verdicts (``judge``)
+    *pass* within the tolerance; *less accurate* beyond it but within the
+    backward-stable bound (correct for the input's precision, less accurate
+    than TensorFlow: ``xentbench verify`` names it and does not fail a plugin
+    for it, but fails the project's own backends); *FAIL* beyond the bound.
+
 Tolerances (``TOLERANCE``), relative errors in that measure, per logits dtype:
 
 * float64: 1e-12, about 4500 ulp: sums of up to 10^5-10^6 exps accumulate
@@ -85,8 +125,32 @@ WITH_AXIS = DENSE | {"softmax", "log_softmax"}
 PROBABILITY = set(impls.PROBABILITY_FUNCTIONS)
 
 
+#: The constant of the backward-stable bound: the unit roundoffs by which a stable algorithm
+#: may perturb each input (shift by the max, exponentials, their sum, a log and a subtraction
+#: each round once; a few more for the sum's blocks).
+BACKWARD_ROUNDOFFS = 8
+
+
 def tolerance(dtype) -> float:
     return TOLERANCE[np.dtype(dtype)]
+
+
+def unit_roundoff(dtype) -> float:
+    """Half an ulp of 1 in ``dtype``: the relative error of one correctly rounded operation."""
+    return float(ml_dtypes.finfo(dtype).eps) / 2
+
+
+def format_ulps(ulps: float) -> str:
+    """An error in ulps in at most 5 characters: 0.5, 12, 1690, 9e+11."""
+    return "inf" if ulps == np.inf else f"{ulps:.2g}" if ulps < 10 else f"{ulps:.0f}" if ulps < 1e4 else f"{ulps:.0e}"
+
+
+def ulp(scale, dtype) -> np.ndarray:
+    """The spacing of ``dtype``'s numbers at ``scale`` (>= 0); subnormal spacing below the smallest normal."""
+    info = ml_dtypes.finfo(dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        exponent = np.maximum(np.floor(np.log2(np.asarray(scale, np.float64))), info.minexp)
+    return np.ldexp(1.0, (np.nan_to_num(exponent, posinf=info.maxexp) - info.nmant).astype(int))
 
 
 def _rows(logits, axis):
@@ -114,6 +178,7 @@ class Truth:
     function: str
     values: tuple  # (result,) or (loss, grad), float64, in the public layout
     scales: tuple  # same shapes: max(|truth|, M, tiny) of the module docstring
+    bounds: tuple  # same shapes: the backward-stable bound, an absolute error
     dtype: np.dtype  # the logits' dtype, which every backend returns
 
     def error(self, got, reference=None) -> float:
@@ -123,14 +188,46 @@ class Truth:
         the truth's values; the scales stay the truth's. For the fused
         functions the larger of the loss and gradient errors is returned.
         """
-        return max((float(e.max()) if e.size else 0.0 for e in self.errors(got, reference)), default=0.0)
+        return _worst(self.errors(got, reference))
 
     def errors(self, got, reference=None) -> tuple:
         """The relative error of each value of ``got``, one array per result (see ``error``)."""
+        return tuple(_ratio(d, s) for d, s in zip(self._deviations(got, reference), self.scales))
+
+    def ulps(self, got, reference=None) -> float:
+        """The largest error in ulps of the result's dtype at each value's scale (module docstring)."""
+        return _worst(_ratio(d, ulp(s, self.dtype)) for d, s in zip(self._deviations(got, reference), self.scales))
+
+    def stability(self, got) -> float:
+        """The largest error over the backward-stable bound: at most 1 for a backward-stable algorithm."""
+        return _worst(_ratio(d, b) for d, b in zip(self._deviations(got), self.bounds))
+
+    def _deviations(self, got, reference=None) -> tuple:
         got = got if isinstance(got, tuple) else (got,)
         want = self.values if reference is None else (
             reference if isinstance(reference, tuple) else (reference,))
-        return tuple(_relative(g, w, s, self.dtype) for g, w, s in zip(got, want, self.scales))
+        return tuple(_deviation(g, w, self.dtype) for g, w in zip(got, want))
+
+
+#: The verdicts of ``judge``, from best to worst.
+VERDICTS = ("pass", "less accurate", "FAIL")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one result compares with the truth: the module docstring's verdict and its errors."""
+
+    status: str  # one of VERDICTS
+    error: float  # relative, in the tolerance's measure
+    ulps: float
+    stability: float  # the error over the backward-stable bound
+
+
+def judge(t: Truth, got) -> Verdict:
+    """*pass* within the tolerance, *less accurate* within the backward-stable bound, else *FAIL*."""
+    error, stability = t.error(got), t.stability(got)
+    status = VERDICTS[0] if error <= tolerance(t.dtype) else VERDICTS[1] if stability <= 1 else VERDICTS[2]
+    return Verdict(status, error, t.ulps(got), stability)
 
 
 def truth(function: str, labels, logits, axis: int = -1, options: dict | None = None) -> Truth:
@@ -154,11 +251,13 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
             z = z * (1 - np.longdouble(eps)) + np.longdouble(eps) / 2
             pos_weight = np.asarray((options or {}).get("pos_weight", 1)).astype(np.longdouble)
             # -w z log(s) - (1 - z) log(1 - s) rearranged, the linear term on the side where it
-            # meets no infinite log1p term: +inf at x = -inf for w z > 0 (not inf - inf)
+            # meets no infinite log1p term: +inf at x = -inf for w z > 0 (not inf - inf). The
+            # log1p term's weight is 1 + (w - 1) z, not 1 + w z - z, which cancels to 0 for a
+            # label of 1e30 (the loss of logit 0 is log 2 whatever the label)
             wz = pos_weight * z
-            loss = np.where(x < 0, -wz * x, (1 - z) * x) + (1 + wz - z) * np.log1p(np.exp(-np.abs(x)))
+            loss = np.where(x < 0, -wz * x, (1 - z) * x) + (1 + (pos_weight - 1) * z) * np.log1p(np.exp(-np.abs(x)))
             scale = np.maximum(np.abs(x), np.abs(x * z)) * np.maximum(pos_weight, 1)
-            return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
+            return _truth(function, dtype, tiny, (loss, scale, scale))
         if function in SPARSE:
             axis = -1
         x, d, log_s, lse = _rows(logits, axis)
@@ -166,10 +265,13 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
         logp = d - log_s
         probs = np.exp(logp)
         prob_scale = probs * np.maximum(1, np.abs(logp))
+        # S of x_j - lse (module docstring): A = sum p_i |x_i|, 0-probability terms left out (-inf logits)
+        log_sensitivity = np.abs(x) + np.sum(np.where(probs > 0, probs * np.abs(x), 0), axis=-1, keepdims=True)
         if function in SPARSE:
             idx = np.asarray(labels)[..., None]
             loss = log_s[..., 0] - np.take_along_axis(d, idx, axis=-1)[..., 0]  # lse - x_l
             loss_scale = np.take_along_axis(log_scale, idx, axis=-1)[..., 0]
+            loss_sensitivity = np.take_along_axis(log_sensitivity, idx, axis=-1)[..., 0]
             z = np.zeros_like(x)
             np.put_along_axis(z, idx, 1, axis=-1)
         elif function in DENSE:
@@ -177,20 +279,30 @@ def truth(function: str, labels, logits, axis: int = -1, options: dict | None = 
             z = z.astype(np.longdouble)
             loss = np.sum(z * -logp, axis=-1)
             loss_scale = np.sum(np.abs(z) * log_scale, axis=-1)
+            loss_sensitivity = np.sum(np.abs(z) * (log_sensitivity + np.abs(logp)), axis=-1)
 
     def full(a):  # rows x classes back to the public layout
         return np.moveaxis(a, -1, axis)
 
     if function == "softmax":
-        return Truth(function, (_f64(full(probs)),), (_scale(full(probs), full(prob_scale), tiny),), dtype)
+        return _truth(function, dtype, tiny, (full(probs), full(prob_scale), full(probs * log_sensitivity)))
     if function == "log_softmax":
-        return Truth(function, (_f64(full(logp)),), (_scale(full(logp), full(log_scale), tiny),), dtype)
-    values, scales = (_f64(loss),), (_scale(loss, loss_scale, tiny),)
+        return _truth(function, dtype, tiny, (full(logp), full(log_scale), full(log_sensitivity)))
+    parts = [(loss, loss_scale, loss_sensitivity)]
     if function.endswith("_and_grad"):
-        grad = probs - z
-        values += (_f64(full(grad)),)
-        scales += (_scale(full(grad), full(np.maximum(prob_scale, np.abs(z))), tiny),)
-    return Truth(function, values, scales, dtype)
+        parts.append((full(probs - z), full(np.maximum(prob_scale, np.abs(z))),
+                      full(probs * log_sensitivity + np.abs(z))))
+    return _truth(function, dtype, tiny, *parts)
+
+
+def _truth(function, dtype, tiny, *parts) -> Truth:
+    """The ``Truth`` of extended-precision ``(value, M, S)`` parts (module docstring)."""
+    roundoffs = BACKWARD_ROUNDOFFS * unit_roundoff(dtype)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return Truth(function, tuple(_f64(v) for v, _, _ in parts),
+                     tuple(_scale(v, m, tiny) for v, m, _ in parts),
+                     tuple(_f64(roundoffs * (np.abs(_f64(s)) + np.abs(_f64(v))) + tiny) for v, _, s in parts),
+                     dtype)
 
 
 def _options_truth(function, labels, logits, axis, options, dtype, tiny) -> Truth:
@@ -256,11 +368,10 @@ def _options_truth(function, labels, logits, axis, options, dtype, tiny) -> Trut
             loss_scale = np.sum(loss_scale) * scale
             grad, grad_scale = grad * scale, grad_scale * scale
     grad, grad_scale = (np.moveaxis(a, -1, -1 if sparse else axis) for a in (grad, grad_scale))
-    values, scales = (_f64(loss),), (_scale(loss, loss_scale, tiny),)
+    parts = [(loss, loss_scale, loss_scale)]
     if function.endswith("_and_grad"):
-        values += (_f64(grad),)
-        scales += (_scale(grad, grad_scale, tiny),)
-    return Truth(function, values, scales, dtype)
+        parts.append((grad, grad_scale, grad_scale))
+    return _truth(function, dtype, tiny, *parts)
 
 
 def _probability_truth(function, labels, probs, axis, dtype, tiny) -> Truth:
@@ -288,7 +399,7 @@ def _probability_truth(function, labels, probs, axis, dtype, tiny) -> Truth:
             log_q = np.log(np.clip(p / p.sum(axis=-1, keepdims=True), low, high))
             loss = -np.sum(z * log_q, axis=-1)
             scale = np.sum(np.abs(z) * np.fmax(np.abs(log_q), 1), axis=-1)
-    return Truth(function, (_f64(loss),), (_scale(loss, scale, tiny),), dtype)
+    return _truth(function, dtype, tiny, (loss, scale, scale))
 
 
 def _f64(a):
@@ -300,7 +411,20 @@ def _scale(value, magnitude, tiny):
         return np.fmax(np.fmax(np.abs(_f64(value)), _f64(magnitude)), tiny)
 
 
-def _relative(got, want, scale, dtype) -> np.ndarray:
+def _worst(errors) -> float:
+    return max((float(e.max()) if e.size else 0.0 for e in errors), default=0.0)
+
+
+def _ratio(deviation, unit) -> np.ndarray:
+    """``deviation / unit``, 0 where there is no deviation, inf where the ratio is undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = deviation / unit
+    return np.where(deviation == 0, 0.0, np.where(np.isnan(r), np.inf, r))
+
+
+def _deviation(got, want, dtype) -> np.ndarray:
+    """``|got - want|``: 0 where both are the same NaN or infinity ``dtype`` rounds the truth to,
+    inf for any other NaN or inf (module docstring)."""
     got = np.asarray(got, dtype=np.float64)
     want = np.asarray(want, dtype=np.float64)
     if got.shape != want.shape:
@@ -308,6 +432,5 @@ def _relative(got, want, scale, dtype) -> np.ndarray:
     with np.errstate(invalid="ignore", over="ignore"):
         rounded = want.astype(dtype).astype(np.float64)  # what the dtype can hold: inf past its max
         same = (got == want) | (np.isinf(got) & (got == rounded)) | (np.isnan(got) & np.isnan(want))
-        err = np.abs(got - want) / scale
-    err = np.where(same, 0.0, err)
+        err = np.where(same, 0.0, np.abs(got - want))
     return np.where(np.isnan(err), np.inf, err)  # NaN or inf where the truth has neither

@@ -1,16 +1,19 @@
-"""Cross-check every available backend against TensorFlow and the float64 truth.
+"""Cross-check every available backend against the extended-precision truth, beside TensorFlow.
 
 Runs each of the seven functions of every backend over a grid of shapes and
 dtypes, and the losses again with each of their options (``xentbench.inputs``'s
 ``LOSS_OPTIONS`` and ``SIGMOID_OPTIONS``, a row ``<function>+options``
-each), measures the largest relative error against the extended-precision
-truth and against TensorFlow (the measure and the tolerances of
-``xentbench.accuracy``), prints one table (backend x function), then what the reference does on
-this machine (its settings and the known quirks the probe of
-``xentbench.quirks`` found), and exits 1 if any backend fails its tolerance
-or raises, 0 otherwise. A quirk of the reference is reported, not failed: the
-grid's inputs are finite, and a quirk concerns NaN and infinities. A backend that cannot
-import or that raises is reported in its rows; the others still run.
+each), judges every result against the extended-precision truth
+(``xentbench.accuracy``'s error model: *pass* within the tolerance, *less
+accurate than TensorFlow* within the backward-stable bound, *FAIL* beyond it),
+and prints, within 100 columns: one table (backend x function, the worst error
+in ulps per dtype, the verdict), a note for every row that is not a plain
+pass, what the reference does on this machine (its settings and the known
+quirks the probe of ``xentbench.quirks`` found), and last the overall verdict.
+Exit status 1 if any backend fails or raises, 0 otherwise. A quirk of the
+reference is reported, not failed: the grid's inputs are finite, and a quirk
+concerns NaN and infinities. A backend that cannot import or that raises is
+reported in its rows; the others still run.
 
 Progress goes to stderr (``xentbench.console``): a bar on a terminal, a plain
 line every few seconds in a log. TensorFlow's start-up messages are left out
@@ -19,12 +22,16 @@ unless ``-v`` (or ``XENTBENCH_TF_LOGS=1``).
 
 from __future__ import annotations
 
+import json
+import textwrap
 import threading
+from dataclasses import dataclass
 
 import numpy as np
 
 import impls
 from xentbench import accuracy, console, inputs, quirks
+from xentbench.suite import REFERENCE, SHORT_NAMES
 
 #: (logits shape, class axis): empty batch, one class, binary, small and large
 #: class counts, and a 3-D batch with the class axis in the middle.
@@ -37,6 +44,10 @@ DTYPES = (np.float16, accuracy.BFLOAT16.type, np.float32, np.float64)
 REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
            "wide": lambda rng, shape: rng.standard_normal(shape) * 1000}
 UNSTABLE = {"naive"}
+#: The project's own backends: held to no worse than TensorFlow, a "less accurate" result fails them.
+STRICT = set(impls.BUILTIN) - {REFERENCE}
+#: The terminal width the output fits.
+WIDTH = 100
 #: The losses checked with their options, the shapes and the regime they are checked on (the
 #: wide logits test the row statistics, which the options leave alone).
 OPTION_FUNCTIONS = tuple(sorted(accuracy.SPARSE | accuracy.DENSE)) + ("sigmoid_cross_entropy_with_logits",)
@@ -67,6 +78,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=CALL_TIMEOUT, metavar="SECONDS",
                         help=f"time limit of one call (default {CALL_TIMEOUT:g}); a backend that hangs fails")
+    parser.add_argument("--json", action="store_true",
+                        help="print the rows as JSON instead of the table (the report's accuracy table reads it)")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help=f"show TensorFlow's start-up messages (also {console.TF_LOGS}=1)")
 
@@ -119,13 +132,18 @@ def within(seconds: float, fn, *args):
 
 
 def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> list[dict]:
-    """One row per backend x function: worst errors per dtype, against truth and TF.
+    """One row per backend x function: its verdict, and its worst errors in ulps per dtype and regime.
 
-    A row's status is ``pass``; ``FAIL`` with the worst case (dtype, shape,
-    regime, error against the tolerance); ``error`` with what the backend
-    raised, returned wrongly (``impls.BackendError``) or that it hung;
-    ``not implemented`` where a plugin does not offer the function (per dtype,
-    an ``n/i`` cell); or ``unavailable`` with the reason.
+    Every result is judged against the extended-precision truth (``accuracy.judge``).
+    A row's ``status``: ``pass``; ``less accurate`` (beyond the tolerance, within the
+    backward-stable bound: correct for the input's precision, but less accurate than
+    TensorFlow) for a plugin or a peer, ``FAIL`` for the project's own backends, which
+    must be no worse than TensorFlow; ``FAIL`` beyond the bound; ``error`` with what the
+    backend raised, returned wrongly (``impls.BackendError``) or that it hung; ``not
+    implemented`` where a plugin does not offer the function (per dtype, an ``n/i``
+    cell); or ``unavailable`` with the reason. ``ulps`` maps ``(dtype, regime)`` to the
+    worst error in ulps; ``worst`` maps a dtype to its worst case beyond the tolerance
+    (``Case``); ``verdict`` is the status in words (``verdict``).
     """
     loaded, rows = {}, []
     for name in backends:
@@ -144,8 +162,8 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
     cases += [(f, shape, axis, dtype, OPTION_REGIME, option) for f in OPTION_FUNCTIONS
               for shape, axis in OPTION_SHAPES for option in options_of(f, shape, axis) for dtype in DTYPES]
     rows_of = [(f, None) for f in accuracy.FUNCTIONS] + [(f, "options") for f in OPTION_FUNCTIONS]
-    results = {(name, row_name(f, o)): dict(backend=name, function=row_name(f, o), truth={}, tf={}, missing=set(),
-                                            worst=(0.0, ""),
+    results = {(name, row_name(f, o)): dict(backend=name, function=row_name(f, o), ulps={}, worst={},
+                                            missing=set(), strict=name in STRICT,
                                             status="pass" if backend.implements(f) else "not implemented")
                for name, backend in loaded.items() for f, o in rows_of}
     steps = console.track(cases, "verify", lambda c: f"{row_name(c[0], c[5])} {np.dtype(c[3]).name} {c[1]} {c[4]}")
@@ -157,9 +175,9 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
             labels = inputs.ignoring(labels, options)
         axis = -1 if function not in accuracy.WITH_AXIS else axis
         want = accuracy.truth(function, labels, logits, axis, options=options)
-        tf_result = call(reference, function, labels, logits, axis, options) if reference else None
+        tf_ulps = want.ulps(call(reference, function, labels, logits, axis, options)) if reference else None
         key = np.dtype(dtype).name
-        case = f"{key} {'x'.join(map(str, shape))} {regime} logits"
+        case = f"{'x'.join(map(str, shape))} {regime} logits"
         if options:
             case += f", options {name_of_options}"
         for name, backend in loaded.items():
@@ -172,56 +190,143 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
                 row["missing"].add(key)
                 continue
             except Exception as exc:  # a failing backend is reported in its row
-                row["status"] = f"error: {type(exc).__name__}: {exc} ({case})"
+                row["status"] = f"error: {type(exc).__name__}: {exc} ({key} {case})"
                 continue
-            for part, against, err in (
-                    ("truth", "the truth", want.error(got)),
-                    ("tf", "TensorFlow", None if tf_result is None else want.error(got, reference=tf_result))):
-                if err is None:
-                    continue
-                row[part][key] = max(row[part].get(key, 0.0), err)
-                ratio = err / accuracy.tolerance(key)
-                if not ratio <= row["worst"][0]:
-                    row["worst"] = (ratio, f"{key} error {err:.2g} against {against} is {ratio:.3g}x the "
-                                           f"tolerance {accuracy.tolerance(key):g} ({case})")
+            judged = accuracy.judge(want, got)
+            row["ulps"][key, regime] = max(row["ulps"].get((key, regime), 0.0), judged.ulps)
+            if judged.status != "pass" and Case.rank(judged) > Case.rank(row["worst"].get(key)):
+                row["worst"][key] = Case(judged.status, judged.ulps, tf_ulps, judged.stability, case)
     for row in results.values():
-        if row["status"] == "pass" and not row["worst"][0] <= 1:
-            row["status"] = f"FAIL: {row['worst'][1]}"
+        if row["status"] == "pass" and row["missing"] and not row["ulps"]:  # nothing ran: no verdict to give
+            row["status"] = "not implemented"
+        if row["status"] == "pass" and row["worst"]:
+            statuses = [c.status for c in row["worst"].values()]
+            row["status"] = "FAIL" if "FAIL" in statuses or row["strict"] else "less accurate"
+        row["verdict"] = verdict(row)
     return list(results.values()) + rows
 
 
+@dataclass(frozen=True)
+class Case:
+    """A row's worst case of one dtype beyond the tolerance."""
+
+    status: str  # accuracy.VERDICTS' "less accurate" or "FAIL"
+    ulps: float
+    tf_ulps: float | None  # TensorFlow's error on the same inputs (None: not available)
+    stability: float  # the error over the backward-stable bound
+    case: str  # the shape, regime and options
+
+    @staticmethod
+    def rank(judged) -> tuple:
+        """Worse verdicts first, then the larger error over the bound (``-1`` for none)."""
+        return (-1, 0.0) if judged is None else (accuracy.VERDICTS.index(judged.status), judged.stability)
+
+    def times_tensorflow(self) -> float | None:
+        """How many times TensorFlow's error in ulps (taken as at least half an ulp, correct rounding's)."""
+        return None if self.tf_ulps is None else self.ulps / max(self.tf_ulps, 0.5)
+
+    def describe(self, dtype: str) -> str:
+        tf = "" if self.tf_ulps is None else f" (TensorFlow {accuracy.format_ulps(self.tf_ulps)})"
+        return (f"{dtype} {accuracy.format_ulps(self.ulps)} ulp{tf}, {times(self.stability)} the backward-stable "
+                f"bound, {self.case}")
+
+
+def verdict(row: dict) -> str:
+    """The row's status in words: ``FAIL`` with every failing dtype, "less accurate" with its ratio to
+    TensorFlow's error in ulps (the table's cell stops before " by")."""
+    status, worst = row["status"], row.get("worst", {})
+    if status == "FAIL":
+        failing = [d for d, c in worst.items() if c.status == "FAIL" or row["strict"]]
+        return f"FAIL: {', '.join(failing)}"
+    if status == "less accurate":
+        ratios = [r for r in (c.times_tensorflow() for c in worst.values()) if r is not None]
+        return "pass, less accurate than TensorFlow" + (f" by {times(max(ratios))}" if ratios else "")
+    return status.partition(":")[0]
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.2g}x" if ratio < 100 else f"{ratio:.0f}x" if ratio < 1e5 else f"{ratio:.1e}x"
+
+
+def notes(row: dict) -> list[str]:
+    """What a row that is not a plain pass means: its worst case per dtype, or its error."""
+    name = f"{row['backend']} {row['function']}"
+    if row["status"] in ("FAIL", "less accurate"):
+        why = ("the project's own backends must be no worse than TensorFlow" if row["strict"]
+               and all(c.status != "FAIL" for c in row["worst"].values()) else
+               "beyond what a backward-stable algorithm gives" if row["status"] == "FAIL" else
+               "beyond the tolerance, within what the input's precision allows")
+        return [f"{name}: {row['verdict']} ({why}): "
+                + "; ".join(c.describe(d) for d, c in row["worst"].items())]
+    if row["status"].startswith(("error", "unavailable")):
+        return [f"{name}: {row['status']}"]
+    return []
+
+
 def format_table(rows: list[dict]) -> str:
+    """The terminal table: one line per backend x function, worst ulps per dtype, the verdict; then notes."""
     names = [np.dtype(d).name for d in DTYPES]
-    short = [n.replace("float", "f") for n in names]
-    header = ["backend", "function"] + [f"truth:{n}" for n in short] + [f"TF:{n}" for n in short] + ["result"]
+    header = ["backend", "function"] + [n.replace("float", "f") for n in names] + ["verdict"]
     lines = [header]
     for row in rows:
-        errs = [row.get(part, {}).get(n) for part in ("truth", "tf") for n in names]
-        missing = [n in row.get("missing", ()) for part in ("truth", "tf") for n in names]
-        lines.append([row["backend"], row["function"]]
-                     + ["n/i" if m else "-" if e is None else f"{e:.1e}" for e, m in zip(errs, missing)]
-                     + [row["status"]])
+        cells = []
+        for n in names:
+            errs = [e for (d, _), e in row.get("ulps", {}).items() if d == n]
+            cells.append("n/i" if n in row.get("missing", ()) else accuracy.format_ulps(max(errs)) if errs else "-")
+        function, plus, options = row["function"].partition("+")
+        lines.append([row["backend"], SHORT_NAMES.get(function, function) + plus + options] + cells
+                     + [row["verdict"].partition(" by ")[0] if "verdict" in row else row["status"].partition(":")[0]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
-    tol = ", ".join(f"{n} {accuracy.tolerance(n):.0e}" for n in names)
-    notes = [f"max relative error against the extended-precision truth and against TensorFlow;"
-             f" tolerances (xentbench/accuracy.py): {tol}",
-             f"{', '.join(sorted(UNSTABLE))}: checked on moderate logits only (unstable by design);"
-             f" n/i: not implemented by that backend for that dtype"]
-    return "\n".join(out + notes)
+    out = ["  ".join(cell.ljust(w) if i < 2 or i == len(header) - 1 else cell.rjust(w)
+                     for i, (cell, w) in enumerate(zip(line, widths))).rstrip() for line in lines]
+    legend = [f"the worst error against the extended-precision truth, in ulps of the result's dtype; verdicts: "
+              f"pass within the tolerance ({', '.join(f'{n} {accuracy.tolerance(n):.0e}' for n in names)} "
+              f"relative), less accurate than TensorFlow within what a backward-stable algorithm gives, FAIL "
+              f"beyond (xentbench/accuracy.py); n/i: not implemented by that backend for that dtype"]
+    if any(r["backend"] in UNSTABLE for r in rows):
+        legend.append(f"{', '.join(sorted(UNSTABLE))}: checked on moderate logits only (unstable by design)")
+    details = [n for row in rows for n in notes(row)]
+    return "\n".join(out + [""] + wrap(legend + details))
+
+
+def plain(row: dict) -> dict:
+    """A row as JSON holds it: backend, function, verdict, and the worst ulps by ``"dtype regime"``."""
+    return dict(backend=row["backend"], function=row["function"], verdict=row.get("verdict", row["status"]),
+                ulps={f"{d} {r}": e for (d, r), e in row.get("ulps", {}).items()})
+
+
+def wrap(paragraphs: list[str]) -> list[str]:
+    """Each paragraph wrapped to ``WIDTH`` columns, continuation lines indented."""
+    return [line for p in paragraphs for line in textwrap.wrap(p, WIDTH, subsequent_indent="  ",
+                                                                  break_on_hyphens=False)]
+
+
+def overall(rows: list[dict]) -> str:
+    """The one-line verdict of the whole run: the last line ``verify`` prints."""
+    named = {s: [f"{r['backend']}.{r['function']}" for r in rows if r["status"].startswith(s)]
+             for s in ("FAIL", "error", "less accurate")}
+    bad = named["FAIL"] + named["error"]
+    if bad:
+        return f"verify: FAIL ({len(bad)} of {len(rows)} rows): {', '.join(bad)}"
+    less = f"; less accurate than TensorFlow: {', '.join(named['less accurate'])}" if named["less accurate"] else ""
+    return f"verify: pass ({len(rows)} rows{less})"
 
 
 def format_reference() -> str:
     """The section "the reference on this machine": TensorFlow's settings, then each quirk found."""
     first, *rest = quirks.summary()
-    return "\n".join([f"the reference on this machine: {first}"] + [f"  - {line}" for line in rest])
+    return "\n".join(wrap([f"the reference on this machine: {first}"] + [f"- {line}" for line in rest]))
 
 
 def run(args) -> int:
     console.import_tensorflow(verbose=args.verbose)  # before anything imports it, to quiet its start-up
     rows = check(args.backend or impls.names(), seed=args.seed, timeout=args.timeout)
-    print(format_table(rows))
-    print()
-    print(format_reference())
+    if args.json:
+        print(json.dumps([plain(row) for row in rows]))
+    else:
+        print(format_table(rows))
+        print()
+        print(format_reference())
+        print(overall(rows))
     failed = [r for r in rows if r["status"].startswith(("FAIL", "error"))]
     return 1 if failed else 0

@@ -41,12 +41,12 @@ sys.path.insert(0, sys.argv[1])
 import impls
 assert impls.__file__.startswith(sys.argv[1]), impls.__file__
 from xentbench import cli
-sys.exit(cli.main(["verify"]))
+sys.exit(cli.main(["verify", "--json"]))
 """
 
 
-def verify_commit(root: Path, commit: str) -> tuple[str, str]:
-    """``xentbench verify``'s table for ``commit``'s ``impls/`` and what ran, in words.
+def verify_commit(root: Path, commit: str) -> tuple[list, str]:
+    """``xentbench verify``'s rows (``--json``) for ``commit``'s ``impls/`` and what ran, in words.
 
     The library of ``commit`` is exported (as ``xentbench bench --commit``
     does) and verified by this tree's ``xentbench verify`` in a subprocess;
@@ -57,12 +57,12 @@ def verify_commit(root: Path, commit: str) -> tuple[str, str]:
             checkout.materialise(commit, tmp, root)
             argv, what = [sys.executable, "-c", _VERIFY, tmp], f"on `impls/` of `{commit[:8]}`"
         except (checkout.CheckoutError, OSError):
-            argv, what = [sys.executable, "-m", "xentbench.cli", "verify"], _tree_state(root, commit)
+            argv, what = [sys.executable, "-m", "xentbench.cli", "verify", "--json"], _tree_state(root, commit)
         done = subprocess.run(argv, cwd=root, capture_output=True, text=True)
     if not done.stdout.strip():
         raise ReportError(f"xentbench verify failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     status = "all pass" if done.returncode == 0 else f"exit status {done.returncode}: not all pass"
-    return done.stdout, f"{what} ({status})"
+    return json.loads(done.stdout), f"{what} ({status})"
 
 
 def _tree_state(root: Path, commit: str) -> str:
@@ -104,7 +104,7 @@ def add_arguments(parser) -> None:
                         help="measure this machine's limits again first (each figure keeps its best)")
     parser.add_argument("--dtype", default="float32", help="dtype of the heat maps and roofline plot (default float32)")
     parser.add_argument("--verify", action="store_true",
-                        help="also run `xentbench verify` now (about 15 s) and include its table")
+                        help="also run `xentbench verify` now (a few minutes) and include its accuracy table")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="processes drawing the figures (default: 2, or 1 on one core)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -26,7 +26,7 @@ class Context:
     dtype: str  # the dtype of the tables and heat maps
     doc: Doc
     progress: Steps  # ``[elapsed] what`` lines on stderr
-    verify_rows: str | None = None  # the table of ``xentbench verify``
+    verify_rows: list | None = None  # the rows of ``xentbench verify --json``
     verify_tree: str = ""  # what code the verification ran, in words
     jobs: list = field(default_factory=list)
 

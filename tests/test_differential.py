@@ -95,7 +95,7 @@ def test_agrees_with_truth(name, regime, function, dtype, shape, cases):
     b = backend_or_skip(name)
     c = cases(function, shape, dtype, regime)
     got = call(b, function, c.labels, c.logits)
-    check_against_truth(c.truth, got, what=f"{name}.{function}")
+    check_against_truth(c.truth, got, what=f"{name}.{function}", backend=name)
 
 
 @grid
@@ -108,4 +108,4 @@ def test_agrees_with_tensorflow(name, regime, function, dtype, shape, cases, tf_
     c = cases(function, shape, dtype, regime)
     got = call(b, function, c.labels, c.logits)
     reference = tf_results(function, shape, dtype, regime)
-    check_against_truth(c.truth, got, reference=reference, what=f"{name}.{function} vs tensorflow")
+    check_against_truth(c.truth, got, reference=reference, what=f"{name}.{function} vs tensorflow", backend=name)

@@ -80,7 +80,7 @@ def test_fused_gradient_agrees_with_the_tensorflow_tape(name, dtype, function, s
     reference = call_grad(tf_backend, function, labels, logits, axis)
     t = truth(function, labels, logits, axis)
     check_against_truth(t, reference, what="tensorflow")  # the reference itself is right
-    check_against_truth(t, got, reference=reference, what=f"{name} vs tensorflow")
+    check_against_truth(t, got, reference=reference, what=f"{name} vs tensorflow", backend=name)
 
 
 @pytest.mark.parametrize("name", AGAINST_THE_TAPE)

@@ -63,7 +63,7 @@ def test_options_agree_with_the_truth(backend, function, option, shape, dtype):
     want = truth(function, labels, logits, options=options)
     if options.get("reduction", "none") != "none":
         assert all(np.shape(g) == np.shape(v) for g, v in zip(got if isinstance(got, tuple) else (got,), want.values))
-    check_against_truth(want, got, what=f"{backend.name}.{function} {option}")
+    check_against_truth(want, got, what=f"{backend.name}.{function} {option}", backend=backend.name)
 
 
 def test_the_truth_matches_hand_computed_values():
@@ -146,7 +146,8 @@ def test_sigmoid_options_agree_with_the_truth(backend, option, dtype):
                                  limit=naive_limit(SIGMOID))
     options = SIGMOID_OPTIONS[option](300)
     got = backend.sigmoid_cross_entropy_with_logits(labels, logits, **options)
-    check_against_truth(truth(SIGMOID, labels, logits, options=options), got, what=f"{backend.name} {option}")
+    check_against_truth(truth(SIGMOID, labels, logits, options=options), got, what=f"{backend.name} {option}",
+                        backend=backend.name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=case_id)

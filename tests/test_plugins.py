@@ -280,3 +280,17 @@ def test_the_conformance_run_fails_a_plugin_that_hangs(tmp_path):
     assert done.stdout.splitlines()[:2] == ["conformance of backend 'xentbench_hanging_plugin': FAIL",
                                             "no result after 30 s: a call hangs (pytest's progress above "
                                             "shows the last test that started)"]
+
+
+def test_the_conformance_run_counts_a_less_accurate_softmax_apart_and_passes_it(tmp_path):
+    (tmp_path / "xentbench_lse_softmax.py").write_text(
+        "import numpy as np\n\n\ndef softmax(logits, axis=-1):\n"
+        "    m = np.max(logits, axis=axis, keepdims=True)\n"
+        "    return np.exp(logits - (m + np.log(np.sum(np.exp(logits - m), axis=axis, keepdims=True))))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    done = xentbench(env, "conformance", "xentbench_lse_softmax", "--", "-k", "test_agrees_with_truth")
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    header, row = done.stdout.splitlines()[1:3]
+    assert header.split()[:7] == ["test", "passed", "failed", "not", "implemented", "less", "accurate"]
+    counts = dict(zip(["passed", "failed", "not implemented", "less accurate"], map(int, row.split()[1:5])))
+    assert counts["failed"] == 0 and counts["less accurate"] > 0 and counts["passed"] > 0, done.stdout

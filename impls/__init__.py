@@ -21,6 +21,8 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
+import sys
 
 import numpy as np
 
@@ -73,7 +75,12 @@ class NotImplementedByBackend(NotImplementedError):
 
 
 class BackendError(RuntimeError):
-    """The backend broke the contract: a result of the wrong type, shape or dtype (the message says which)."""
+    """The backend broke the contract: a result of the wrong type, shape or dtype, or a write into
+    its read-only inputs (the message says which)."""
+
+
+#: What a plugin that writes into its inputs is told (``register``).
+_READ_ONLY = "inputs are read-only: copy before writing"
 
 
 class _Contract:
@@ -82,8 +89,10 @@ class _Contract:
     ``contract.softmax(logits)`` raises ``NotImplementedByBackend`` where the
     plugin lacks the function or the dtype, and ``BackendError`` where a result
     is not an ndarray of the expected shape (per row, or the logits') and of
-    the logits' dtype. The built-in backends are called directly instead: the
-    test suite proves them, and their smallest calls cannot spare the checks.
+    the logits' dtype, or where the plugin writes into its inputs (NumPy's
+    ``ValueError`` "... is read-only", named as the contract). The built-in
+    backends are called directly instead: the test suite proves them, and
+    their smallest calls cannot spare the checks.
     """
 
     def __init__(self, name: str, module, dtypes: tuple):
@@ -102,7 +111,12 @@ class _Contract:
             if logits.dtype not in self._takes:
                 raise NotImplementedByBackend(
                     f"backend {self._name!r} takes {' and '.join(self._dtypes)} logits, not {logits.dtype}")
-            result = impl(*args, **kwargs)
+            try:
+                result = impl(*args, **kwargs)
+            except ValueError as exc:
+                if not str(exc).endswith(" is read-only"):  # NumPy's words for a write into a read-only array
+                    raise
+                raise BackendError(f"backend {self._name!r}: {function}: {_READ_ONLY} ({exc})") from exc
             parts = result if type(result) is tuple else (result,)
             shapes = _result_shapes(function, logits.shape)
             got = [(type(p).__name__, getattr(p, "shape", None), str(getattr(p, "dtype", ""))) for p in parts]
@@ -392,7 +406,9 @@ def register(name: str, backend, *, replace: bool = False) -> None:
     canonical form of ``impls._validate`` (2-D C-contiguous read-only logits,
     rows x classes, float32 or float64; int64 sparse labels; dense labels of
     the logits' shape), each returning ndarrays of the logits' dtype: a loss of
-    shape ``(rows,)``, a softmax or gradient of the logits' shape. It may
+    shape ``(rows,)``, a softmax or gradient of the logits' shape. Its inputs
+    are read-only views of the caller's data: copy before writing (an in-place
+    ``logits -= logits.max(...)`` is a ``BackendError`` saying so). It may
     declare ``dtypes = ("float32",)`` to take only some dtypes, and
     ``writes_out = True`` if its functions take the keywords ``out=``
     (``loss_out=``, ``grad_out=`` for the fused ones): writable arrays of the
@@ -436,11 +452,24 @@ def _load(source):
     return source() if isinstance(source, type) else source
 
 
-def _importable(module: str) -> bool:
+def _import_error(module: str) -> str | None:
+    """Why ``module`` cannot be imported, in Python's words (a file path: the module name to give
+    instead); None where it can be."""
+    if module.endswith(".py") or "/" in module or os.sep in module:
+        stem = os.path.splitext(os.path.basename(module))[0]
+        return f"{module!r} is a file path: give the module's name, {stem!r}"
     try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # a parent package that is missing, an empty or relative name
-        return False
+        if importlib.util.find_spec(module) is not None:
+            return None
+    except (ImportError, ValueError) as exc:  # a parent package that is missing, an empty or relative name
+        return str(exc)
+    return f"No module named {module!r}"
+
+
+def _search_path() -> str:
+    """Where an import looks: ``sys.path``, with the current folder named as such."""
+    here = os.getcwd()
+    return ", ".join("the current folder" if os.path.abspath(p or os.curdir) == here else p for p in sys.path)
 
 
 def get(name: str) -> Backend:
@@ -448,15 +477,18 @@ def get(name: str) -> Backend:
 
     ``name`` is a registered name (``names()``) or an importable module path
     (``"mypkg.myloss"``, ``"mypkg.myloss:backend"``), registered under that path
-    on first use.
+    on first use; anything else is a ``ValueError`` with the import's error and
+    where it looked (the registered names, ``sys.path``).
     """
     loaded = _loaded.get(name)
     if loaded is not None:  # every call of impls.softmax(..., backend=name) comes here first
         return loaded
     _discover()
     if name not in _sources:
-        if not _importable(name.partition(":")[0]):
-            raise ValueError(f"Unknown backend {name!r}; expected one of {names()} or a module path")
+        reason = _import_error(name.partition(":")[0])
+        if reason is not None:
+            raise ValueError(f"Unknown backend {name!r}: not a registered name ({', '.join(names())}) nor an "
+                             f"importable module: {reason} (sys.path: {_search_path()})")
         _sources[name] = name
     try:
         module = _load(_sources[name])

@@ -33,11 +33,7 @@ The probability forms are Keras's own ``keras.ops.binary_crossentropy`` and
 ``keras.ops.categorical_crossentropy`` with ``from_logits=False``.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TF's start-up banner off the tables
-
-import tensorflow as tf  # noqa: E402  (after the log level is set)
+import tensorflow as tf  # TF_CPP_MIN_LOG_LEVEL is left as the user set it (the README says what TF prints)
 
 tf.config.set_visible_devices([], "GPU")
 

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import impls
-from xentbench import verify
+from xentbench import cli, verify
 from xentbench.suite import SHORT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,13 +86,38 @@ def test_a_result_that_breaks_the_contract_is_a_backend_error(registry):
         impls.softmax(np.ones((2, 3)), backend="wrong-shape")
 
 
+class InPlace:
+    """The natural in-place softmax, which writes into the read-only logits."""
+
+    def softmax(self, logits):
+        logits -= logits.max(axis=-1, keepdims=True)
+        return numpy_function("softmax")(logits)
+
+
+class RaisingValueError:
+    def softmax(self, logits):
+        raise ValueError("a plugin's own complaint")
+
+
+def test_a_write_into_the_inputs_names_the_contract_and_other_errors_pass_through(registry):
+    impls.register("in-place", InPlace)
+    impls.register("value-error", RaisingValueError)
+    with pytest.raises(impls.BackendError, match=r"^backend 'in-place': softmax: inputs are read-only: copy before "
+                                                 r"writing \(output array is read-only\)$"):
+        impls.softmax(np.ones((2, 3)), backend="in-place")
+    with pytest.raises(ValueError, match="^a plugin's own complaint$"):
+        impls.softmax(np.ones((2, 3)), backend="value-error")
+
+
 def test_a_module_path_needs_no_registration(registry, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLE))
     got = impls.sparse_softmax_cross_entropy_with_logits([0], [[2.0, 1.0]], backend="xentbench_logaddexp")
     np.testing.assert_allclose(got, [0.31326169], rtol=1e-7)
     assert "xentbench_logaddexp" in impls.names()
-    with pytest.raises(ValueError, match="Unknown backend 'no_such_module.at_all'"):
+    with pytest.raises(ValueError, match="Unknown backend 'no_such_module.at_all': .*No module named 'no_such_module'"):
         impls.get("no_such_module.at_all")
+    with pytest.raises(ValueError, match="'./mysoftmax.py' is a file path: give the module's name, 'mysoftmax'"):
+        impls.get("./mysoftmax.py")
 
 
 def test_the_peers_are_registered_through_our_own_entry_point():
@@ -132,19 +157,21 @@ def test_verify_reports_each_broken_plugin_and_checks_the_others(registry, monke
     monkeypatch.setattr(verify, "SHAPES", (((3, 4), -1),))
     monkeypatch.setattr(verify, "DTYPES", (np.float32, np.float64))
     for name, plugin in [("raising", Raising), ("nans", NaNs), ("hanging", Hanging), ("off", OffByOneIn10000),
-                         ("wrong-shape", WrongShape)]:
+                         ("wrong-shape", WrongShape), ("in-place", InPlace)]:
         impls.register(name, plugin)
     impls.register("missing", "xentbench_missing_plugin")
-    names = ["raising", "nans", "hanging", "off", "wrong-shape", "numpy", "missing", "no-such-backend"]
+    names = ["raising", "nans", "hanging", "off", "wrong-shape", "in-place", "numpy", "missing"]
     rows = {(r["backend"], r["function"]): r["status"] for r in verify.check(names, timeout=0.5)}
     assert rows[("raising", "softmax")] == "error: RuntimeError: the plugin fell over (float32 3x4 moderate logits)"
     assert rows[("nans", "softmax")] == "FAIL"
     assert rows[("hanging", "softmax")] == "error: TimeoutError: no result after 0.5 s (float32 3x4 moderate logits)"
     assert rows[("off", "softmax")] == "FAIL"
     assert rows[("wrong-shape", "softmax")].startswith("error: BackendError: backend 'wrong-shape': softmax returned")
+    assert rows[("in-place", "softmax")] == ("error: BackendError: backend 'in-place': softmax: inputs are read-only: "
+                                             "copy before writing (output array is read-only) (float32 3x4 moderate "
+                                             "logits)")
     assert rows[("raising", "log_softmax")] == "not implemented"
     assert rows[("missing", "(all seven)")].startswith("unavailable: No module named 'xentbench_missing_plugin'")
-    assert rows[("no-such-backend", "(all seven)")].startswith("unavailable: Unknown backend 'no-such-backend'")
     assert all(rows[("numpy", f)] == "pass" for f in impls.FUNCTIONS)
 
 
@@ -203,6 +230,38 @@ def test_verify_output_fits_100_columns_and_ends_with_the_verdict(lse_rows):
     assert text.splitlines()[-1].startswith("verify: FAIL")
 
 
+# ----------------------------------------------------------------- a backend asked for by name
+
+@pytest.mark.parametrize("command", ["verify --backend", "conformance"])
+def test_a_backend_asked_for_that_cannot_load_ends_the_command_before_any_check(command, registry, capsys):
+    impls.register("missing", "xentbench_missing_plugin")
+    for name, reason in [("no_such_module", "Unknown backend 'no_such_module': not a registered name "
+                                            "(naive, numpy, numba, tensorflow, "),
+                         ("no_such_module", "No module named 'no_such_module' (sys.path: "),
+                         ("mysoftmax.py", "'mysoftmax.py' is a file path: give the module's name, 'mysoftmax'"),
+                         ("missing", "backend 'missing' is unavailable: ModuleNotFoundError: "
+                                     "No module named 'xentbench_missing_plugin'")]:
+        assert cli.main([*command.split(), name]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and err.startswith(f"xentbench {command.split()[0]}: cannot run: "), out + err
+        assert reason in err, err
+
+
+def test_verify_finds_a_module_in_the_current_folder_as_python_m_does(tmp_path, monkeypatch, registry, capsys):
+    """The console script does not put the current folder on sys.path; ``cli.main`` does."""
+    (tmp_path / "xentbench_here_plugin.py").write_text(
+        "import numpy as np\n\ndef softmax(logits):\n    e = np.exp(logits - logits.max(axis=-1, keepdims=True))\n"
+        "    return e / e.sum(axis=-1, keepdims=True)\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.setattr(verify, "SHAPES", (((3, 4), -1),))
+    monkeypatch.setattr(verify, "DTYPES", (np.float64,))
+    monkeypatch.setattr(verify, "OPTION_SHAPES", ())
+    assert cli.main(["verify", "--backend", "xentbench_here_plugin"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["xentbench_here_plugin", "softmax", "pass"] == [rows[1][0], rows[1][1], rows[1][-1]], rows[:3]
+
+
 # ----------------------------------------------------------------- the example package, installed
 
 @pytest.fixture(scope="module")
@@ -214,8 +273,8 @@ def installed(tmp_path_factory):
     return dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
 
 
-def xentbench(env, *args, timeout=900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xentbench.cli", *args], env=env, cwd=ROOT, capture_output=True,
+def xentbench(env, *args, timeout=900, cwd=ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "xentbench.cli", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=timeout)
 
 
@@ -270,12 +329,13 @@ def test_a_plugin_joins_the_suites_grid_through_the_environment():
     assert out.strip().endswith("'torch', 'jax', 'logaddexp', 'mypkg.myloss')"), out
 
 
-def test_the_conformance_run_fails_a_plugin_that_hangs(tmp_path):
+def test_the_conformance_run_fails_a_plugin_in_the_current_folder_that_hangs(tmp_path):
+    """Found in the current folder by the command and by the pytest it runs from the repository's root."""
     (tmp_path / "xentbench_hanging_plugin.py").write_text(
         "import time\n\ndef softmax(logits):\n    time.sleep(3600)\n")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     done = xentbench(env, "conformance", "--timeout", "30", "xentbench_hanging_plugin", "--", "-k", "pinned",
-                     timeout=120)
+                     timeout=120, cwd=tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr[-2000:]
     assert done.stdout.splitlines()[:2] == ["conformance of backend 'xentbench_hanging_plugin': FAIL",
                                             "no result after 30 s: a call hangs (pytest's progress above "

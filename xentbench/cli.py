@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 #: sub-command -> module of this package; each module has ``add_arguments(parser)``
@@ -16,7 +17,17 @@ COMMANDS = {
 }
 
 
+def find_modules_here() -> None:
+    """Put the current folder first on ``sys.path``, as ``python -m`` does and the console script
+    does not, so that ``--backend mysoftmax`` finds ``./mysoftmax.py``; not under ``python -P`` or
+    ``PYTHONSAFEPATH``, as ``python -m``."""
+    here = os.getcwd()
+    if not sys.flags.safe_path and here not in sys.path:
+        sys.path.insert(0, here)
+
+
 def main(argv: list[str] | None = None) -> int:
+    find_modules_here()
     parser = argparse.ArgumentParser(prog="xentbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     modules = {}

@@ -17,12 +17,16 @@ passed, failed, were not implemented by the backend, were less accurate
 than TensorFlow but within what a backward-stable algorithm gives (a pass,
 counted apart: ``xentbench.accuracy``), or were skipped. Exit
 status: 0 when nothing failed, 1 on any failure or when the run outlasts
-``--timeout`` (a backend that hangs), 2 when it cannot run (no ``tests/``
-beside the package, that is, not a clone of the repository).
+``--timeout`` (a backend that hangs), 2 when it cannot run: the backend is
+unknown or cannot import here (the message says why), or there is no
+``tests/`` beside the package (not a clone of the repository). pytest runs
+from the repository's root with the current folder on ``PYTHONPATH``, so it
+finds the modules this command finds.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -30,6 +34,8 @@ import tempfile
 import xml.etree.ElementTree as ElementTree
 from collections import Counter
 from pathlib import Path
+
+import impls
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 OUTCOMES = ("passed", "failed", "not implemented", "less accurate", "skipped")
@@ -85,12 +91,18 @@ def run(args) -> int:
         print(f"xentbench conformance: no test suite at {TESTS}; it runs the repository's tests/, so "
               "install xentbench from a clone (pip install -e .)", file=sys.stderr)
         return 2
+    try:
+        impls.get(args.backend)  # fail fast: every test of a backend that cannot load would be skipped
+    except (ValueError, impls.BackendUnavailable) as exc:
+        print(f"xentbench conformance: cannot run: {exc}", file=sys.stderr)
+        return 2
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")])))
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         cmd = [sys.executable, "-m", "pytest", str(TESTS), "--backend", args.backend, "-q", "-p",
                "no:cacheprovider", "-rf", f"--junitxml={junit}", *args.pytest_args]
         try:
-            done = subprocess.run(cmd, cwd=TESTS.parent, stdout=sys.stderr, timeout=args.timeout)
+            done = subprocess.run(cmd, cwd=TESTS.parent, env=env, stdout=sys.stderr, timeout=args.timeout)
         except subprocess.TimeoutExpired:
             print(f"conformance of backend {args.backend!r}: FAIL\nno result after {args.timeout:g} s: "
                   "a call hangs (pytest's progress above shows the last test that started)")

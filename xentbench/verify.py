@@ -10,10 +10,12 @@ and prints, within 100 columns: one table (backend x function, the worst error
 in ulps per dtype, the verdict), a note for every row that is not a plain
 pass, what the reference does on this machine (its settings and the known
 quirks the probe of ``xentbench.quirks`` found), and last the overall verdict.
-Exit status 1 if any backend fails or raises, 0 otherwise. A quirk of the
-reference is reported, not failed: the grid's inputs are finite, and a quirk
-concerns NaN and infinities. A backend that cannot import or that raises is
-reported in its rows; the others still run.
+Exit status 1 if any backend fails or raises, 0 otherwise, and 2 before any
+check when a backend asked for by ``--backend`` is unknown or cannot import
+(the message says why). A quirk of the reference is reported, not failed: the
+grid's inputs are finite, and a quirk concerns NaN and infinities. Without
+``--backend``, a registered backend that cannot import is reported in its
+rows, as is one that raises; the others still run.
 
 Progress goes to stderr (``xentbench.console``): a bar on a terminal, a plain
 line every few seconds in a log. TensorFlow's start-up messages are left out
@@ -23,6 +25,7 @@ unless ``-v`` (or ``XENTBENCH_TF_LOGS=1``).
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 import threading
 from dataclasses import dataclass
@@ -144,12 +147,13 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
     cell); or ``unavailable`` with the reason. ``ulps`` maps ``(dtype, regime)`` to the
     worst error in ulps; ``worst`` maps a dtype to its worst case beyond the tolerance
     (``Case``); ``verdict`` is the status in words (``verdict``).
+    A name that is neither registered nor a module path is a ``ValueError`` (``impls.get``).
     """
     loaded, rows = {}, []
     for name in backends:
         try:
             loaded[name] = impls.get(name)
-        except (impls.BackendUnavailable, ValueError) as exc:  # cannot import here, or no such backend
+        except impls.BackendUnavailable as exc:  # cannot import here
             rows.append(dict(backend=name, function="(all seven)", status=f"unavailable: {exc.__cause__ or exc}"))
     reference = loaded.get("tensorflow")
     if reference is None:
@@ -320,6 +324,12 @@ def format_reference() -> str:
 
 def run(args) -> int:
     console.import_tensorflow(verbose=args.verbose)  # before anything imports it, to quiet its start-up
+    try:
+        for name in args.backend or ():  # fail fast: one asked for by name must load, before ~900 checks
+            impls.get(name)
+    except (ValueError, impls.BackendUnavailable) as exc:
+        print(f"xentbench verify: cannot run: {exc}", file=sys.stderr)
+        return 2
     rows = check(args.backend or impls.names(), seed=args.seed, timeout=args.timeout)
     if args.json:
         print(json.dumps([plain(row) for row in rows]))

@@ -26,7 +26,7 @@ import sys
 
 import numpy as np
 
-from . import _options, _validate
+from . import _linear, _options, _validate
 
 __all__ = [
     "BackendUnavailable", "NotImplementedByBackend", "BackendError", "Backend", "BUILTIN", "ENTRY_POINTS",
@@ -36,6 +36,7 @@ __all__ = [
     "sigmoid_cross_entropy_with_logits",
     "softmax_cross_entropy_with_logits_and_grad", "sparse_softmax_cross_entropy_with_logits_and_grad",
     "PROBABILITY_FUNCTIONS", "binary_cross_entropy", "categorical_cross_entropy",
+    "LINEAR_FUNCTIONS", "linear_cross_entropy", "linear_cross_entropy_and_grad",
 ]
 
 DEFAULT_BACKEND = "numba"
@@ -64,6 +65,10 @@ FUNCTIONS = (
 #: The probability forms (``impls._probability``), Keras's ``from_logits=False`` losses: offered by
 #: the built-in backends, optional for a plugin (not implemented where it lacks them).
 PROBABILITY_FUNCTIONS = ("binary_cross_entropy", "categorical_cross_entropy")
+#: The fused linear + cross-entropy (``impls._linear``): offered by the built-in backends,
+#: optional for a plugin, whose functions take ``(labels, hidden, weight, bias)`` in the canonical
+#: form and ``options=`` / ``softcap=`` where given.
+LINEAR_FUNCTIONS = _linear.LINEAR_FUNCTIONS
 
 
 class BackendUnavailable(ImportError):
@@ -338,6 +343,50 @@ class Backend:
         out = _validate.check_out(out, "out", rows.shape[:-1], rows.dtype, given)
         return rows.restore(self._functions.categorical_cross_entropy(labels, rows.logits), out)
 
+    def linear_cross_entropy(self, labels, hidden, weight, bias=None, **options) -> np.ndarray:
+        r"""The sparse loss of ``logits = hidden @ weight.T + bias``, without the logits (``impls._linear``).
+
+        ``hidden`` ``(..., D)``, ``weight`` ``(V, D)``, ``bias`` ``(V,)`` or None, integer
+        ``labels`` of shape ``hidden.shape[:-1]``; the loss has the labels' shape (0-d with a
+        ``reduction``). Keyword-only options: the sparse loss's (``label_smoothing``,
+        ``ignore_index``, ``class_weights``, ``reduction``, ``z_loss``) and ``softcap`` ``c``
+        (the logits become ``c * tanh(logits / c)``).
+        """
+        call = _linear.check(labels, hidden, weight, bias, options, "linear_cross_entropy")
+        return _linear.deliver(call, self._linear("linear_cross_entropy", call))
+
+    def linear_cross_entropy_and_grad(self, labels, hidden, weight, bias=None, **options) -> tuple:
+        r"""``(loss, grad_hidden, grad_weight)``, and ``grad_bias`` where a bias is given.
+
+        As ``linear_cross_entropy``; the gradients are those of ``sum(loss)``, or of the
+        reduced loss with a ``reduction``, each of its input's shape.
+        """
+        call = _linear.check(labels, hidden, weight, bias, options, "linear_cross_entropy_and_grad")
+        loss, *grads = self._linear("linear_cross_entropy_and_grad", call)
+        return _linear.deliver(call, loss, grads)
+
+    def _linear(self, function: str, call) -> tuple | np.ndarray:
+        """The backend's ``function`` of a checked call (``impls._linear.Linear``); a plugin's
+        results are checked against the contract (ndarrays of the compute dtype and the canonical shapes)."""
+        impl = getattr(self._module, function, None)
+        if not callable(impl):
+            raise NotImplementedByBackend(f"backend {self.name!r} does not implement {function}")
+        if call.options is not None and not self._takes_options:
+            raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
+        kwargs = {k: v for k, v in (("options", call.options), ("softcap", call.softcap)) if v is not None}
+        result = impl(call.labels, call.hidden, call.weight, call.bias, **kwargs)
+        if self._functions is not self._module:  # a plugin
+            parts = result if type(result) is tuple else (result,)
+            want = [(len(call.labels),)] + ([call.hidden.shape, call.weight.shape] if function.endswith("_and_grad")
+                                            else [])
+            want += [call.bias.shape] if call.bias is not None and function.endswith("_and_grad") else []
+            got = [getattr(p, "shape", None) if getattr(p, "dtype", None) == call.hidden.dtype else None
+                   for p in parts]
+            if got != want:
+                raise BackendError(f"backend {self.name!r}: {function} returned shapes {got}, expected {want} "
+                                   f"of dtype {call.hidden.dtype}")
+        return result
+
     def _with_options(self, function: str, labels, rows, given: dict, inputs: tuple, shape: tuple | None = None,
                       loss_out=None, grad_out=None):
         """A softmax loss (``*_and_grad``: with its gradient) with the keyword options ``given``,
@@ -539,4 +588,6 @@ sparse_softmax_cross_entropy_with_logits_and_grad = _dispatch(
     "sparse_softmax_cross_entropy_with_logits_and_grad"
 )
 binary_cross_entropy = _dispatch("binary_cross_entropy")
+linear_cross_entropy = _dispatch("linear_cross_entropy")
+linear_cross_entropy_and_grad = _dispatch("linear_cross_entropy_and_grad")
 categorical_cross_entropy = _dispatch("categorical_cross_entropy")

@@ -36,7 +36,7 @@ loss's ``pos_weight`` weights the first term: ``-w z log(s) - (1 - z) log(1 - s)
 
 import numpy as np
 
-from . import _options, _probability
+from . import _linear, _options, _probability
 
 name = "naive"
 takes_options = True
@@ -101,3 +101,8 @@ def binary_cross_entropy(labels, probs):
 
 def categorical_cross_entropy(labels, probs):
     return _probability.categorical(labels, probs)
+
+
+#: The fused linear + cross-entropy (``impls._linear``), the textbook form: all the logits at once
+linear_cross_entropy, linear_cross_entropy_and_grad = _linear.functions(
+    sparse_softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits_and_grad, whole=True)

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from . import _numba_setup  # first: the threading layer and the cache folder
-from . import _half
+from . import _half, _linear
 from . import _numba_kernels as kernels
 from . import _probability
 from ._numba_rows import SHORT
@@ -167,3 +167,9 @@ def categorical_cross_entropy(labels, probs):
         _launch(kernels.categorical_xent, kernels.categorical_rows, probs.size, labels, probs, out, float(low),
                 float(high))
     return out
+
+
+#: The fused linear + cross-entropy (``impls._linear``): a chunk of rows at a time through this
+#: backend's sparse loss
+linear_cross_entropy, linear_cross_entropy_and_grad = _linear.functions(
+    sparse_softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits_and_grad)

@@ -17,7 +17,7 @@ The loss options (``impls._options``) are that module's NumPy form, fed with
 
 import numpy as np
 
-from . import _options, _probability
+from . import _linear, _options, _probability
 
 name = "numpy"
 takes_options = True
@@ -97,3 +97,9 @@ def binary_cross_entropy(labels, probs):
 
 def categorical_cross_entropy(labels, probs):
     return _probability.categorical(labels, probs)
+
+
+#: The fused linear + cross-entropy (``impls._linear``): a chunk of rows at a time through this
+#: backend's sparse loss
+linear_cross_entropy, linear_cross_entropy_and_grad = _linear.functions(
+    sparse_softmax_cross_entropy_with_logits, sparse_softmax_cross_entropy_with_logits_and_grad)

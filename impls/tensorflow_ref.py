@@ -108,6 +108,29 @@ def _loss_and_grad(loss_fn, labels, logits, options, sparse):
     return loss.numpy(), tape.gradient(loss, x).numpy()
 
 
+def _linear_loss(labels, hidden, weight, bias, options, softcap):
+    """The loss of ``tf.matmul(hidden, weight, transpose_b=True) + bias`` (capped) by the sparse loss."""
+    x = tf.matmul(hidden, weight, transpose_b=True)
+    if bias is not None:
+        x = x + bias
+    if softcap is not None:
+        x = softcap * tf.tanh(x / softcap)
+    return _loss(tf.nn.sparse_softmax_cross_entropy_with_logits, labels, x, options, True)
+
+
+def linear_cross_entropy(labels, hidden, weight, bias=None, options=None, softcap=None):
+    return _linear_loss(labels, hidden, weight, bias, options, softcap).numpy()
+
+
+def linear_cross_entropy_and_grad(labels, hidden, weight, bias=None, options=None, softcap=None):
+    """The loss and the tape's gradients of its sum: hidden, weight (and bias); the logits are held."""
+    inputs = [tf.constant(a) for a in (hidden, weight, bias) if a is not None]
+    with tf.GradientTape() as tape:
+        tape.watch(inputs)
+        loss = _linear_loss(labels, *inputs[:2], inputs[2] if bias is not None else None, options, softcap)
+    return (loss.numpy(),) + tuple(g.numpy() for g in tape.gradient(loss, inputs))
+
+
 def softmax_cross_entropy_with_logits_and_grad(labels, logits, options=None):
     return _loss_and_grad(tf.nn.softmax_cross_entropy_with_logits, labels, logits, options, False)
 

@@ -35,9 +35,10 @@ def test_the_registry_lists_the_seven_functions():
     assert set(impls.FUNCTIONS) == SEVEN and len(impls.FUNCTIONS) == 7
 
 
-def test_backend_has_exactly_the_seven_functions_the_probability_forms_and_a_name(backend):
+def test_backend_has_exactly_the_seven_functions_the_probability_and_linear_forms_and_a_name(backend):
     public = {n for n in dir(backend) if not n.startswith("_")}
-    assert public == SEVEN | set(impls.PROBABILITY_FUNCTIONS) | {"name", "dtypes", "module", "implements"}
+    assert public == (SEVEN | set(impls.PROBABILITY_FUNCTIONS) | set(impls.LINEAR_FUNCTIONS)
+                      | {"name", "dtypes", "module", "implements"})
     assert backend.name in impls.names()
     assert all(callable(getattr(backend, f)) for f in SEVEN)
 

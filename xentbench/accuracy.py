@@ -305,6 +305,43 @@ def _truth(function, dtype, tiny, *parts) -> Truth:
                      dtype)
 
 
+#: The fused linear + cross-entropy's tolerances, relative to each result's largest magnitude
+#: (normwise, as issue 30 states them): float32 as the losses'; float64 1e-10, since the
+#: gradients are products over D and N terms of a softmax over V classes, each rounding in
+#: float64 with no extended-precision accumulator (BLAS); half precision as the losses', being
+#: computed in float32 and rounded once.
+LINEAR_TOLERANCE = {**TOLERANCE, np.dtype(np.float64): 1e-10}
+
+
+def linear_truth(labels, hidden, weight, bias=None, options: dict | None = None) -> Truth:
+    """``impls.linear_cross_entropy_and_grad`` in extended precision: ``(loss, grad_hidden,
+    grad_weight[, grad_bias])``, from the logits ``hidden @ weight.T + bias`` (capped by
+    ``softcap``) and the sparse loss's truth with the options (``_options_truth``).
+
+    Each result's scale is its largest magnitude (normwise); the backward-stable bound is
+    ``BACKWARD_ROUNDOFFS * u * D`` of it, a product of inner dimension D (Higham 3.5).
+    """
+    ld, options = np.longdouble, dict(options or {})
+    softcap = options.pop("softcap", None)
+    hidden, weight = np.asarray(hidden), np.asarray(weight)
+    dtype = hidden.dtype
+    compute = ml_dtypes.finfo(np.float32 if dtype in HALF else dtype)
+    tiny = max(float(ml_dtypes.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    h, w = hidden.reshape(-1, hidden.shape[-1]).astype(ld), weight.astype(ld)
+    x = h @ w.T + (0 if bias is None else np.asarray(bias).astype(ld))
+    t = None if softcap is None else np.tanh(x / ld(softcap))
+    if t is not None:
+        x = ld(softcap) * t
+    loss, g = _options_truth("sparse_softmax_cross_entropy_with_logits_and_grad", np.asarray(labels).reshape(-1),
+                             x, -1, options, dtype, tiny).values
+    g = g.astype(ld) if t is None else g.astype(ld) * (1 - t * t)
+    values = [loss.reshape(np.shape(labels)) if loss.ndim else loss, _f64((g @ w).reshape(hidden.shape)),
+              _f64(g.T @ h)] + ([] if bias is None else [_f64(g.sum(axis=0))])
+    scales = tuple(np.full(v.shape, max(float(np.max(np.abs(v), initial=0.0)), tiny)) for v in values)
+    bounds = tuple(BACKWARD_ROUNDOFFS * unit_roundoff(dtype) * hidden.shape[-1] * s for s in scales)
+    return Truth("linear_cross_entropy_and_grad", tuple(values), scales, bounds, dtype)
+
+
 def _options_truth(function, labels, logits, axis, options, dtype, tiny) -> Truth:
     """A softmax loss with options, from their definitions (``impls._options``), in extended precision.
 

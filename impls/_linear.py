@@ -1,0 +1,174 @@
+"""The fused linear + cross-entropy of large vocabularies: its front door and its chunked driver.
+
+``linear_cross_entropy(labels, hidden, weight, bias=None, **options)`` is the
+sparse softmax cross-entropy of the logits
+
+.. math::
+    x = h W^T + b, \\qquad x \\leftarrow c \\tanh(x / c) \\text{ with a softcap } c \\text{ (Gemma 2)},
+
+``hidden`` of shape ``(..., D)``, ``weight`` ``(V, D)`` (``nn.Linear``'s layout, an
+LM head), ``bias`` ``(V,)``, integer ``labels`` of shape ``hidden.shape[:-1]``.
+The options are the sparse loss's (``impls._options``: ``label_smoothing``,
+``ignore_index``, ``class_weights``, ``reduction``, ``z_loss``) plus ``softcap``.
+``linear_cross_entropy_and_grad`` also returns the gradients of the summed (or
+reduced) loss, with ``G = dloss/dx`` (times ``1 - tanh^2`` under a softcap):
+
+.. math::
+    \\frac{\\partial}{\\partial h} = G W, \\qquad \\frac{\\partial}{\\partial W} = G^T h, \\qquad
+    \\frac{\\partial}{\\partial b} = \\sum_{rows} G.
+
+``chunked`` computes them without the N x V logits: a chunk of rows at a time
+(at most ``CHUNK_BYTES`` of logits), the products through the BLAS NumPy has,
+the softmax and gradient work by the backend's own sparse loss (its
+``sparse_softmax_cross_entropy_with_logits[_and_grad]`` with the options). So
+the memory above the inputs and the gradients is a few chunks, whatever V.
+float16 and bfloat16 inputs are computed in float32 (products, row statistics
+and dW accumulated there) and the results rounded back.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import _options, _validate
+
+#: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
+LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
+#: The logits of one chunk of rows, at most: 16 MiB, so that the chunk's logits, its gradient and
+#: (under a softcap) its tanh stay within the 64 MiB above the inputs that issue 30 allows.
+CHUNK_BYTES = 16 << 20
+#: The sparse loss's options, the ones these functions take besides ``softcap``.
+_SPARSE_GRAD = "sparse_softmax_cross_entropy_with_logits_and_grad"
+
+
+class Linear(NamedTuple):
+    """A checked call: 2-D canonical inputs of the compute dtype, read-only."""
+
+    labels: np.ndarray  # (N,) int64
+    hidden: np.ndarray  # (N, D)
+    weight: np.ndarray  # (V, D)
+    bias: np.ndarray | None  # (V,)
+    batch_shape: tuple  # hidden.shape[:-1]
+    dtype: np.dtype  # the inputs' dtype, which the results have
+    options: _options.Options | None
+    denominator: float | None  # of a 'mean' (``_options.with_scale``)
+    softcap: float | None
+
+
+def _floats(a, name: str) -> np.ndarray:
+    given, a = a, _validate._asarray(a, name)
+    if a.dtype.kind == "f" and not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if a.dtype not in _validate.FLOAT_DTYPES:
+        raise TypeError(f"Expected {name} of dtype float16, bfloat16, float32 or float64, got {_validate._got(given, a)}")
+    return a
+
+
+def check_softcap(softcap) -> float | None:
+    if softcap is None:
+        return None
+    value = _options._number(softcap, "softcap")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"softcap must be None or a finite number > 0, got {softcap!r}")
+    return value
+
+
+def check(labels, hidden, weight, bias, given: dict, function: str) -> Linear:
+    """The one front door of the two functions: the same errors for every backend."""
+    hidden, weight = _floats(hidden, "hidden"), _floats(weight, "weight")
+    if hidden.ndim == 0:
+        raise ValueError("Expected hidden of rank >= 1 (..., D), got a scalar")
+    if weight.dtype != hidden.dtype:
+        raise TypeError(f"Expected weight of hidden's dtype {hidden.dtype}, got {weight.dtype}")
+    size = hidden.shape[-1]
+    if weight.ndim != 2 or weight.shape[1] != size or weight.shape[0] == 0:
+        raise ValueError(f"Expected weight of shape (V, {size}) with V >= 1 (hidden's last axis is {size}), "
+                         f"got {weight.shape}")
+    vocabulary, compute = weight.shape[0], _validate.compute_dtype(hidden.dtype)
+    if bias is not None:
+        bias = _floats(bias, "bias")
+        if bias.dtype != hidden.dtype:
+            raise TypeError(f"Expected bias of hidden's dtype {hidden.dtype}, got {bias.dtype}")
+        if bias.shape != (vocabulary,):
+            raise ValueError(f"Expected bias of shape ({vocabulary},), got {bias.shape}")
+        bias = _validate._readonly(_validate.as_dtype(bias, compute))
+    given = dict(given)
+    softcap = check_softcap(given.pop("softcap", None))
+    name = function.replace("linear_cross_entropy", "sparse_softmax_cross_entropy_with_logits")
+    options = _options.softmax_options(name, vocabulary, compute, True, given) if given else None
+    rows = _validate.Rows(None, hidden.shape[:-1] + (vocabulary,), hidden.ndim - 1, hidden.dtype)
+    labels = _validate.sparse_labels(labels, rows, None if options is None else options.ignore_index)
+    flat = hidden.reshape(-1, size)
+    options, denominator = _options.with_scale(options, labels, len(flat))
+    return Linear(labels, _validate._readonly(_validate.as_dtype(flat, compute)),
+                  _validate._readonly(_validate.as_dtype(weight, compute)), bias, hidden.shape[:-1],
+                  hidden.dtype, options, denominator, softcap)
+
+
+def deliver(call: Linear, loss, grads=()) -> tuple | np.ndarray:
+    """The backend's results in the public form: the loss reduced as asked and of the
+    batch's shape, the gradients of the inputs' shapes, all of the inputs' dtype."""
+    loss = _options.reduce(_validate.as_dtype(loss, call.dtype).reshape(call.batch_shape), call.options,
+                           call.denominator)
+    if not grads:
+        return loss
+    grad_hidden, *rest = (_validate.as_dtype(g, call.dtype) for g in grads)
+    return (loss, grad_hidden.reshape(call.batch_shape + call.hidden.shape[-1:]), *rest)
+
+
+def logits(hidden, weight, bias, softcap):
+    """``h W^T + b``, capped: ``(x, t)`` with ``t = tanh(x / c)`` under a softcap (else None)."""
+    x = hidden @ weight.T
+    if bias is not None:
+        x += bias
+    if softcap is None:
+        return x, None
+    t = np.tanh(x / softcap)
+    return softcap * t, t
+
+
+def functions(loss_fn, grad_fn, whole: bool = False) -> tuple:
+    """A backend's ``(linear_cross_entropy, linear_cross_entropy_and_grad)`` from its sparse loss and
+    its ``_and_grad``, chunked (``whole``: all rows at once, the textbook form)."""
+    def linear_cross_entropy(labels, hidden, weight, bias=None, options=None, softcap=None):
+        return chunked(loss_fn, labels, hidden, weight, bias, options, softcap, None, whole)
+
+    def linear_cross_entropy_and_grad(labels, hidden, weight, bias=None, options=None, softcap=None):
+        return chunked(loss_fn, labels, hidden, weight, bias, options, softcap, grad_fn, whole)
+
+    return linear_cross_entropy, linear_cross_entropy_and_grad
+
+
+def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=None, grad_fn=None,
+            whole: bool = False):
+    """The loss (and with ``grad_fn`` the gradients) a chunk of rows at a time (module docstring).
+
+    ``loss_fn(labels, logits, options)`` is a backend's sparse loss, ``grad_fn`` its
+    ``_and_grad``; both get ``options=`` only where there are some. Returns ``loss``, or
+    ``(loss, grad_hidden, grad_weight)`` plus ``grad_bias`` where there is a bias.
+    """
+    rows, vocabulary = len(hidden), len(weight)
+    step = max(1, rows if whole else CHUNK_BYTES // (vocabulary * hidden.itemsize))
+    kwargs = {} if options is None else {"options": options}
+    loss = np.empty(rows, hidden.dtype)
+    if grad_fn is not None:
+        grad_hidden, grad_weight = np.empty_like(hidden), np.zeros_like(weight)
+        grad_bias = None if bias is None else np.zeros_like(bias)
+    for start in range(0, rows, step):
+        part = slice(start, min(start + step, rows))
+        x, t = logits(hidden[part], weight, bias, softcap)
+        if grad_fn is None:
+            loss[part] = loss_fn(labels[part], x, **kwargs)
+            continue
+        loss[part], g = grad_fn(labels[part], x, **kwargs)
+        if t is not None:
+            g = g * (1 - t * t)
+        np.matmul(g, weight, out=grad_hidden[part])
+        grad_weight += g.T @ hidden[part]
+        if grad_bias is not None:
+            grad_bias += g.sum(axis=0)
+    if grad_fn is None:
+        return loss
+    return (loss, grad_hidden, grad_weight) + (() if grad_bias is None else (grad_bias,))

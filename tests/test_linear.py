@@ -1,0 +1,150 @@
+"""The fused linear + cross-entropy (``impls._linear``): every backend against the extended-precision
+truth, with every option alone and together, the chunking invisible in the results, no N x V array,
+and one front door's errors."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import impls
+from impls import _linear
+from xentbench import accuracy
+from xentbench.accuracy import BFLOAT16, LINEAR_TOLERANCE, linear_truth
+
+BACKENDS = list(impls.BUILTIN)
+DTYPES = [np.float16, BFLOAT16.type, np.float32, np.float64]
+#: Each option alone, then together (the sparse loss's, and the softcap).
+OPTIONS = {
+    "none": {},
+    "label_smoothing": dict(label_smoothing=0.1),
+    "ignore_index": dict(ignore_index=3),
+    "class_weights": dict(class_weights=np.linspace(0.5, 2.0, 50)),
+    "sum": dict(reduction="sum"),
+    "mean": dict(reduction="mean"),
+    "z_loss": dict(z_loss=1e-3),
+    "softcap": dict(softcap=2.0),
+    "together": dict(label_smoothing=0.1, ignore_index=3, class_weights=np.linspace(0.5, 2.0, 50),
+                     reduction="mean", z_loss=1e-3, softcap=2.0),
+}
+
+
+def backend_or_skip(name):
+    try:
+        return impls.get(name)
+    except impls.BackendUnavailable as exc:
+        pytest.skip(f"{name} unavailable here: {exc}")
+
+
+def make(dtype, batch=(2, 5), size=16, vocabulary=50, seed=0):
+    """Seeded ``(labels, hidden, weight, bias)``: logits of a few units, a label 3 among them (ignore_index)."""
+    rng = np.random.default_rng(seed)
+    hidden = rng.standard_normal(batch + (size,)).astype(dtype)
+    weight = (rng.standard_normal((vocabulary, size)) / np.sqrt(size) * 2).astype(dtype)
+    bias = rng.standard_normal(vocabulary).astype(dtype)
+    labels = rng.integers(0, vocabulary, batch)
+    labels.flat[0] = 3
+    return labels, hidden, weight, bias
+
+
+@pytest.mark.parametrize("option", OPTIONS)
+@pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", BACKENDS)
+def test_agrees_with_the_truth(name, dtype, with_bias, option):
+    backend = backend_or_skip(name)
+    labels, hidden, weight, bias = make(dtype)
+    bias = bias if with_bias else None
+    options = OPTIONS[option]
+    t = linear_truth(labels, hidden, weight, bias, options)
+    got = backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias, **options)
+    assert len(got) == len(t.values) and all(g.dtype == np.dtype(dtype) for g in got)
+    assert [g.shape for g in got] == [v.shape for v in t.values]
+    tol = LINEAR_TOLERANCE[np.dtype(dtype)]
+    for part, err in zip(("loss", "grad_hidden", "grad_weight", "grad_bias"), t.errors(got)):
+        assert err.max() <= tol, f"{name} {part}: error {err.max():.3g} exceeds {tol:g}"
+    loss = backend.linear_cross_entropy(labels, hidden, weight, bias, **options)
+    np.testing.assert_array_equal(loss, got[0])
+
+
+def test_the_truth_by_hand():
+    # one row, D = 1, V = 2: logits [h w0, h w1] = [1, 0], label 0: loss log(1 + e^-1),
+    # dlogits = p - onehot = [-1/(1+e), 1/(1+e)], grad_hidden = dlogits . w, grad_weight = dlogits h
+    t = linear_truth(np.array([0]), np.array([[1.0]]), np.array([[1.0], [0.0]]))
+    q = 1 / (1 + np.e)
+    np.testing.assert_allclose(t.values[0], [np.log1p(np.exp(-1))], rtol=1e-15)
+    np.testing.assert_allclose(t.values[1], [[-q]], rtol=1e-15)
+    np.testing.assert_allclose(t.values[2], [[-q], [q]], rtol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_the_chunks_do_not_change_the_results(name, monkeypatch):
+    backend = backend_or_skip(name)
+    labels, hidden, weight, bias = make(np.float32, batch=(37,), vocabulary=300)
+    whole = backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=5.0, reduction="mean")
+    monkeypatch.setattr(_linear, "CHUNK_BYTES", 300 * 4 * 5)  # 5 rows a chunk: 8 chunks, the last of 2
+    parts = backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=5.0, reduction="mean")
+    for a, b in zip(whole, parts):  # the sums over rows (grad_weight, grad_bias, the mean) may round apart
+        np.testing.assert_allclose(a, b, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(a).max())
+
+
+@pytest.mark.parametrize("name", ["numpy", "numba"])
+def test_no_array_of_the_logits_size_is_made(name, monkeypatch):
+    backend = backend_or_skip(name)
+    labels, hidden, weight, bias = make(np.float32, batch=(512,), size=32, vocabulary=32768)
+    backend.linear_cross_entropy_and_grad(labels[:2], hidden[:2], weight, bias)  # compiled, outside the trace
+    monkeypatch.setattr(_linear, "CHUNK_BYTES", 4 << 20)
+    logits_bytes = 512 * 32768 * 4  # 64 MiB
+    tracemalloc.start()
+    try:
+        backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # the gradients (4 MiB of grad_weight, 64 KiB of grad_hidden) and a few 4 MiB chunks
+    assert peak < logits_bytes / 2, f"{name}: a peak of {peak / 2**20:.1f} MiB, the logits are 64 MiB"
+
+
+BAD = [
+    (dict(hidden=np.ones((3, 4), np.int32)), TypeError, "Expected hidden of dtype float16, bfloat16, float32"),
+    (dict(weight=np.ones((5, 3), np.float32)), ValueError, "Expected weight of shape (V, 4) with V >= 1"),
+    (dict(weight=np.ones((5, 4), np.float64)), TypeError, "Expected weight of hidden's dtype float32"),
+    (dict(bias=np.ones(4, np.float32)), ValueError, "Expected bias of shape (5,)"),
+    (dict(labels=np.array([0, 5, 1])), ValueError, "label value of 5 which is outside the valid range of [0, 5)"),
+    (dict(labels=np.array([0, 1])), ValueError, "Expected labels of shape (3,)"),
+    (dict(softcap=0.0), ValueError, "softcap must be None or a finite number > 0"),
+    (dict(reduction="avg"), ValueError, "reduction"),
+]
+
+
+@pytest.mark.parametrize("change,error,message", BAD, ids=[m for _, _, m in BAD])
+def test_bad_input_gets_the_same_error_from_every_backend(change, error, message):
+    call = dict(labels=np.array([0, 1, 2]), hidden=np.ones((3, 4), np.float32), weight=np.ones((5, 4), np.float32),
+                bias=None)
+    call.update(change)
+    options = {k: call.pop(k) for k in ("softcap", "reduction") if k in call}
+    for name in BACKENDS:
+        with pytest.raises(error) as raised:
+            impls.linear_cross_entropy_and_grad(**call, **options, backend=name)
+        assert message in str(raised.value), (name, str(raised.value))
+
+
+def test_the_inputs_are_left_as_they_were():
+    labels, hidden, weight, bias = make(np.float32)
+    before = [a.copy() for a in (labels, hidden, weight, bias)]
+    for name in impls.available(BACKENDS):
+        impls.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=2.0, backend=name)
+        for a, b in zip((labels, hidden, weight, bias), before):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_half_precision_is_computed_in_float32_and_rounded_once():
+    labels, hidden, weight, bias = make(np.float16)
+    got = impls.linear_cross_entropy_and_grad(labels, hidden, weight, bias, backend="numba")
+    ref = impls.linear_cross_entropy_and_grad(labels, hidden.astype(np.float32), weight.astype(np.float32),
+                                              bias.astype(np.float32), backend="numba")
+    for g, r in zip(got, ref):
+        np.testing.assert_array_equal(g, r.astype(np.float16))
+    assert accuracy.tolerance(np.float16) == LINEAR_TOLERANCE[np.dtype(np.float16)]

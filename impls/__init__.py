@@ -549,8 +549,9 @@ def get(name: str) -> Backend:
         raise BackendUnavailable(f"backend {name!r} is unavailable: {type(exc).__name__}: {exc}") from exc
     builtin = name in BUILTIN and isinstance(_sources[name], str) and _sources[name] == BUILTIN[name]
     backend = Backend(name, module, builtin)
-    if not any(backend.implements(f) for f in FUNCTIONS):
-        raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of {', '.join(FUNCTIONS)}")
+    if not any(backend.implements(f) for f in FUNCTIONS + LINEAR_FUNCTIONS):
+        raise BackendUnavailable(f"backend {name!r} is unavailable: it offers none of "
+                                 f"{', '.join(FUNCTIONS + LINEAR_FUNCTIONS)}")
     _loaded[name] = backend
     return backend
 

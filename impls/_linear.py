@@ -11,7 +11,8 @@ LM head), ``bias`` ``(V,)``, integer ``labels`` of shape ``hidden.shape[:-1]``.
 The options are the sparse loss's (``impls._options``: ``label_smoothing``,
 ``ignore_index``, ``class_weights``, ``reduction``, ``z_loss``) plus ``softcap``.
 ``linear_cross_entropy_and_grad`` also returns the gradients of the summed (or
-reduced) loss, with ``G = dloss/dx`` (times ``1 - tanh^2`` under a softcap):
+reduced) loss, with ``G = dloss/dx`` (times ``sech^2(x / c)`` under a softcap, computed as
+``1 / cosh^2``: ``1 - tanh^2`` cancels where the cap saturates):
 
 .. math::
     \\frac{\\partial}{\\partial h} = G W, \\qquad \\frac{\\partial}{\\partial W} = G^T h, \\qquad
@@ -119,14 +120,14 @@ def deliver(call: Linear, loss, grads=()) -> tuple | np.ndarray:
 
 
 def logits(hidden, weight, bias, softcap):
-    """``h W^T + b``, capped: ``(x, t)`` with ``t = tanh(x / c)`` under a softcap (else None)."""
+    """``h W^T + b``, capped: ``(c tanh(y), y)`` with ``y = x / c`` under a softcap ``c``, else ``(x, None)``."""
     x = hidden @ weight.T
     if bias is not None:
         x += bias
     if softcap is None:
         return x, None
-    t = np.tanh(x / softcap)
-    return softcap * t, t
+    y = x / softcap
+    return softcap * np.tanh(y), y
 
 
 def functions(loss_fn, grad_fn, whole: bool = False) -> tuple:
@@ -158,13 +159,14 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
         grad_bias = None if bias is None else np.zeros_like(bias)
     for start in range(0, rows, step):
         part = slice(start, min(start + step, rows))
-        x, t = logits(hidden[part], weight, bias, softcap)
+        x, y = logits(hidden[part], weight, bias, softcap)
         if grad_fn is None:
             loss[part] = loss_fn(labels[part], x, **kwargs)
             continue
         loss[part], g = grad_fn(labels[part], x, **kwargs)
-        if t is not None:
-            g = g * (1 - t * t)
+        if y is not None:
+            with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
+                g = g / np.square(np.cosh(y))
         np.matmul(g, weight, out=grad_hidden[part])
         grad_weight += g.T @ hidden[part]
         if grad_bias is not None:

@@ -148,3 +148,29 @@ def test_half_precision_is_computed_in_float32_and_rounded_once():
     for g, r in zip(got, ref):
         np.testing.assert_array_equal(g, r.astype(np.float16))
     assert accuracy.tolerance(np.float16) == LINEAR_TOLERANCE[np.dtype(np.float16)]
+
+
+class OffByOneIn10000:
+    """A plugin with the fused functions only, its grad_weight 1e-4 too large (relative)."""
+
+    def linear_cross_entropy_and_grad(self, labels, hidden, weight, bias=None, options=None, softcap=None):
+        loss, *grads = impls.get("numpy").module.linear_cross_entropy_and_grad(labels, hidden, weight, bias, options,
+                                                                               softcap)
+        grads[1] = grads[1] * (1 + 1e-4)
+        return (loss, *grads)
+
+
+def test_verify_checks_the_fused_functions_and_fails_a_wrong_gradient(monkeypatch):
+    from xentbench import verify
+    monkeypatch.setattr(verify, "SHAPES", ())
+    monkeypatch.setattr(verify, "OPTION_SHAPES", ())
+    monkeypatch.setattr(verify, "LINEAR_SHAPES", ((64, 32, 1000),))
+    monkeypatch.setattr(impls, "_sources", dict(impls._sources))
+    monkeypatch.setattr(impls, "_loaded", dict(impls._loaded))
+    impls.register("off", OffByOneIn10000)
+    rows = {(r["backend"], r["function"]): r for r in verify.check(["numba", "off"])}
+    for function in impls.LINEAR_FUNCTIONS:
+        row = rows["numba", function]
+        assert row["status"] == "pass" and {d for d, _ in row["ulps"]} == {"float16", "bfloat16", "float32", "float64"}
+    assert rows["off", "linear_cross_entropy"]["status"] == "not implemented"
+    assert rows["off", "linear_cross_entropy_and_grad"]["verdict"] == "FAIL: float32, float64"

@@ -293,8 +293,8 @@ def test_verify_checks_the_installed_example_and_fails_its_wrong_variant(install
             assert wrong.endswith("FAIL: float32, float64"), wrong
         else:
             assert wrong.split()[-1] in ("pass", "implemented"), wrong
-    assert done.stdout.splitlines()[-1] == ("verify: FAIL (1 of 24 rows): "
-                                             "logaddexp-wrong.sparse_softmax_cross_entropy_with_logits"), done.stdout
+    assert re.fullmatch(r"verify: FAIL \(1 of \d+ rows\): logaddexp-wrong\.sparse_softmax_cross_entropy_with_logits",
+                        done.stdout.splitlines()[-1]), done.stdout
 
 
 def test_the_conformance_run_passes_the_installed_example(installed):

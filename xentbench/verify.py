@@ -49,6 +49,8 @@ REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
 UNSTABLE = {"naive"}
 #: The project's own backends: held to no worse than TensorFlow, a "less accurate" result fails them.
 STRICT = set(impls.BUILTIN) - {REFERENCE}
+#: The functions' names in the table: the suite's short names, and the fused linear + cross-entropy's.
+SHORT = {**SHORT_NAMES, "linear_cross_entropy": "linear", "linear_cross_entropy_and_grad": "linear_grad"}
 #: The terminal width the output fits.
 WIDTH = 100
 #: The losses checked with their options, the shapes and the regime they are checked on (the
@@ -56,6 +58,11 @@ WIDTH = 100
 OPTION_FUNCTIONS = tuple(sorted(accuracy.SPARSE | accuracy.DENSE)) + ("sigmoid_cross_entropy_with_logits",)
 OPTION_SHAPES = (((7, 2), -1), ((100, 1000), -1), ((4, 6, 5), 1))
 OPTION_REGIME = "moderate"
+#: The fused linear + cross-entropy's ``(batch, hidden size, vocabulary)``, and its options: none,
+#: then all of them at once (the softcap as Gemma 2's, 30).
+LINEAR_SHAPES = ((1, 8, 3), (64, 32, 1000), (16, 64, 32000))
+LINEAR_OPTIONS = (None, ("all", dict(label_smoothing=0.1, ignore_index=inputs.IGNORE_INDEX, z_loss=1e-3,
+                                     reduction="mean", softcap=30.0)))
 
 
 def options_of(function: str, shape, axis: int) -> list:
@@ -88,7 +95,15 @@ def add_arguments(parser) -> None:
 
 
 def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "moderate"):
-    """Seeded logits and the labels ``function`` takes (``None`` where it takes none)."""
+    """Seeded logits and the labels ``function`` takes (``None`` where it takes none); for the fused
+    linear + cross-entropy ``(hidden, weight, bias)`` in the logits' place, logits of a few units
+    (moderate) or of a few tens (wide: where a softcap of 30 bites)."""
+    if function in impls.LINEAR_FUNCTIONS:
+        batch, size, vocabulary = shape
+        scale = (2 if regime == "moderate" else 50) / np.sqrt(size)
+        return rng.integers(0, vocabulary, batch), (rng.standard_normal((batch, size)).astype(dtype),
+                                                    (rng.standard_normal((vocabulary, size)) * scale).astype(dtype),
+                                                    rng.standard_normal(vocabulary).astype(dtype))
     logits = np.clip(REGIMES[regime](rng, shape), -6e4, 6e4).astype(dtype)  # float16 max: 65504
     if function in accuracy.SPARSE:
         axis = -1
@@ -103,6 +118,8 @@ def make_inputs(function: str, shape, axis: int, dtype, rng, regime: str = "mode
 
 def call(backend, function: str, labels, logits, axis: int, options=None):
     fn = getattr(backend, function)
+    if function in impls.LINEAR_FUNCTIONS:
+        return fn(labels, *logits, **(options or {}))
     if labels is None:
         return fn(logits, axis=axis)
     if function in accuracy.DENSE:
@@ -165,7 +182,10 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
              for dtype in DTYPES for regime in REGIMES]
     cases += [(f, shape, axis, dtype, OPTION_REGIME, option) for f in OPTION_FUNCTIONS
               for shape, axis in OPTION_SHAPES for option in options_of(f, shape, axis) for dtype in DTYPES]
-    rows_of = [(f, None) for f in accuracy.FUNCTIONS] + [(f, "options") for f in OPTION_FUNCTIONS]
+    cases += [(f, shape, -1, dtype, regime, option) for f in impls.LINEAR_FUNCTIONS for shape in LINEAR_SHAPES
+              for dtype in DTYPES for regime in REGIMES for option in LINEAR_OPTIONS]
+    rows_of = ([(f, None) for f in accuracy.FUNCTIONS] + [(f, "options") for f in OPTION_FUNCTIONS]
+               + [(f, None) for f in impls.LINEAR_FUNCTIONS])
     results = {(name, row_name(f, o)): dict(backend=name, function=row_name(f, o), ulps={}, worst={},
                                             missing=set(), strict=name in STRICT,
                                             status="pass" if backend.implements(f) else "not implemented")
@@ -175,10 +195,18 @@ def check(backends: list[str], seed: int = 0, timeout: float = CALL_TIMEOUT) -> 
         rng = np.random.default_rng([seed, done])
         labels, logits = make_inputs(function, shape, axis, dtype, rng, regime)
         name_of_options, options = option or (None, None)
-        if options and function in accuracy.SPARSE:
+        linear = function in impls.LINEAR_FUNCTIONS
+        if options and (function in accuracy.SPARSE or linear):
             labels = inputs.ignoring(labels, options)
         axis = -1 if function not in accuracy.WITH_AXIS else axis
-        want = accuracy.truth(function, labels, logits, axis, options=options)
+        if linear:
+            want = accuracy.linear_truth(labels, *logits, options=options)
+            if function == "linear_cross_entropy":  # the loss alone
+                want = accuracy.Truth(function, *(parts[:1] for parts in (want.values, want.scales, want.bounds)),
+                                      want.dtype)
+            option = None  # one row per linear function, with and without its options
+        else:
+            want = accuracy.truth(function, labels, logits, axis, options=options)
         tf_ulps = want.ulps(call(reference, function, labels, logits, axis, options)) if reference else None
         key = np.dtype(dtype).name
         case = f"{'x'.join(map(str, shape))} {regime} logits"
@@ -278,7 +306,7 @@ def format_table(rows: list[dict]) -> str:
             errs = [e for (d, _), e in row.get("ulps", {}).items() if d == n]
             cells.append("n/i" if n in row.get("missing", ()) else accuracy.format_ulps(max(errs)) if errs else "-")
         function, plus, options = row["function"].partition("+")
-        lines.append([row["backend"], SHORT_NAMES.get(function, function) + plus + options] + cells
+        lines.append([row["backend"], SHORT.get(function, function) + plus + options] + cells
                      + [row["verdict"].partition(" by ")[0] if "verdict" in row else row["status"].partition(":")[0]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) if i < 2 or i == len(header) - 1 else cell.rjust(w)

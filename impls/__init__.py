@@ -371,7 +371,7 @@ class Backend:
         impl = getattr(self._module, function, None)
         if not callable(impl):
             raise NotImplementedByBackend(f"backend {self.name!r} does not implement {function}")
-        if call.options is not None and not self._takes_options:
+        if (call.options is not None or call.softcap is not None) and not self._takes_options:
             raise NotImplementedByBackend(f"backend {self.name!r} does not implement the loss options")
         kwargs = {k: v for k, v in (("options", call.options), ("softcap", call.softcap)) if v is not None}
         result = impl(call.labels, call.hidden, call.weight, call.bias, **kwargs)

@@ -19,7 +19,10 @@ reduced) loss, with ``G = dloss/dx`` (times ``sech^2(x / c)`` under a softcap, c
     \\frac{\\partial}{\\partial b} = \\sum_{rows} G.
 
 ``chunked`` computes them without the N x V logits: a chunk of rows at a time
-(at most ``CHUNK_BYTES`` of logits), the products through the BLAS NumPy has,
+(at most ``CHUNK_BYTES`` of logits), the products through the BLAS (SciPy's ``gemm``,
+all three: with ``beta = 1`` it adds each chunk's ``G^T h`` into ``dW`` in place, so that
+no second array of dW's size is made; and one BLAS only, since NumPy's and SciPy's each keep
+threads that spin after a call and, taking turns, slow each other 1.6x on 2 cores),
 the softmax and gradient work by the backend's own sparse loss (its
 ``sparse_softmax_cross_entropy_with_logits[_and_grad]`` with the options). So
 the memory above the inputs and the gradients is a few chunks, whatever V.
@@ -32,14 +35,19 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+from scipy.linalg import blas
 
 from . import _options, _validate
 
 #: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
 LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
-#: The logits of one chunk of rows, at most: 16 MiB, so that the chunk's logits, its gradient and
-#: (under a softcap) its tanh stay within the 64 MiB above the inputs that issue 30 allows.
+#: The logits of one chunk of rows: 16 MiB, so that the chunk's logits, its gradient and (under a
+#: softcap) its ``x / c`` stay within the 64 MiB above the inputs and gradients that issue 30 allows...
 CHUNK_BYTES = 16 << 20
+#: ...but at least 64 rows: each chunk's ``dW += G^T h`` reads and writes all of dW for ``2 rows``
+#: flops per element, so that fewer rows make it memory-bound (V = 128256: 32 rows a chunk ran at
+#: 50% of SGEMM's rate on Zen 4). At V = 128256, float32, 64 rows are 31 MiB of logits.
+MIN_ROWS = 64
 #: The sparse loss's options, the ones these functions take besides ``softcap``.
 _SPARSE_GRAD = "sparse_softmax_cross_entropy_with_logits_and_grad"
 
@@ -121,7 +129,8 @@ def deliver(call: Linear, loss, grads=()) -> tuple | np.ndarray:
 
 def logits(hidden, weight, bias, softcap):
     """``h W^T + b``, capped: ``(c tanh(y), y)`` with ``y = x / c`` under a softcap ``c``, else ``(x, None)``."""
-    x = hidden @ weight.T
+    gemm = blas.get_blas_funcs("gemm", (hidden,))
+    x = gemm(1.0, weight.T, hidden.T, trans_a=1).T  # Fortran's x^T = W h^T, C-ordered x
     if bias is not None:
         x += bias
     if softcap is None:
@@ -151,12 +160,13 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
     ``(loss, grad_hidden, grad_weight)`` plus ``grad_bias`` where there is a bias.
     """
     rows, vocabulary = len(hidden), len(weight)
-    step = max(1, rows if whole else CHUNK_BYTES // (vocabulary * hidden.itemsize))
+    step = rows if whole else max(MIN_ROWS, CHUNK_BYTES // (vocabulary * hidden.itemsize))
     kwargs = {} if options is None else {"options": options}
     loss = np.empty(rows, hidden.dtype)
     if grad_fn is not None:
         grad_hidden, grad_weight = np.empty_like(hidden), np.zeros_like(weight)
         grad_bias = None if bias is None else np.zeros_like(bias)
+        gemm = blas.get_blas_funcs("gemm", (hidden,))
     for start in range(0, rows, step):
         part = slice(start, min(start + step, rows))
         x, y = logits(hidden[part], weight, bias, softcap)
@@ -167,8 +177,9 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
         if y is not None:
             with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
                 g = g / np.square(np.cosh(y))
-        np.matmul(g, weight, out=grad_hidden[part])
-        grad_weight += g.T @ hidden[part]
+        gemm(1.0, weight.T, g.T, c=grad_hidden[part].T, overwrite_c=1)  # dh^T = W^T G^T
+        # dW += G^T h, as Fortran sees the C-ordered arrays: dW^T (D x V) += h^T (D x n) (g^T)^T (n x V)
+        gemm(1.0, hidden[part].T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)
         if grad_bias is not None:
             grad_bias += g.sum(axis=0)
     if grad_fn is None:

@@ -1,5 +1,8 @@
 """The benchmarks' peers, PyTorch and JAX, with the seven functions of an ``impls`` backend.
 
+PyTorch also offers the fused linear + cross-entropy (``impls.LINEAR_FUNCTIONS``) twice: unfused
+as its users write it (``torch``) and by its own chunked CPU path (``torch-chunked``).
+
 ``TorchPeer`` and ``JaxPeer`` take numpy in and give numpy out, float16 and
 bfloat16 (``ml_dtypes.bfloat16`` arrays) computed in float32 like ``impls``, so that whatever times backends (the asv
 suite, a tool comparing commits) treats every backend alike; they are
@@ -145,6 +148,46 @@ class TorchPeer:
     def sparse_softmax_cross_entropy_with_logits_and_grad(self, labels, logits):
         return self._fused(self._sparse(labels), logits)
 
+    def linear_loss(self, labels, hidden, weight, bias, chunked: bool, grad: bool):
+        """The fused linear + cross-entropy as a PyTorch user writes it: ``F.cross_entropy(F.linear(...))``,
+        or with ``chunked`` PyTorch's own CPU path, ``F.linear_cross_entropy(...,
+        options=LinearCrossEntropyOptions())``; ``reduction='none'``, with ``grad`` the loss and the
+        gradients of its sum by ``backward()``."""
+        inputs = [self._in(a).requires_grad_(grad) for a in (hidden, weight, bias) if a is not None]
+        bias = inputs[2] if len(inputs) == 3 else None
+        target = self._sparse(labels)
+        if chunked:
+            loss = self.F.linear_cross_entropy(inputs[0], inputs[1], target, linear_bias=bias, reduction="none",
+                                               options=self.torch.nn.LinearCrossEntropyOptions())
+        else:
+            loss = self.F.cross_entropy(self.F.linear(inputs[0], inputs[1], bias), target, reduction="none")
+        if not grad:
+            return self._out(loss, hidden)
+        loss.sum().backward()
+        return (self._out(loss, hidden),) + tuple(self._out(a.grad, hidden) for a in inputs)
+
+    def linear_cross_entropy(self, labels, hidden, weight, bias=None):
+        return self.linear_loss(labels, hidden, weight, bias, chunked=False, grad=False)
+
+    def linear_cross_entropy_and_grad(self, labels, hidden, weight, bias=None):
+        return self.linear_loss(labels, hidden, weight, bias, chunked=False, grad=True)
+
+
+class TorchChunkedPeer:
+    """PyTorch's chunked CPU path of the fused linear + cross-entropy (``TorchPeer.linear_loss``): the
+    two fused functions only, so that verify and the benchmarks treat it as a peer of its own."""
+
+    name = "torch-chunked"
+
+    def __init__(self):
+        self._torch = TorchPeer()
+
+    def linear_cross_entropy(self, labels, hidden, weight, bias=None):
+        return self._torch.linear_loss(labels, hidden, weight, bias, chunked=True, grad=False)
+
+    def linear_cross_entropy_and_grad(self, labels, hidden, weight, bias=None):
+        return self._torch.linear_loss(labels, hidden, weight, bias, chunked=True, grad=True)
+
 
 class JaxPeer:
     """JAX (``jax.nn``, ``jax.jit``, CPU) with the seven functions of an ``impls`` backend.
@@ -234,7 +277,7 @@ class JaxPeer:
                           np.asarray(labels, np.int64))
 
 
-_PEER_CLASSES = {"torch": TorchPeer, "jax": JaxPeer}
+_PEER_CLASSES = {"torch": TorchPeer, "torch-chunked": TorchChunkedPeer, "jax": JaxPeer}
 _backends: dict = {}
 
 

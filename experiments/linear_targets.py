@@ -1,0 +1,121 @@
+"""Issue 30's targets for the fused linear + cross-entropy, measured in one process per question.
+
+    OPENBLAS_CORETYPE= python experiments/linear_targets.py speed  [N D V ...]   # paired speed, SGEMM share
+    OPENBLAS_CORETYPE= python experiments/linear_targets.py memory [N D V ...]   # peak memory per backend
+
+``speed``: numba, PyTorch's ``F.linear`` + ``F.cross_entropy`` and its chunked
+``F.linear_cross_entropy(..., options=LinearCrossEntropyOptions())``, forward and
+backward of the summed loss, float32, in alternating turns in one process (the
+median of 7 turns each, each turn one untimed call then one timed); each torch time over numba's (above 1: numba faster); and
+numba's rate, ``6 N D V`` flops over its time, against this machine's SGEMM rate
+(NumPy's BLAS on the ``N x D`` by ``D x V`` product, the best of 5).
+
+``memory``: each backend in a fresh process: the peak resident memory of one call
+above the resident memory before it (inputs made, every kernel compiled on the
+same shapes first), against issue 30's allowance for numba, ``grad_weight +
+grad_hidden + 64 MiB``. Default shapes: issue 30's grid without its largest
+(2048 x 1024 x 128256 takes minutes per call for the unfused form).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SHAPES = [(256, 512, 32000), (2048, 512, 32000), (256, 1024, 32000), (2048, 1024, 32000), (256, 512, 128256),
+          (256, 1024, 128256), (2048, 512, 128256)]
+MIB = 2 ** 20
+
+
+def make(n, d, v):
+    rng = np.random.default_rng(0)
+    return (rng.integers(0, v, n), rng.standard_normal((n, d)).astype(np.float32),
+            (rng.standard_normal((v, d)) / np.sqrt(d) * 2).astype(np.float32))
+
+
+def calls(labels, hidden, weight):
+    """The three forms, each a call of no arguments (the peers from ``xentbench.peers``)."""
+    import impls
+    from xentbench import peers
+    torch = peers.get_backend("torch")
+    chunked = peers.get_backend("torch-chunked")
+    return {"numba": lambda: impls.linear_cross_entropy_and_grad(labels, hidden, weight, backend="numba"),
+            "torch": lambda: torch.linear_cross_entropy_and_grad(labels, hidden, weight),
+            "torch-chunked": lambda: chunked.linear_cross_entropy_and_grad(labels, hidden, weight)}
+
+
+def sgemm_rate(hidden, weight) -> float:
+    best = min(_timed(lambda: hidden @ weight.T) for _ in range(5))
+    return 2 * hidden.shape[0] * hidden.shape[1] * weight.shape[0] / best
+
+
+def _timed(f) -> float:
+    t = time.perf_counter()
+    f()
+    return time.perf_counter() - t
+
+
+def speed(shapes) -> None:
+    for n, d, v in shapes:
+        labels, hidden, weight = make(n, d, v)
+        fns = calls(labels, hidden, weight)
+        for f in fns.values():
+            f()
+        times = {k: [] for k in fns}
+        for _ in range(7):
+            for k, f in fns.items():
+                f()  # the lead-in: the previous form's threads (PyTorch's spin after a call) settle
+                times[k].append(_timed(f))
+        med = {k: float(np.median(t)) for k, t in times.items()}
+        rate = 6 * n * d * v / med["numba"]
+        sgemm = sgemm_rate(hidden, weight)
+        print(f"N={n} D={d} V={v}: numba {med['numba']:.3f} s, torch {med['torch']:.3f} s "
+              f"({med['torch'] / med['numba']:.2f}x numba's time), torch-chunked {med['torch-chunked']:.3f} s "
+              f"({med['torch-chunked'] / med['numba']:.2f}x); numba {rate / 1e9:.0f} GFLOP/s = "
+              f"{rate / sgemm:.0%} of SGEMM's {sgemm / 1e9:.0f} GFLOP/s", flush=True)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def one_peak(backend: str, n: int, d: int, v: int) -> None:
+    """In a fresh process: the peak growth of one call of ``backend`` (printed in bytes)."""
+    labels, hidden, weight = make(n, d, v)
+    f = calls(labels, hidden, weight)[backend]
+    small = calls(labels[:2], hidden[:2], weight)[backend]
+    small()  # compiled (numba) or initialised (torch) outside the measurement
+    before, peak_before = _rss(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    f()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(max(peak - max(before, 0), 0) if peak > peak_before else 0)
+
+
+def memory(shapes) -> None:
+    for n, d, v in shapes:
+        allowance = (v * d + n * d) * 4 + 64 * MIB
+        growth = {}
+        for backend in ("numba", "torch", "torch-chunked"):
+            done = subprocess.run([sys.executable, __file__, "one-peak", backend, str(n), str(d), str(v)],
+                                  capture_output=True, text=True, check=True)
+            growth[backend] = int(done.stdout.split()[-1])
+        print(f"N={n} D={d} V={v}: peak growth numba {growth['numba'] / MIB:.0f} MiB (allowance "
+              f"{allowance / MIB:.0f} MiB: {'met' if growth['numba'] <= allowance else 'MISSED'}), torch "
+              f"{growth['torch'] / MIB:.0f} MiB, torch-chunked {growth['torch-chunked'] / MIB:.0f} MiB; "
+              f"the logits alone {n * v * 4 / MIB:.0f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    what, *rest = sys.argv[1:]
+    if what == "one-peak":
+        one_peak(rest[0], *map(int, rest[1:]))
+    else:
+        numbers = list(map(int, rest))
+        chosen = [tuple(numbers[i:i + 3]) for i in range(0, len(numbers), 3)] or SHAPES
+        {"speed": speed, "memory": memory}[what](chosen)

@@ -41,9 +41,10 @@ from . import _options, _validate
 
 #: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
 LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
-#: The logits of one chunk of rows: 16 MiB, so that the chunk's logits, its gradient and (under a
-#: softcap) its ``x / c`` stay within the 64 MiB above the inputs and gradients that issue 30 allows...
-CHUNK_BYTES = 16 << 20
+#: The logits of one chunk of rows: 12 MiB, so that the chunk's logits, its gradient, (under a
+#: softcap) its ``x / c`` and the BLAS's and the kernels' own buffers stay within the 64 MiB above
+#: the inputs and gradients that issue 30 allows (16 MiB measured 1-3 MiB over it at V = 32000)...
+CHUNK_BYTES = 12 << 20
 #: ...but at least 64 rows: each chunk's ``dW += G^T h`` reads and writes all of dW for ``2 rows``
 #: flops per element, so that fewer rows make it memory-bound (V = 128256: 32 rows a chunk ran at
 #: 50% of SGEMM's rate on Zen 4). At V = 128256, float32, 64 rows are 31 MiB of logits.

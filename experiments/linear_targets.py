@@ -6,7 +6,8 @@
 ``speed``: numba, PyTorch's ``F.linear`` + ``F.cross_entropy`` and its chunked
 ``F.linear_cross_entropy(..., options=LinearCrossEntropyOptions())``, forward and
 backward of the summed loss, float32, in alternating turns in one process (the
-median of 7 turns each, each turn one untimed call then one timed); each torch time over numba's (above 1: numba faster); and
+median of 7 turns each, each turn one untimed call then one timed); each torch time over
+numba's (above 1: numba faster); and
 numba's rate, ``6 N D V`` flops over its time, against this machine's SGEMM rate
 (NumPy's BLAS on the ``N x D`` by ``D x V`` product, the best of 5).
 

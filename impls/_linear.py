@@ -72,7 +72,8 @@ def _floats(a, name: str) -> np.ndarray:
     if a.dtype.kind == "f" and not a.dtype.isnative:
         a = a.astype(a.dtype.newbyteorder("="))
     if a.dtype not in _validate.FLOAT_DTYPES:
-        raise TypeError(f"Expected {name} of dtype float16, bfloat16, float32 or float64, got {_validate._got(given, a)}")
+        raise TypeError(f"Expected {name} of dtype float16, bfloat16, float32 or float64, "
+                        f"got {_validate._got(given, a)}")
     return a
 
 

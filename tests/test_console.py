@@ -14,11 +14,12 @@ from rich.console import Console
 from xentbench import console
 
 ROOT = Path(__file__).resolve().parents[1]
-#: ``xentbench verify`` over two of its shapes, without the options (the progress, not the numbers, is under test)
+#: ``xentbench verify`` over two of its shapes, without the options and the fused linear functions (the progress,
+#: not the numbers, is under test)
 SHORT_VERIFY = """
 import sys
 from xentbench import cli, verify
-verify.SHAPES, verify.OPTION_SHAPES = verify.SHAPES[:2], ()
+verify.SHAPES, verify.OPTION_SHAPES, verify.LINEAR_SHAPES = verify.SHAPES[:2], (), ()
 sys.exit(cli.main(["verify", "--backend", "numpy", *sys.argv[1:]]))
 """
 ONEDNN_NOTE = "oneDNN custom operations are on"

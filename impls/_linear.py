@@ -67,16 +67,6 @@ class Linear(NamedTuple):
     softcap: float | None
 
 
-def _floats(a, name: str) -> np.ndarray:
-    given, a = a, _validate._asarray(a, name)
-    if a.dtype.kind == "f" and not a.dtype.isnative:
-        a = a.astype(a.dtype.newbyteorder("="))
-    if a.dtype not in _validate.FLOAT_DTYPES:
-        raise TypeError(f"Expected {name} of dtype float16, bfloat16, float32 or float64, "
-                        f"got {_validate._got(given, a)}")
-    return a
-
-
 def check_softcap(softcap) -> float | None:
     if softcap is None:
         return None
@@ -88,9 +78,7 @@ def check_softcap(softcap) -> float | None:
 
 def check(labels, hidden, weight, bias, given: dict, function: str) -> Linear:
     """The one front door of the two functions: the same errors for every backend."""
-    hidden, weight = _floats(hidden, "hidden"), _floats(weight, "weight")
-    if hidden.ndim == 0:
-        raise ValueError("Expected hidden of rank >= 1 (..., D), got a scalar")
+    hidden, weight = _validate.check_logits(hidden, "hidden"), _validate.check_logits(weight, "weight")
     if weight.dtype != hidden.dtype:
         raise TypeError(f"Expected weight of hidden's dtype {hidden.dtype}, got {weight.dtype}")
     size = hidden.shape[-1]
@@ -99,7 +87,7 @@ def check(labels, hidden, weight, bias, given: dict, function: str) -> Linear:
                          f"got {weight.shape}")
     vocabulary, compute = weight.shape[0], _validate.compute_dtype(hidden.dtype)
     if bias is not None:
-        bias = _floats(bias, "bias")
+        bias = _validate.check_logits(bias, "bias")
         if bias.dtype != hidden.dtype:
             raise TypeError(f"Expected bias of hidden's dtype {hidden.dtype}, got {bias.dtype}")
         if bias.shape != (vocabulary,):

@@ -148,19 +148,20 @@ def check_out(out, name: str, shape: tuple, dtype: np.dtype, inputs: tuple) -> n
     return out
 
 
-def check_logits(logits) -> np.ndarray:
-    """Logits as an ndarray of rank >= 1 and a floating dtype in native byte order."""
-    given, logits = logits, _asarray(logits, "logits")
+def check_logits(logits, name: str = "logits") -> np.ndarray:
+    """Logits (or another floating input, ``name`` in the messages: the fused linear + cross-entropy's
+    ``hidden``, ``weight``, ``bias``) as an ndarray of rank >= 1 and a floating dtype in native byte order."""
+    given, logits = logits, _asarray(logits, name)
     if logits.dtype.kind == "f" and not logits.dtype.isnative:
         logits = logits.astype(logits.dtype.newbyteorder("="))
     if logits.dtype not in FLOAT_DTYPES:
-        hint = ("; cast integer logits to float first, e.g. np.asarray(logits, np.float32) "
+        hint = (f"; cast integer {name} to float first, e.g. np.asarray({name}, np.float32) "
                 "(tf.nn refuses them too)") if logits.dtype.kind in "iu" else ""
         raise TypeError(
-            f"Expected logits of dtype float16, bfloat16, float32 or float64, got {_got(given, logits)}{hint}"
+            f"Expected {name} of dtype float16, bfloat16, float32 or float64, got {_got(given, logits)}{hint}"
         )
     if logits.ndim == 0:
-        raise ValueError("Expected logits of rank >= 1, got a scalar")
+        raise ValueError(f"Expected {name} of rank >= 1, got a scalar")
     return logits
 
 

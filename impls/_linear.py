@@ -150,7 +150,7 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
     ``(loss, grad_hidden, grad_weight)`` plus ``grad_bias`` where there is a bias.
     """
     rows, vocabulary = len(hidden), len(weight)
-    step = rows if whole else max(MIN_ROWS, CHUNK_BYTES // (vocabulary * hidden.itemsize))
+    step = max(rows, 1) if whole else max(MIN_ROWS, CHUNK_BYTES // (vocabulary * hidden.itemsize))
     kwargs = {} if options is None else {"options": options}
     loss = np.empty(rows, hidden.dtype)
     if grad_fn is not None:

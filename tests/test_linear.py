@@ -139,6 +139,14 @@ def test_bad_input_gets_the_same_error_from_every_backend(change, error, message
         assert message in str(raised.value), (name, str(raised.value))
 
 
+def test_an_empty_batch_gives_empty_results_and_zero_gradients():
+    for name in BACKENDS:
+        loss, grad_hidden, grad_weight = impls.linear_cross_entropy_and_grad(
+            np.zeros(0, int), np.zeros((0, 4), np.float32), np.ones((5, 4), np.float32), backend=name)
+        assert (loss.shape, grad_hidden.shape, grad_weight.shape) == ((0,), (0, 4), (5, 4)), name
+        assert not grad_weight.any(), name
+
+
 def test_the_inputs_are_left_as_they_were():
     labels, hidden, weight, bias = make(np.float32)
     before = [a.copy() for a in (labels, hidden, weight, bias)]

@@ -57,7 +57,6 @@ names, or ``none``) limits what the suite imports up front (``xentbench bench
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -73,7 +72,7 @@ from xentbench.suite import (  # noqa: E402
     HALF_DTYPES, NONFINITE_ERROR, OUT_BACKENDS, PAIRED_DTYPES, PARAM_NAMES, PEERS, SPEEDUP_UNIT,
     accuracy_skip_reason, timing_skip_reason)
 from xentbench.timing import (  # noqa: E402
-    LEAD_IN, SAMPLE_TIME, calibrate, paired_ratio, paired_rounds)
+    SAMPLE_TIME, calibrate, lead_in_calls, paired_ratio, paired_rounds)
 
 TIMEOUT = 180  # seconds per parameter combination (setup included)
 
@@ -293,7 +292,7 @@ class TimedOut(Timed):
 class PairedCalls:
     """Two calls timed in turns in one process: ``ratio()`` is ``time(second) / time(first)``,
     the median of ``paired_ratio``'s rounds (``paired_rounds`` of them), numbers of calls
-    chosen as in ``Timed``, each turn after ``LEAD_IN`` seconds of untimed calls. On a shared
+    chosen as in ``Timed``, each turn after ``lead_in_calls`` untimed calls. On a shared
     machine whose load drifts over minutes, the ratio of two ``time_`` benchmarks run minutes
     apart moves with the drift (the same float32 cell by up to 3x between full runs,
     benchmarks/NOTES.md); a paired ratio does not. ``setup`` gives the calls to ``_prepare``."""
@@ -303,7 +302,7 @@ class PairedCalls:
         self.calls = (first, second)
         calibrated = [calibrate(call, ()) for call in self.calls]
         self.numbers = [number for number, _ in calibrated]
-        self.lead_ins = [max(1, math.ceil(LEAD_IN / max(t, 1e-9))) for _, t in calibrated]
+        self.lead_ins = [lead_in_calls(t) for _, t in calibrated]
         self.paired_rounds = paired_rounds(max(t for _, t in calibrated))
 
     def ratio(self) -> float:

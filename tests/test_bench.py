@@ -54,7 +54,8 @@ def test_every_function_has_time_peakmem_and_track(common):
 def test_bench_filters_cover_the_suite():
     assert set(suite.SUITE.values()) == set(accuracy.FUNCTIONS)
     assert {c for group in bench.GROUPS.values() for c in group} == set(suite.SUITE) | {
-        "NumbaFirstCall", "LossOptions", "OptionsCost", "OptionsSpeedup"}
+        "NumbaFirstCall", "LossOptions", "OptionsCost", "OptionsSpeedup", "LinearLossGrad", "LinearMemory",
+        "LinearSpeedup"}
     batches, classes, dtypes = bench.QUICK
     for b in batches:
         for c in classes:

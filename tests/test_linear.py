@@ -9,12 +9,13 @@ import tracemalloc
 import numpy as np
 import pytest
 
+from conftest import UNDER_TEST
+
 import impls
 from impls import _linear
 from xentbench import accuracy
 from xentbench.accuracy import BFLOAT16, LINEAR_TOLERANCE, linear_truth
 
-BACKENDS = list(impls.BUILTIN)
 #: PyTorch's unfused F.linear + F.cross_entropy and its chunked F.linear_cross_entropy (xentbench.peers):
 #: no options, so those cases read "not implemented" (a skip).
 PEERS = ["torch", "torch-chunked"]
@@ -55,7 +56,7 @@ def make(dtype, batch=(2, 5), size=16, vocabulary=50, seed=0):
 @pytest.mark.parametrize("option", OPTIONS)
 @pytest.mark.parametrize("with_bias", [True, False], ids=["bias", "no-bias"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
-@pytest.mark.parametrize("name", BACKENDS + PEERS)
+@pytest.mark.parametrize("name", list(dict.fromkeys(UNDER_TEST + PEERS)))  # the built-in backends, or --backend
 def test_agrees_with_the_truth(name, dtype, with_bias, option):
     backend = backend_or_skip(name)
     labels, hidden, weight, bias = make(dtype)
@@ -127,30 +128,33 @@ BAD = [
 ]
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("change,error,message", BAD, ids=[m for _, _, m in BAD])
 def test_bad_input_gets_the_same_error_from_every_backend(change, error, message):
     call = dict(labels=np.array([0, 1, 2]), hidden=np.ones((3, 4), np.float32), weight=np.ones((5, 4), np.float32),
                 bias=None)
     call.update(change)
     options = {k: call.pop(k) for k in ("softcap", "reduction") if k in call}
-    for name in BACKENDS:
+    for name in UNDER_TEST:
         with pytest.raises(error) as raised:
             impls.linear_cross_entropy_and_grad(**call, **options, backend=name)
         assert message in str(raised.value), (name, str(raised.value))
 
 
+@pytest.mark.conformance
 def test_an_empty_batch_gives_empty_results_and_zero_gradients():
-    for name in BACKENDS:
+    for name in UNDER_TEST:
         loss, grad_hidden, grad_weight = impls.linear_cross_entropy_and_grad(
             np.zeros(0, int), np.zeros((0, 4), np.float32), np.ones((5, 4), np.float32), backend=name)
         assert (loss.shape, grad_hidden.shape, grad_weight.shape) == ((0,), (0, 4), (5, 4)), name
         assert not grad_weight.any(), name
 
 
+@pytest.mark.conformance
 def test_the_inputs_are_left_as_they_were():
     labels, hidden, weight, bias = make(np.float32)
     before = [a.copy() for a in (labels, hidden, weight, bias)]
-    for name in impls.available(BACKENDS):
+    for name in impls.available(UNDER_TEST):
         impls.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=2.0, backend=name)
         for a, b in zip((labels, hidden, weight, bias), before):
             np.testing.assert_array_equal(a, b)

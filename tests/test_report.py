@@ -30,7 +30,8 @@ DATA = Path(__file__).parent / "data" / "report_asv"
 RESULTS = DATA / "results"
 NEW, OLD = "a1b2c3d4", "0fedcba9"
 NAME = f"testbox-{NEW}"
-SECTIONS = ["Machine", "Headline", "Targets", "Throughput", "Speed-up", "Paired speed-up", "Loss options", "Roofline",
+SECTIONS = ["Machine", "Headline", "Targets", "Throughput", "Speed-up", "Paired speed-up", "Loss options",
+            "Fused linear + cross-entropy", "Roofline",
             "Accuracy", "Peak memory",
             "Numba first-call latency", f"Comparison with {OLD}", "How this report was made"]
 FUNCTIONS = {"SparseLoss": "sparse_softmax_cross_entropy_with_logits", "Softmax": "softmax"}

@@ -43,18 +43,22 @@ depend on what ran before it in the process.
 The loss options' benchmarks (``bench_options``, ``suite.OPTIONS_BENCHMARKS``)
 go with the runs they need: ``time_call`` with its backend's (the built-in
 backends and torch), numba's cost with the options in numba's, numba's speed-up
-over PyTorch with the same options in the paired run.
+over PyTorch with the same options in the paired run. So do the fused linear +
+cross-entropy's (``bench_linear``, ``suite.LINEAR_BENCHMARKS``): its time, peak memory and
+memory growth in each backend's run (PyTorch's chunked path in torch's), numba's speed-ups
+over PyTorch and over the BLAS alone in the paired run.
 
 Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks),
 ``--function`` (an ``impls`` function name, a class name such as
 ``SparseLossGrad`` or ``OptionsCost``, or a group: ``sparse``, ``dense``,
 ``sigmoid``, ``softmax``, ``log_softmax``, ``grad``, ``startup``,
-``options``; a function or a group other than ``options`` selects the seven
-functions' benchmarks only), ``--kind`` (time, peakmem, track), or ``--bench
+``options``, ``linear``; a function or a group other than ``options`` and ``linear``
+selects the seven functions' benchmarks only), ``--kind`` (time, peakmem, track), or ``--bench
 REGEX`` passed to asv as is.
 ``--quick`` runs asv's ``--quick`` (one call per combination) over a small
 slice (batch 32, classes 10 and 1000, float32; the Numba first call of the
-sparse loss; the loss options at batch 256 x classes 1000) and does not record
+sparse loss; the loss options at batch 256 x classes 1000; the fused linear +
+cross-entropy at 256 x 512 x 32000) and does not record
 unless ``--record``. asv's progress is
 streamed, its tables without the rows of skipped combinations, with the
 elapsed time after each benchmark; a summary per benchmark follows. Exit
@@ -78,12 +82,14 @@ from pathlib import Path
 import impls
 from xentbench import asvresults, checkout
 from xentbench.suite import (
-    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, HALF_DTYPES, HALF_MODULE, OPTIONS_BACKENDS, OPTIONS_BATCHES,
-    OPTIONS_BENCHMARKS, OPTIONS_CLASSES, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, PAIRED_DTYPES, PLUGINS_ENV,
-    STARTUP, SUITE, accuracy_skip_reason, grid, options_grid, timing_skip_reason)
+    ACCURACY_BATCHES, BACKENDS, BASELINES, FOCUS, HALF_DTYPES, HALF_MODULE, LINEAR_BACKENDS, LINEAR_BENCHMARKS,
+    LINEAR_GEMM, LINEAR_MEMORY, LINEAR_MODULE, LINEAR_PEERS, LINEAR_SPEEDUP, LINEAR_TIME, OPTIONS_BACKENDS,
+    OPTIONS_BATCHES, OPTIONS_BENCHMARKS, OPTIONS_CLASSES, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, PAIRED_DTYPES,
+    PLUGINS_ENV, STARTUP, SUITE, accuracy_skip_reason, grid, linear_grid, options_grid, timing_skip_reason)
 from xentbench.timing import MALLOC_TUNABLES
 
-#: --function groups -> benchmark classes (the classes of ``SUITE``, ``STARTUP`` and ``OPTIONS_BENCHMARKS``)
+#: --function groups -> benchmark classes (the classes of ``SUITE``, ``STARTUP``, ``OPTIONS_BENCHMARKS`` and
+#: ``LINEAR_BENCHMARKS``)
 GROUPS = {
     "sparse": ["SparseLoss", "SparseLossGrad"],
     "dense": ["DenseLoss", "DenseLossGrad"],
@@ -93,7 +99,10 @@ GROUPS = {
     "grad": ["SparseLossGrad", "DenseLossGrad"],
     "startup": [STARTUP],
     "options": list(OPTIONS_BENCHMARKS),
+    "linear": list(LINEAR_BENCHMARKS),
 }
+#: the classes that no group of the seven functions selects: a --function of their own
+APART = (STARTUP, *OPTIONS_BENCHMARKS, *LINEAR_BENCHMARKS)
 KINDS = ("time", "peakmem", "track")
 #: the --backend of the paired benchmarks (bench_paired: ``FOCUS`` against each of
 #: ``BASELINES``, in one process), an asv run of its own that imports them all
@@ -107,6 +116,11 @@ QUICK = ((32,), (10, 1000), ("float32",))
 QUICK_STARTUP = ("sparse_softmax_cross_entropy_with_logits",)
 #: the --quick slice of the loss options: their smallest shape, every function and option set
 QUICK_OPTIONS = (min(OPTIONS_BATCHES), min(OPTIONS_CLASSES))
+#: the --quick slice of the fused linear + cross-entropy: its smallest shape
+QUICK_LINEAR = min(linear_grid())
+#: the fused linear + cross-entropy's backends measured in another backend's run: PyTorch's chunked path in
+#: PyTorch's, the BLAS's products alone (time only) in numba's
+LINEAR_RUNS = {"torch": LINEAR_PEERS, FOCUS: (FOCUS, LINEAR_GEMM)}
 
 
 def classes_for(name: str) -> list[str]:
@@ -117,10 +131,12 @@ def classes_for(name: str) -> list[str]:
     for cls, function in SUITE.items():
         if key in (cls.lower(), function):
             return [cls]
-    for cls in (STARTUP, *OPTIONS_BENCHMARKS):
+    if key in impls.LINEAR_FUNCTIONS:
+        return list(LINEAR_BENCHMARKS)
+    for cls in APART:
         if key == cls.lower():
             return [cls]
-    choices = sorted(GROUPS) + sorted(SUITE) + [STARTUP, *OPTIONS_BENCHMARKS] + sorted(SUITE.values())
+    choices = sorted(GROUPS) + sorted(SUITE) + list(APART) + sorted(SUITE.values()) + list(impls.LINEAR_FUNCTIONS)
     raise ValueError(f"unknown function {name!r}; expected one of: {', '.join(choices)}")
 
 
@@ -149,7 +165,7 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
     its ``setup`` would skip (they are recorded as n/a all the same).
     """
     classes = sorted({c for f in functions for c in classes_for(f)}) if functions \
-        else sorted(SUITE) + [STARTUP, *OPTIONS_BENCHMARKS]
+        else sorted(SUITE) + list(APART)
     kinds = list(kinds) if kinds else list(KINDS)
     grid_classes = [c for c in classes if c in SUITE]
     regexes = []
@@ -162,6 +178,8 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
             regexes.append(rf"^bench_paired\.{_alt(grid_classes)}\.track_\w+\({baselines}, {combos}\)$")
         if OPTIONS_SPEEDUP in classes:
             regexes.append(rf"^bench_options\.{OPTIONS_SPEEDUP}\.track_\w+\({_options_combos(quick)}\)$")
+        if LINEAR_SPEEDUP in classes:
+            regexes.append(_linear_regex(LINEAR_SPEEDUP, "track", LINEAR_PEERS + (LINEAR_GEMM,), quick))
         return regexes
     timed = [k for k in kinds if k != "track"]
     if grid_classes and timed:
@@ -184,7 +202,21 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
                        rf"{_options_combos(quick)}\)$")
     if OPTIONS_COST in classes and "track" in kinds and backend == FOCUS:
         regexes.append(rf"^bench_options\.{OPTIONS_COST}\.track_\w+\({_options_combos(quick)}\)$")
+    linear = [b for b in LINEAR_RUNS.get(backend, (backend,)) if b in LINEAR_BACKENDS + (LINEAR_GEMM,)]
+    if linear and LINEAR_TIME in classes and timed:
+        regexes.append(_linear_regex(LINEAR_TIME, _alt(timed), linear, quick))
+    linear = [b for b in linear if b in LINEAR_BACKENDS]
+    if linear and LINEAR_MEMORY in classes and "track" in kinds:
+        regexes.append(_linear_regex(LINEAR_MEMORY, "track", linear, quick))
     return regexes
+
+
+def _linear_regex(cls: str, kinds: str, backends, quick: bool) -> str:
+    """asv's ``-b`` for ``bench_linear``'s class ``cls``: ``backends`` on ``linear_grid()`` (``--quick``: its
+    smallest shape)."""
+    shapes = [QUICK_LINEAR] if quick else linear_grid()
+    return (rf"^{LINEAR_MODULE}\.{cls}\.{kinds}_\w+\({_alt(repr(b) for b in backends)}, "
+            rf"{_alt(f'{n}, {d}, {v}' for n, d, v in shapes)}\)$")
 
 
 def _asv(*args) -> list[str]:

@@ -7,7 +7,8 @@ over the grid of shapes, dtypes and logit scales (``test_differential``),
 gradients against TensorFlow's tape and finite differences
 (``test_gradients``), the named edge cases, NaN and inf semantics and the
 documented errors (``test_edge_cases``), properties (``test_properties``),
-hostile input and inputs never modified (``test_hostile_input``), and eight
+hostile input and inputs never modified (``test_hostile_input``), the fused linear
++ cross-entropy where the backend offers it (``test_linear``), and eight
 concurrent callers getting the sequential results (``test_reliability``).
 
 It runs pytest on the repository's ``tests/`` with ``--backend NAME`` (which

@@ -33,6 +33,18 @@ def make_logits(batch: int, classes: int, dtype: str):
     return logits.astype(dtype, copy=False), labels
 
 
+
+def make_linear(batch: int, hidden: int, vocabulary: int):
+    """``(labels, hidden, weight)`` of the fused linear + cross-entropy, float32: ``hidden`` ``N(0, 1)`` of
+    shape ``(batch, hidden)``, ``weight`` ``(vocabulary, hidden)`` of ``N(0, 4 / hidden)`` (logits of a
+    few units, as an LM head's), int64 labels uniform in ``[0, vocabulary)``. Drawn in float32: a
+    float64 draw would set the peak that a memory measurement reads."""
+    rng = np.random.default_rng([SEED, batch, hidden, vocabulary])
+    weight = rng.standard_normal((vocabulary, hidden), dtype=np.float32)
+    weight *= np.float32(2 / np.sqrt(hidden))
+    return (rng.integers(0, vocabulary, size=batch, dtype=np.int64),
+            rng.standard_normal((batch, hidden), dtype=np.float32), weight)
+
 def arguments(function: str, logits, sparse) -> tuple:
     """The positional arguments of ``function``: ``(logits,)`` or ``(labels, logits)``."""
     if function in ("softmax", "log_softmax"):

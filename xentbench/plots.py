@@ -248,8 +248,10 @@ def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
     _save(fig, path)
 
 
-def memory(path, title: str, panels: dict) -> None:
-    """Memory over the baseline against the input's size, log-log, one panel per function.
+def memory(path, title: str, panels: dict, xlabel: str = "input (logits + labels), bytes",
+           ylabel: str = "peak - baseline, bytes") -> None:
+    """Memory over the baseline (or what ``ylabel`` says) against the input's size, log-log, one
+    panel per function.
 
     ``panels``: ``{title: {backend: [(input bytes, extra bytes, dtype), ...]}}``;
     a backend keeps its colour and marker, the marker's fill tells the dtype
@@ -291,9 +293,9 @@ def memory(path, title: str, panels: dict) -> None:
         ax.set_xscale("log")
         ax.set_yscale("log")
     for ax in axes[-1, :]:
-        ax.set_xlabel("input (logits + labels), bytes", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
     for ax in axes[:, 0]:
-        ax.set_ylabel("peak - baseline, bytes", fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=11)

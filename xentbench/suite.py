@@ -42,6 +42,14 @@ class                  ``impls`` function
   speed over ``OPTIONS_PEER`` with the same options, paired, unit ``SPEEDUP_UNIT``).
   Not in ``SUITE`` (their params are not ``PARAM_NAMES``); ``xentbench bench
   --function options`` selects them, and the report's section "Loss options" reads them
+* ``bench_linear`` (``LINEAR_BENCHMARKS``), the fused linear + cross-entropy's forward
+  and backward (``linear_cross_entropy_and_grad``) on ``linear_grid()``, float32, params
+  ``LINEAR_PARAM_NAMES``: ``LinearLossGrad.{time,peakmem}_forward_backward`` and
+  ``LinearMemory.track_growth`` (the call's peak resident memory over the resident memory
+  before it, unit ``MEMORY_UNIT``), backends ``LINEAR_BACKENDS``; ``LinearSpeedup.track_speedup``:
+  ``FOCUS``'s speed over each of ``LINEAR_PEERS`` and ``LINEAR_GEMM`` (the products alone),
+  paired. ``xentbench bench --function linear`` selects them; the report's section "Fused
+  linear + cross-entropy" reads them
 * ``bench_paired.<Class>.track_speedup``: ``FOCUS``'s speed over the
   ``backend`` parameter (``BASELINES``: TensorFlow and the peers), ``time(backend)
   / time(FOCUS)`` measured *paired*, unit ``SPEEDUP_UNIT``; ``PAIRED_DTYPES``,
@@ -169,6 +177,49 @@ OPTIONS_TIME, OPTIONS_COST, OPTIONS_SPEEDUP = "LossOptions", "OptionsCost", "Opt
 OPTIONS_BENCHMARKS = (OPTIONS_TIME, OPTIONS_COST, OPTIONS_SPEEDUP)
 #: the unit of ``bench_options.OptionsCost.track_cost``: time with options / time without (lower is better)
 COST_UNIT = "cost ratio"
+
+# --------------------------------------------------------------------------- the fused linear + cross-entropy (bench_linear)
+
+#: the module of the fused linear + cross-entropy's benchmarks, params ``LINEAR_PARAM_NAMES``
+LINEAR_MODULE = "bench_linear"
+LINEAR_PARAM_NAMES = ("backend", "batch", "hidden", "vocabulary")
+#: its float32 grid, ``batch x hidden x vocabulary``: issue 30's, an LLM's loss over 32k and 128k words...
+LINEAR_BATCHES = (256, 2048)
+LINEAR_HIDDEN = (512, 1024)
+LINEAR_VOCABULARIES = (32000, 128256)
+#: ...up to this many multiply-adds of one product ``N D V`` (2048 x 1024 x 128256 is twice it: 11 s a call
+#: for numba and minutes for PyTorch's chunked path, paired, on 2 cores of Zen 4)
+LINEAR_MAX_PRODUCT = 2048 * 512 * 128256
+#: the peers it is measured against: PyTorch's ``F.linear`` + ``F.cross_entropy`` and its chunked
+#: ``F.linear_cross_entropy`` (``xentbench.peers``)...
+LINEAR_PEERS = ("torch", "torch-chunked")
+#: ...and the BLAS alone: the three matrix products of the loss and its gradients (``6 N D V`` flops) and
+#: nothing else, so that ``time(LINEAR_GEMM) / time(FOCUS)`` is ``FOCUS``'s share of the machine's SGEMM rate
+LINEAR_GEMM = "gemm"
+#: the backends of the time, peakmem and memory-growth benchmarks (TensorFlow and naive hold the logits
+#: by design: they are checked, ``xentbench verify``, not timed)
+LINEAR_BACKENDS = ("numba", "numpy") + LINEAR_PEERS
+#: the classes of ``bench_linear``: seconds and peak memory per forward + backward call; the peak growth of
+#: the resident memory over the call, in ``MEMORY_UNIT``; ``FOCUS``'s paired speed-up over each of
+#: ``LINEAR_PEERS`` and ``LINEAR_GEMM``
+LINEAR_TIME, LINEAR_MEMORY, LINEAR_SPEEDUP = "LinearLossGrad", "LinearMemory", "LinearSpeedup"
+LINEAR_BENCHMARKS = (LINEAR_TIME, LINEAR_MEMORY, LINEAR_SPEEDUP)
+#: the unit of ``LinearMemory.track_growth``
+MEMORY_UNIT = "MiB"
+
+
+def linear_skip_reason(batch: int, hidden: int, vocabulary: int) -> str | None:
+    """Why ``(batch, hidden, vocabulary)`` is off ``bench_linear``'s grid, or ``None``."""
+    if batch * hidden * vocabulary > LINEAR_MAX_PRODUCT:
+        return f"{batch}x{hidden}x{vocabulary}: over {LINEAR_MAX_PRODUCT:,} multiply-adds a product"
+    return None
+
+
+def linear_grid() -> list[tuple[int, int, int]]:
+    """The ``(batch, hidden, vocabulary)`` of ``bench_linear`` that ``linear_skip_reason`` keeps."""
+    return [(n, d, v) for n in LINEAR_BATCHES for d in LINEAR_HIDDEN for v in LINEAR_VOCABULARIES
+            if linear_skip_reason(n, d, v) is None]
+
 
 # --------------------------------------------------------------------------- units
 

@@ -1,8 +1,10 @@
 """The Numba backend's performance targets, checked against the results of one run.
 
 The targets are those of the fast-kernels issue (see benchmarks/NOTES.md), of
-the first call (issue 16) and of the loss options (issue 19: numba's paired
-cost with them, and its paired speed-up over PyTorch with the same options);
+the first call (issue 16), of the loss options (issue 19: numba's paired
+cost with them, and its paired speed-up over PyTorch with the same options)
+and of the fused linear + cross-entropy (issue 30: paired speed-ups over
+PyTorch and over the BLAS alone, memory above the inputs);
 each is checked at every shape of the run where it applies, and the report
 shows, per target, whether it is met, how many cases were checked and the
 worst case. Ratios are between backends measured in the same ``xentbench
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from xentbench.analysis import paired_speedups, roofline_fraction, speedups
-from xentbench.suite import FOCUS, HALF_DTYPES, OUT_SUFFIX, REFERENCE, SHORT_NAMES
+from xentbench.suite import FOCUS, HALF_DTYPES, LINEAR_GEMM, OUT_SUFFIX, REFERENCE, SHORT_NAMES
 
 FORWARD = ("sparse_softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits")
 FUSED = ("sparse_softmax_cross_entropy_with_logits_and_grad", "softmax_cross_entropy_with_logits_and_grad")
@@ -55,6 +57,12 @@ OPTIONS_COST_FROM = 1000
 #: ... and at least this many times as fast as PyTorch's ``F.cross_entropy`` with the same options
 #: (paired, ``bench_options.OptionsSpeedup``)
 OPTIONS_MIN_SPEEDUP = 1.5
+#: the fused linear + cross-entropy (issue 30), forward and backward, float32, paired: numba at least this fast
+#: against PyTorch's unfused form and its chunked path, and this share of the BLAS's rate on the same products...
+LINEAR_MIN_SPEEDUP = {"torch": 1.0, "torch-chunked": 1.4, LINEAR_GEMM: 0.8}
+#: ...and its memory above the inputs at most its results (grad_weight and grad_hidden) and this much more
+LINEAR_SLACK_BYTES = 64 << 20
+LINEAR_PAIRED = "`xentbench bench --backend paired --function linear`"
 
 
 @dataclass(frozen=True)
@@ -222,6 +230,37 @@ def _options_targets(run) -> list[Verdict]:
                      "`xentbench bench --backend paired --function options`")]
 
 
+def linear_allowance(batch: int, hidden: int, vocabulary: int) -> int:
+    """Bytes numba's fused linear + cross-entropy may add to its float32 inputs: its gradients and
+    ``LINEAR_SLACK_BYTES``."""
+    return (vocabulary + batch) * hidden * 4 + LINEAR_SLACK_BYTES
+
+
+def _linear_targets(run) -> list[Verdict]:
+    """The fused linear + cross-entropy's: its speed against PyTorch and the BLAS, and its memory."""
+    def at(key) -> str:
+        return f"{key[2]}x{key[3]}x{key[4]}"
+
+    names = {"torch": "PyTorch's F.linear + F.cross_entropy", "torch-chunked": "PyTorch's chunked "
+             "F.linear_cross_entropy", LINEAR_GEMM: "the BLAS's rate on its three products (share of SGEMM)"}
+    verdicts = [_verdict(f"linear + cross-entropy: >= {minimum:g}x {names[peer]}, paired, every shape",
+                         [(v, at(k)) for k, v in run.linear.items() if k[:2] == ("speedup", peer)], minimum,
+                         lambda v, w: f"{v:.2f}x at {w}", LINEAR_PAIRED)
+                for peer, minimum in LINEAR_MIN_SPEEDUP.items()]
+    growth = {k[2:]: v * 2**20 for k, v in run.linear.items() if k[:2] == ("growth", FOCUS)}
+    chunked = {k[2:]: v * 2**20 for k, v in run.linear.items() if k[:2] == ("growth", "torch-chunked")}
+    return verdicts + [
+        _verdict(f"linear + cross-entropy: memory above the inputs <= the gradients + "
+                 f"{LINEAR_SLACK_BYTES >> 20} MiB", [(linear_allowance(*shape) / used, f"{used / 2**20:.0f} MiB "
+                 f"(allowed {linear_allowance(*shape) / 2**20:.0f}) at {at((0, 0) + shape)}")
+                 for shape, used in growth.items() if used > 0], 1.0, lambda v, w: w,
+                 "`xentbench bench --backend numba --function linear`"),
+        _verdict("linear + cross-entropy: memory above the inputs <= PyTorch's chunked path's",
+                 [(chunked[shape] / used, f"{used / 2**20:.0f} MiB against {chunked[shape] / 2**20:.0f} at "
+                   f"{at((0, 0) + shape)}") for shape, used in growth.items() if used > 0 and shape in chunked],
+                 1.0, lambda v, w: w, "`xentbench bench --backend numba --backend torch --function linear`")]
+
+
 def evaluate(run, roof: dict | None) -> list[Verdict]:
     """Every target, in the issue's order."""
     return [
@@ -240,4 +279,5 @@ def evaluate(run, roof: dict | None) -> list[Verdict]:
                            ("float32", "float64")),
         _first_call_target(run, "cold", COLD_HALF_CALL_MAX_S, "an empty on-disk cache (it compiles)", HALF_DTYPES),
         *_options_targets(run),
+        *_linear_targets(run),
     ]

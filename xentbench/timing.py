@@ -7,12 +7,13 @@ tool that measures two backends, or two commits, against each other.
 ``jit`` tracing and compilation, TensorFlow's kernel start-up: all outside any
 timed region), times a second and chooses the calls per timing sample
 (about ``SAMPLE_TIME`` of them). ``paired_ratio`` times two calls in turns,
-each turn after ``LEAD_IN`` seconds of untimed calls (``max(1, ceil(LEAD_IN /
-estimate))`` of them), and takes the median ratio over the rounds: ``paired_rounds`` of them.
+each turn after ``LEAD_IN`` seconds of untimed calls (``lead_in_calls``), and
+takes the median ratio over the rounds: ``paired_rounds`` of them.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -30,6 +31,8 @@ PAIRED_SLOW_ROUNDS = 5
 #: 0.3-0.5 ms, JAX's and TensorFlow's none), which takes a core from the
 #: next backend's first milliseconds
 LEAD_IN = 0.01
+#: a call this long needs no lead-in: the other one's spinning threads take under 1% of it
+LONG_CALL = 100 * LEAD_IN
 #: glibc's malloc for every timing process (asv's, the gate's workers): arrays up to 32 MiB
 #: (the most glibc allows) come from the heap and the heap is never given back to the system.
 #: Without it, whether a call pays a page fault for every 4 KiB of its outputs
@@ -63,6 +66,13 @@ def paired_rounds(seconds: float) -> int:
     return PAIRED_SLOW_ROUNDS if seconds > SLOW_CALL else PAIRED_ROUNDS
 
 
+def lead_in_calls(estimate: float) -> int:
+    """The untimed calls before each timed turn of a call of ``estimate`` seconds: ``LEAD_IN`` seconds of
+    them, at least one, none from ``LONG_CALL`` up (a forward and backward pass of an LM head takes
+    seconds, and PyTorch's chunked one tens: a lead-in call would double a paired measurement)."""
+    return 0 if estimate >= LONG_CALL else max(1, math.ceil(LEAD_IN / max(estimate, 1e-9)))
+
+
 def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_counter) -> float:
     """The median over ``rounds`` of ``time(second) / time(first)`` per call.
 
@@ -87,3 +97,28 @@ def paired_ratio(first, second, numbers, lead_ins, rounds: int, clock=time.perf_
             per_call[slot] = (clock() - start) / number
         ratios.append(per_call[1] / per_call[0])
     return float(np.median(ratios))
+
+
+def _status_kib(field: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise NotImplementedError(f"/proc/self/status has no {field}")
+
+
+def peak_growth(call) -> int:
+    """Bytes: the peak resident memory during ``call()`` over the resident memory before it.
+
+    Linux's high-water mark of the resident set (``VmHWM``) is reset first (``5`` written to
+    ``/proc/self/clear_refs``), so that what ran before in the process does not hide the call's peak.
+    ``NotImplementedError`` (asv's skip) where there is no such ``/proc``.
+    """
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        before = _status_kib("VmRSS")
+    except OSError as exc:
+        raise NotImplementedError(f"no resettable peak of the resident memory here: {exc}") from None
+    call()
+    return max(_status_kib("VmHWM") - before, 0) * 1024

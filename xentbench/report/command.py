@@ -16,6 +16,7 @@ from xentbench import asvresults, checkout, console, roofline
 from xentbench.report.context import Context, render
 from xentbench.report.document import Doc
 from xentbench.report.folders import TMP_PREFIX, place, safe_name, sweep, write_index
+from xentbench.report.linear import section_linear
 from xentbench.report.results import ReportError, load_run, newest_commit
 from xentbench.report.sections import (
     section_accuracy, section_appendix, section_compare, section_header, section_headline, section_latency,
@@ -25,7 +26,7 @@ from xentbench.report.speed import (
 
 #: the sections after the header and the headline, in the report's order
 SECTIONS = (section_targets, section_throughput, section_speedup, section_paired, section_options,
-            section_roofline, section_accuracy, section_memory, section_latency, section_compare)
+            section_linear, section_roofline, section_accuracy, section_memory, section_latency, section_compare)
 
 
 def _repo_root() -> Path:

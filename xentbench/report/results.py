@@ -14,8 +14,13 @@ import numpy as np
 
 from xentbench import accuracy, asvresults
 from xentbench.suite import (
-    OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, OUT_SUFFIX, STARTUP, SUITE, is_accuracy, is_half_cost, is_out,
-    is_speedup)
+    LINEAR_BENCHMARKS, LINEAR_MEMORY, LINEAR_MODULE, LINEAR_SPEEDUP, LINEAR_TIME, OPTIONS_COST, OPTIONS_SPEEDUP, OPTIONS_TIME, OUT_SUFFIX, STARTUP, SUITE,
+    is_accuracy, is_half_cost, is_out, is_speedup)
+
+
+#: ``bench_linear``'s figures by ``(class, kind)``: seconds, bytes, MiB of growth, paired speed-up
+LINEAR_FIGURES = {(LINEAR_TIME, "time"): "time", (LINEAR_TIME, "peakmem"): "peakmem",
+                  (LINEAR_MEMORY, "track"): "growth", (LINEAR_SPEEDUP, "track"): "speedup"}
 
 
 class ReportError(Exception):
@@ -54,6 +59,9 @@ class Run:
     files: list
     #: (function, batch, classes, dtype) -> numba's time on half-precision dtype / on float32, paired
     half_cost: dict = field(default_factory=dict)
+    #: the fused linear + cross-entropy (bench_linear, float32): (what, backend, batch, hidden, vocabulary) ->
+    #: value, ``what`` one of ``LINEAR_FIGURES``
+    linear: dict = field(default_factory=dict)
 
     def peakmem_functions(self) -> set:
         return {k[0] for k in self.peakmem}
@@ -67,6 +75,8 @@ def _classify(result) -> tuple[str | None, str | None]:
     """``(section, function)`` of one asv result, by the suite's naming scheme (``xentbench.suite``)."""
     if result.class_name == STARTUP and result.kind == "track":
         return "latency", result.params.get("function")
+    if result.module == LINEAR_MODULE and result.class_name in LINEAR_BENCHMARKS:
+        return "linear", "linear_cross_entropy_and_grad"  # every one of them measures it
     options = {OPTIONS_TIME: "options_times", OPTIONS_COST: "options_cost", OPTIONS_SPEEDUP: "options_speedup"}
     if result.class_name in options:
         return options[result.class_name], result.params.get("function")
@@ -112,6 +122,10 @@ def run_from(rf) -> Run:
                 else:
                     run.options_speedup[key] = r.value
                 continue
+            if section == "linear":
+                run.linear[(LINEAR_FIGURES[r.class_name, r.kind], p["backend"], int(p["batch"]), int(p["hidden"]),
+                            int(p["vocabulary"]))] = r.value
+                continue
             if section == "half_cost":
                 run.half_cost[(function, int(p["batch"]), int(p["classes"]), str(p["dtype"]))] = r.value
                 continue
@@ -139,7 +153,7 @@ def load_run(results_dir: Path, commit: str, machine: str | None, repo: Path) ->
     except asvresults.ResultsError as exc:
         raise ReportError(str(exc)) from None
     if not (run.timings or run.errors or run.peakmem or run.paired or run.latency or run.options_times
-            or run.options_cost or run.options_speedup or run.half_cost):
+            or run.options_cost or run.options_speedup or run.half_cost or run.linear):
         raise ReportError(f"{run.files[0]}: no result of the xentbench suite in it "
                           f"({len(run.failed)} failed)")
     return run

@@ -72,7 +72,7 @@ One kernel per call (``ROWS``)
     constants, so that Numba prunes every other mode and path before it types
     the code, and a first call compiles only what it runs (``_kernel_of``;
     ``benchmarks/NOTES.md`` entry 26). Whole rows and tiles are serial kernels,
-    run on every core by a ``prange`` over chunks of rows (``_on_every_core``)
+    run on every core by a ``prange`` over chunks of rows (``_OnEveryCore``)
     that shares their compiled code.
 
 Fast-math
@@ -86,8 +86,12 @@ Fast-math
 import math
 import types as pytypes
 
+import numba
 import numpy as np
-from numba import prange
+from numba import prange, types
+from numba._dispatcher import compute_fingerprint
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from ._half import narrow, widen
 from ._numba_math import (
@@ -101,7 +105,7 @@ from ._numba_rows import (
 # --------------------------------------------------------------------------
 
 # The three ways to cut the work, inlined by Numba into the kernels (``_kernel_of``): tiles of
-# short rows and whole rows on the calling thread (``_on_every_core`` runs them on chunks of rows
+# short rows and whole rows on the calling thread (``_OnEveryCore`` runs them on chunks of rows
 # on every core), rows cut into pieces on every core. ``mode``: ``SOFTMAX``/``LOG_SOFTMAX`` write
 # ``out``; ``SPARSE`` (labels ``labels``) and ``DENSE`` (labels ``z``) write ``loss`` and, if
 # ``grad``, the gradient into ``out``. ``x`` and ``out`` may be half-precision bits; ``z``,
@@ -190,7 +194,7 @@ def _neutral(z):
 
 def _kernel_of(mode, grad, path):
     """The compiled kernel of one ``mode`` and ``path`` (``_tiles``, ``_whole`` or ``_cut``), with or
-    without the gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_on_every_core`` runs it
+    without the gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_OnEveryCore`` runs it
     on every core), parallel for ``PIECES``.
 
     The three are constants of the kernel (closure variables, part of its cache key). The branch
@@ -243,23 +247,66 @@ def _bound(fn, name, **names):
     return bound
 
 
-def _chunks(x, z, labels, out, loss, opt, threads):
-    """``serial`` on ``CHUNKS`` chunks of rows per thread, the chunks on every core (``prange``).
-    Every row is computed as ``serial`` computes it alone, so the results do not depend on the cut.
-    ``z``, ``labels`` and ``loss`` may be the placeholders of the arrays a mode does not read
-    (``impls.numba_parallel``): their slices are not read either."""
+@intrinsic
+def _call_at(typingctx, address, args):
+    """Call the compiled Numba function whose native entry point is at ``address`` with the
+    arguments ``args`` (a tuple, of exactly the types it was compiled for); it returns nothing.
+    An error status it returns is passed on, as a direct call would."""
+    def codegen(context, builder, signature, values):
+        argtypes = tuple(args)
+        pointer = builder.inttoptr(values[0], context.call_conv.get_function_type(types.none, argtypes).as_pointer())
+        status, _ = context.call_conv.call_function(
+            builder, pointer, types.none, argtypes, [builder.extract_value(values[1], i) for i in range(len(args))])
+        with cgutils.if_unlikely(builder, status.is_error):
+            context.call_conv.return_status_propagate(builder, status)
+        return context.get_dummy_value()
+    return types.void(address, args), codegen
+
+
+@_jit(parallel=True)
+def _chunks(address, x, z, labels, out, loss, opt, threads):
+    """The serial kernel at ``address`` (``_OnEveryCore``) on ``CHUNKS`` chunks of rows per thread, the
+    chunks on every core (``prange``). Every row is computed as the serial kernel computes it alone, so
+    the results do not depend on the cut. ``z``, ``labels`` and ``loss`` may be the placeholders of the
+    arrays a mode does not read (``impls.numba_parallel``): their slices are not read either."""
     n_rows = x.shape[0]
     chunk = -(-n_rows // (CHUNKS * threads))
     for c in prange(-(-n_rows // chunk)):
         lo = c * chunk
         hi = min(lo + chunk, n_rows)
-        serial(x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt)  # noqa: F821  (``_on_every_core``)
+        _call_at(address, (x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt))
 
 
-def _on_every_core(serial):
-    """``_chunks`` compiled around the serial kernel ``serial`` (``_bound``): the parallel kernel then
-    types and compiles a call and a loop, and shares ``serial``'s compiled code."""
-    return _jit(parallel=True)(_bound(_chunks, serial.__name__ + "_parallel", serial=serial))
+class _OnEveryCore:
+    """The serial kernel ``serial`` on every core: ``_chunks`` calls it through its address, so that one
+    parallel kernel per signature of the arguments serves every mode and path, compiled without the
+    serial kernel's code (linked in, it was optimised again in each of ~40 parallel kernels: half of
+    ``xentbench warm``'s time, ``benchmarks/NOTES.md`` entries 26 and 27).
+
+    The address is that of ``serial``'s compilation for the arguments' types (the slices ``_chunks``
+    passes have the types of the whole arrays), found once per type fingerprint: Numba's own
+    (``compute_fingerprint``, by which its dispatcher finds a compilation), 0.2 us a call.
+    """
+
+    def __init__(self, serial):
+        self.serial = serial
+        self.__name__ = serial.__name__ + "_parallel"
+        self.kernels = (_chunks,)
+        self._addresses = {}
+
+    def __call__(self, x, z, labels, out, loss, opt, threads):
+        address = self._addresses.get(compute_fingerprint((x, z, labels, out, loss, opt)))
+        if address is None:
+            address = self._address(x, z, labels, out, loss, opt)
+        _chunks(address, x, z, labels, out, loss, opt, threads)
+
+    def _address(self, *args) -> int:
+        signature = tuple(numba.typeof(a) for a in args)
+        self.serial.compile(signature)
+        compiled = self.serial.overloads[signature]
+        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
+        self._addresses[compute_fingerprint(args)] = address
+        return address
 
 
 def _long_rows(whole, pieces):
@@ -271,7 +318,7 @@ def _long_rows(whole, pieces):
         if n_rows < threads and pieces_per_row(n_rows, classes, threads) > 1:
             return pieces(x, z, labels, out, loss, opt, threads)
         return whole(x, z, labels, out, loss, opt, threads)
-    launch.kernels = (whole, pieces)
+    launch.kernels = (*whole.kernels, pieces)
     return launch
 
 
@@ -281,8 +328,8 @@ def _entry_points():
     lists, not a dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
     def pairs(mode, grad):
         tiles, whole = _kernel_of(mode, grad, TILES), _kernel_of(mode, grad, WHOLE)
-        return [(_long_rows(_on_every_core(whole), _kernel_of(mode, grad, PIECES)), whole),
-                (_on_every_core(tiles), tiles)]
+        return [(_long_rows(_OnEveryCore(whole), _kernel_of(mode, grad, PIECES)), whole),
+                (_OnEveryCore(tiles), tiles)]
     return [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
             for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
 

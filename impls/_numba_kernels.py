@@ -143,44 +143,63 @@ def _whole(x, z, labels, out, loss, mode, grad, opt):
         _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
 
 
-@_jit(inline="always")
-def _cut(x, z, labels, out, loss, mode, grad, opt, threads):
-    """Fewer rows than threads (``pieces_per_row``): each row cut into pieces whose statistics
-    are merged before the results are written."""
-    n_rows, classes = x.shape
-    blocks = -(-classes // BLOCK)
-    pieces = pieces_per_row(n_rows, classes, threads)
-    n = n_rows * pieces
-    parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
-    maxima = _empty(x, (n, blocks))
-    compute = maxima.dtype.type
-    for i in prange(n):
-        _, lo, hi = _piece(i, pieces, classes)
+def _piece_steps(mode, grad):
+    """Rows cut into pieces (fewer rows than threads, ``pieces_per_row``), as three serial kernels of
+    ``mode`` and ``grad`` that ``_pieces`` runs: the statistics of piece ``i`` into ``parts[i]`` and
+    ``maxima[i]``; each row's merged statistics and loss, into its first piece's ``parts`` and ``loss``;
+    the results of piece ``i`` (none where a loss without gradient has none to write)."""
+    def stats(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
+        _, lo, hi = _piece(i, pieces, x.shape[1])
         xbuf = np.empty((hi - lo) * _half(x), np.float32)
         obuf = np.empty((hi - lo) * _half(out), np.float32)
         parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad, opt, xbuf, obuf)
-    for r in range(n_rows):
-        merged = (compute(-np.inf), 0.0, 0.0, 0.0, 0.0)
-        for i in range(r * pieces, (r + 1) * pieces):
-            merged = _merge(merged, (compute(parts[i, 0]), parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4]))
-        first = r * pieces
-        parts[first, 0], parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4] = merged
-        parts[first, 5] = 1.0
-        if mode >= SPARSE:
-            label, w_label, keep = _target(labels, opt[W], r, mode, opt[IGNORE])
-            row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), widen(x[r, label]), w_label, merged, opt,
-                                              classes)
-            loss[r] = row_loss if keep else 0.0
-    if mode >= SPARSE and not grad:
-        return
-    for i in prange(n):
+            x, z, out, maxima[i], i, pieces, mode, grad, _neutral(z) if opt is None else opt, xbuf, obuf)
+
+    def merge(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
+        options = _neutral(z) if opt is None else opt
+        compute = maxima.dtype.type
+        for r in range(x.shape[0]):
+            merged = (compute(-np.inf), 0.0, 0.0, 0.0, 0.0)
+            for j in range(r * pieces, (r + 1) * pieces):
+                merged = _merge(merged, (compute(parts[j, 0]), parts[j, 1], parts[j, 2], parts[j, 3], parts[j, 4]))
+            first = r * pieces
+            parts[first, 0], parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4] = merged
+            parts[first, 5] = 1.0
+            if mode >= SPARSE:
+                label, w_label, keep = _target(labels, options[W], r, mode, options[IGNORE])
+                row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), widen(x[r, label]), w_label, merged,
+                                                  options, x.shape[1])
+                loss[r] = row_loss if keep else 0.0
+
+    def results(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
         first = i - i % pieces  # the row's merged statistics
-        stats = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
-        _, lo, hi = _piece(i, pieces, classes)
+        compute = maxima.dtype.type
+        merged = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
+        _, lo, hi = _piece(i, pieces, x.shape[1])
         xbuf = np.empty((hi - lo) * _half(x), np.float32)
         obuf = np.empty((hi - lo) * _half(out), np.float32)
-        _piece_results(x, z, labels, out, maxima[i], stats, i, pieces, mode, grad, opt, parts[first, 5], xbuf, obuf)
+        _piece_results(x, z, labels, out, maxima[i], merged, i, pieces, mode, grad, _neutral(z) if opt is None else opt,
+                       parts[first, 5], xbuf, obuf)
+
+    steps = (stats, merge) + (() if mode >= SPARSE and not grad else (results,))
+    return tuple(_jit(_bound(step, f"pieces_{step.__name__}_{_name(mode, grad)}")) for step in steps)
+
+
+@_jit(parallel=True)
+def _pieces(addresses, x, z, labels, out, loss, opt, threads):
+    """The steps of ``_piece_steps`` at ``addresses`` (``_OnEveryCore``): every piece's statistics on every
+    core, the rows' merge, then every piece's results on every core, where there is a third step."""
+    n_rows, classes = x.shape
+    pieces = pieces_per_row(n_rows, classes, threads)
+    n = n_rows * pieces
+    parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
+    maxima = _empty(x, (n, -(-classes // BLOCK)))
+    for i in prange(n):
+        _call_at(addresses[0], (x, z, labels, out, loss, maxima, parts, np.int64(i), pieces, opt))
+    _call_at(addresses[1], (x, z, labels, out, loss, maxima, parts, np.int64(0), pieces, opt))
+    if len(addresses) > 2:
+        for i in prange(n):
+            _call_at(addresses[-1], (x, z, labels, out, loss, maxima, parts, np.int64(i), pieces, opt))
 
 
 @_glue
@@ -193,9 +212,9 @@ def _neutral(z):
 
 
 def _kernel_of(mode, grad, path):
-    """The compiled kernel of one ``mode`` and ``path`` (``_tiles``, ``_whole`` or ``_cut``), with or
-    without the gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_OnEveryCore`` runs it
-    on every core), parallel for ``PIECES``.
+    """The compiled kernel of one ``mode`` and ``path`` (``_tiles`` or ``_whole``), with or without the
+    gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_OnEveryCore`` runs it on every core);
+    for ``PIECES``, ``_pieces`` running the serial steps of ``_piece_steps``.
 
     The three are constants of the kernel (closure variables, part of its cache key). The branch
     on ``path`` is pruned before Numba inlines the path, and every branch on ``mode`` and ``grad``
@@ -206,12 +225,11 @@ def _kernel_of(mode, grad, path):
     0.03 us) nor their compilation. ``PIECES`` takes ``threads`` too: Numba's thread count
     (``numba.get_num_threads()``, which would keep the kernel out of the on-disk cache if called
     inside it). No argument has a default: an omitted one costs the dispatch 0.06 us.
+    The serial steps of ``PIECES`` are constants of ``mode`` and ``grad`` the same way.
     """
     name = f"rows_{_name(mode, grad)}_{('tiles', 'whole', 'pieces')[path]}"
     if path == PIECES:
-        def kernel(x, z, labels, out, loss, opt, threads):
-            _cut(x, z, labels, out, loss, mode, grad, _neutral(z) if opt is None else opt, threads)
-        return _jit(parallel=True)(_bound(kernel, name))
+        return _OnEveryCore(_pieces, _piece_steps(mode, grad), name)
     if path == WHOLE:
         def kernel(x, z, labels, out, loss, opt):
             _whole(x, z, labels, out, loss, mode, grad, _neutral(z) if opt is None else opt)
@@ -264,8 +282,8 @@ def _call_at(typingctx, address, args):
 
 
 @_jit(parallel=True)
-def _chunks(address, x, z, labels, out, loss, opt, threads):
-    """The serial kernel at ``address`` (``_OnEveryCore``) on ``CHUNKS`` chunks of rows per thread, the
+def _chunks(addresses, x, z, labels, out, loss, opt, threads):
+    """The serial kernel at ``addresses[0]`` (``_OnEveryCore``) on ``CHUNKS`` chunks of rows per thread, the
     chunks on every core (``prange``). Every row is computed as the serial kernel computes it alone, so
     the results do not depend on the cut. ``z``, ``labels`` and ``loss`` may be the placeholders of the
     arrays a mode does not read (``impls.numba_parallel``): their slices are not read either."""
@@ -274,39 +292,50 @@ def _chunks(address, x, z, labels, out, loss, opt, threads):
     for c in prange(-(-n_rows // chunk)):
         lo = c * chunk
         hi = min(lo + chunk, n_rows)
-        _call_at(address, (x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt))
+        _call_at(addresses[0], (x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt))
 
 
 class _OnEveryCore:
-    """The serial kernel ``serial`` on every core: ``_chunks`` calls it through its address, so that one
-    parallel kernel per signature of the arguments serves every mode and path, compiled without the
-    serial kernel's code (linked in, it was optimised again in each of ~40 parallel kernels: half of
-    ``xentbench warm``'s time, ``benchmarks/NOTES.md`` entries 26 and 27).
+    """The serial kernels ``steps`` run on every core by the parallel kernel ``driver`` (``_chunks``, or
+    ``_pieces``), which calls them through their addresses (``_call_at``): one parallel kernel per
+    signature of the arguments serves every mode and path, compiled without the serial kernels' code
+    (linked in, it was optimised again in each of ~60 parallel kernels: most of ``xentbench warm``'s
+    time, ``benchmarks/NOTES.md`` entries 26 and 27).
 
-    The address is that of ``serial``'s compilation for the arguments' types (the slices ``_chunks``
-    passes have the types of the whole arrays), found once per type fingerprint: Numba's own
-    (``compute_fingerprint``, by which its dispatcher finds a compilation), 0.2 us a call.
+    The addresses are those of the steps' compilations for the arguments' types, found once per type
+    fingerprint of the arguments: Numba's own (``compute_fingerprint``, by which its dispatcher finds a
+    compilation), 0.2 us a call. ``_chunks`` passes its steps slices of the arrays, whose types are
+    those of the whole arrays; ``_pieces`` adds its own buffers and a piece's index (``_step_arguments``).
     """
 
-    def __init__(self, serial):
-        self.serial = serial
-        self.__name__ = serial.__name__ + "_parallel"
-        self.kernels = (_chunks,)
+    def __init__(self, driver, steps, name):
+        self.driver, self.steps, self.__name__ = driver, steps, name
+        self.kernels = (driver, *steps)
         self._addresses = {}
 
     def __call__(self, x, z, labels, out, loss, opt, threads):
-        address = self._addresses.get(compute_fingerprint((x, z, labels, out, loss, opt)))
-        if address is None:
-            address = self._address(x, z, labels, out, loss, opt)
-        _chunks(address, x, z, labels, out, loss, opt, threads)
+        addresses = self._addresses.get(compute_fingerprint((x, z, labels, out, loss, opt)))
+        if addresses is None:
+            addresses = self._compile(x, z, labels, out, loss, opt)
+        self.driver(addresses, x, z, labels, out, loss, opt, threads)
 
-    def _address(self, *args) -> int:
-        signature = tuple(numba.typeof(a) for a in args)
-        self.serial.compile(signature)
-        compiled = self.serial.overloads[signature]
-        address = compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
-        self._addresses[compute_fingerprint(args)] = address
-        return address
+    def _compile(self, *args) -> tuple:
+        signature = tuple(numba.typeof(a) for a in _step_arguments(self.driver, *args))
+        addresses = []
+        for step in self.steps:
+            step.compile(signature)
+            compiled = step.overloads[signature]
+            addresses.append(compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name))
+        self._addresses[compute_fingerprint(args)] = addresses = tuple(addresses)
+        return addresses
+
+
+def _step_arguments(driver, x, z, labels, out, loss, opt) -> tuple:
+    """Arguments of the types that ``driver`` passes its steps."""
+    if driver is _chunks:
+        return x, z, labels, out, loss, opt
+    compute = np.float64 if x.dtype == np.float64 else np.float32  # half precision's bits: float32
+    return x, z, labels, out, loss, np.empty((0, 0), compute), np.empty((0, 6)), 0, 0, opt
 
 
 def _long_rows(whole, pieces):
@@ -318,7 +347,7 @@ def _long_rows(whole, pieces):
         if n_rows < threads and pieces_per_row(n_rows, classes, threads) > 1:
             return pieces(x, z, labels, out, loss, opt, threads)
         return whole(x, z, labels, out, loss, opt, threads)
-    launch.kernels = (*whole.kernels, pieces)
+    launch.kernels = (*whole.kernels, *pieces.kernels)
     return launch
 
 
@@ -328,8 +357,8 @@ def _entry_points():
     lists, not a dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
     def pairs(mode, grad):
         tiles, whole = _kernel_of(mode, grad, TILES), _kernel_of(mode, grad, WHOLE)
-        return [(_long_rows(_OnEveryCore(whole), _kernel_of(mode, grad, PIECES)), whole),
-                (_OnEveryCore(tiles), tiles)]
+        return [(_long_rows(_OnEveryCore(_chunks, (whole,), whole.__name__ + "_parallel"), _kernel_of(mode, grad, PIECES)), whole),
+                (_OnEveryCore(_chunks, (tiles,), tiles.__name__ + "_parallel"), tiles)]
     return [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
             for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
 

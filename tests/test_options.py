@@ -272,8 +272,8 @@ def test_a_plugin_without_options_says_so(monkeypatch):
     class Plain:
         def sparse_softmax_cross_entropy_with_logits(self, labels, logits):
             return np.zeros(len(logits), logits.dtype)
-    monkeypatch.setitem(impls._sources, "plain", Plain)
-    monkeypatch.setattr(impls, "_loaded", {})
+    monkeypatch.setitem(impls._registry._sources, "plain", Plain)
+    monkeypatch.setattr(impls._registry, "_loaded", {})
     assert impls.sparse_softmax_cross_entropy_with_logits([0], [[1.0, 2.0]], backend="plain").shape == (1,)
     with pytest.raises(impls.NotImplementedByBackend, match="does not implement the loss options"):
         impls.sparse_softmax_cross_entropy_with_logits([0], [[1.0, 2.0]], backend="plain", label_smoothing=0.1)

@@ -102,13 +102,19 @@ class Backend:
     >= 1, any ``axis`` for the dense functions) and check it in ``impls._validate``
     before the backend module, which only ever sees the canonical form; a
     plugin's results are checked against the contract (``impls.register``).
+
+    Attributes
+    ----------
+    name : str
+        The name it is registered under.
+    dtypes : tuple of str
+        The canonical logits dtypes it takes; float16 and bfloat16 arrive as float32
+        unless among them.
     """
 
     def __init__(self, name: str, module, builtin: bool = False):
         self.name = name
         self._module = module
-        #: the canonical logits dtypes the backend takes (float16 and bfloat16 arrive as float32
-        #: unless among them)
         self.dtypes = tuple(np.dtype(d).name for d in getattr(module, "dtypes", ("float32", "float64")))
         self._takes = frozenset(np.dtype(d) for d in self.dtypes)
         self._functions = module if builtin else _Contract(name, module, self.dtypes)

@@ -77,11 +77,16 @@ label_smoothing, class_weights, reduction, z_loss, ignore_index
     As for :func:`sparse_softmax_cross_entropy_with_logits`.
 softcap : float > 0, optional
     Caps the logits to ``softcap * tanh(logits / softcap)``.""",
+    "dlogits": """\
+dlogits : ndarray
+    The gradient, of the logits' shape and dtype.""",
     "backend": """\
 backend : str, default 'numba'
     The implementation: a name of ``impls.names()`` or an importable module
     path (``"mypkg.myloss"``).""",
     "raises": """\
+Raises
+------
 TypeError
     Logits of another dtype (integers included: cast them first), labels of
     the wrong kind (non-integer sparse labels, non-real dense ones), an
@@ -135,8 +140,6 @@ def softmax(logits, axis=-1, *, out=None, backend=DEFAULT_BACKEND):
     ndarray
         The probabilities, of the logits' shape and dtype.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -172,8 +175,6 @@ def log_softmax(logits, axis=-1, *, out=None, backend=DEFAULT_BACKEND):
     ndarray
         The log-probabilities, of the logits' shape and dtype.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -215,8 +216,6 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1, *, out=None, labe
         The loss of each row: the logits' shape without ``axis``, the logits'
         dtype; 0-d with a ``reduction``.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -264,8 +263,6 @@ def sparse_softmax_cross_entropy_with_logits(labels, logits, *, out=None, label_
         The loss of each row, of the labels' shape and the logits' dtype; 0-d
         with a ``reduction``.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -319,8 +316,6 @@ def sigmoid_cross_entropy_with_logits(labels, logits, *, out=None, label_smoothi
     ndarray
         The loss of each element, of the logits' shape and dtype.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -367,11 +362,8 @@ def softmax_cross_entropy_with_logits_and_grad(labels, logits, axis=-1, *, loss_
     -------
     loss : ndarray
         As :func:`softmax_cross_entropy_with_logits` returns it.
-    dlogits : ndarray
-        The gradient, of the logits' shape and dtype.
+    %(dlogits)s
 
-    Raises
-    ------
     %(raises)s
 
     Examples
@@ -412,11 +404,8 @@ def sparse_softmax_cross_entropy_with_logits_and_grad(labels, logits, *, loss_ou
     -------
     loss : ndarray
         As :func:`sparse_softmax_cross_entropy_with_logits` returns it.
-    dlogits : ndarray
-        The gradient, of the logits' shape and dtype.
+    %(dlogits)s
 
-    Raises
-    ------
     %(raises)s
 
     Examples
@@ -457,8 +446,6 @@ def binary_cross_entropy(labels, probs, *, out=None, backend=DEFAULT_BACKEND):
     ndarray
         The loss of each element, of the probabilities' shape and dtype.
 
-    Raises
-    ------
     %(raises)s
 
     Examples
@@ -494,8 +481,6 @@ def categorical_cross_entropy(labels, probs, axis=-1, *, out=None, backend=DEFAU
     ndarray
         The loss of each row: the probabilities' shape without ``axis``, their dtype.
 
-    Raises
-    ------
     %(raises)s
 
     Examples
@@ -528,8 +513,6 @@ def linear_cross_entropy(labels, hidden, weight, bias=None, *, label_smoothing=_
     ndarray
         The loss of each row, of the labels' shape and hidden's dtype; 0-d with a ``reduction``.
 
-    Raises
-    ------
     %(raises)s
 
     See Also
@@ -574,8 +557,6 @@ def linear_cross_entropy_and_grad(labels, hidden, weight, bias=None, *, label_sm
     grad_bias : ndarray
         The bias's gradient, returned only where a bias is given.
 
-    Raises
-    ------
     %(raises)s
 
     Examples

@@ -107,8 +107,8 @@ def section_measured(ctx: Context) -> None:
                      "to 3x between runs of the same code.")
     if run.paired or run.half_cost or run.options_cost or run.options_speedup:
         paired = len(run.paired) + len(run.half_cost) + len(run.options_cost) + len(run.options_speedup)
-        items.append(f"**Paired figures** ({paired}: speed-ups, and costs against numba's own time): the two sides timed in turns in one process on the same "
-                     f"inputs, the median over {timing.PAIRED_ROUNDS} rounds ({timing.PAIRED_SLOW_ROUNDS} for "
+        items.append(f"**Paired figures** ({paired}: speed-ups, and costs against numba's own time): the two "
+                     f"sides timed in turns in one process on the same inputs, the median over {timing.PAIRED_ROUNDS} rounds ({timing.PAIRED_SLOW_ROUNDS} for "
                      f"calls over {timing.SLOW_CALL:g} s) of the ratio of their times; a change in the "
                      "machine's load moves both sides of a round alike. The speed targets are judged on "
                      "these where the run has them.")

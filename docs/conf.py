@@ -12,6 +12,7 @@ Markdown, readable on a forge as they are; and Sphinx's doctest builder runs
 the examples of both.
 """
 
+import doctest
 import os
 import sys
 from pathlib import Path
@@ -44,9 +45,8 @@ autodoc_member_order = "bysource"
 
 doctest_global_setup = "import numpy as np\nimport impls"
 # the same comparison as the README's examples (tests/test_readme.py)
-doctest_default_flags = (__import__("doctest").NORMALIZE_WHITESPACE | __import__("doctest").ELLIPSIS)
+doctest_default_flags = doctest.NORMALIZE_WHITESPACE | doctest.ELLIPSIS
 
 html_theme = "pydata_sphinx_theme"
 html_title = "xentbench"
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
-html_static_path = []

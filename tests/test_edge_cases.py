@@ -154,7 +154,7 @@ def test_a_row_of_minus_inf_is_nan(backend):
 @nonfinite
 @pytest.mark.parametrize("function", SOFTMAX_FAMILY)
 def test_plus_inf_makes_the_row_nan(backend, function):
-    """As in TensorFlow (the README): ``+inf`` in a row makes that whole row NaN."""
+    """As in TensorFlow (docs/guides/precision.md): ``+inf`` in a row makes that whole row NaN."""
     skip_naive_outside_its_domain(backend)
     logits = np.array([[0.5, INF, -1.0], [0.5, 2.0, -1.0]])
     labels = make_inputs(function, logits.shape, np.float64, 1.0, seed_of("+inf", function))[0]
@@ -412,7 +412,7 @@ def test_labels_none_says_none(function):
 
 
 def test_integer_logits_say_to_cast_to_float():
-    """The README's first example with integers: the error says what to do."""
+    """The documented error for integer logits (docs/guides/precision.md): the error says what to do."""
     with pytest.raises(TypeError, match=r"got int64; cast integer logits to float first"):
         impls.softmax(np.array([1, 2, 3], np.int64))
 

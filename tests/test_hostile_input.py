@@ -199,7 +199,7 @@ def _check_results(function, labels, logits, axis, results):
     finite = _finite(x) and (z is None or _finite(z))
     # Where the input is finite, every stable backend is within tolerance of the
     # truth; with NaN or inf, of the numpy backend (the truth has no opinion
-    # on NaN propagation, the README does and numpy implements it).
+    # on NaN propagation, the docs (guides/precision.md) do and numpy implements it).
     reference = None if finite else _documented_part(function, z, x, ax, results["numpy"], "numpy")
     for name in (n for n in STABLE if n in results):  # a plugin may not offer this function
         hit = quirks.expected_deviation(name, function, x)
@@ -242,7 +242,7 @@ def _error_beside_numpy(t, got, numpy_result, function: str, x: np.ndarray, ax: 
 
 def _documented_part(function: str, z, x: np.ndarray, ax: int, got, name: str):
     """``got`` with the dense losses of rows holding a non-finite label set to NaN, after checking
-    that they are NaN or +-inf: all the README promises of them (the rest is compared as usual)."""
+    that they are NaN or +-inf: all the docs promise of them (the rest is compared as usual)."""
     if function not in DENSE or z is None:
         return got
     loose = ~np.isfinite(np.moveaxis(np.broadcast_to(z, x.shape), ax, -1)).all(axis=-1)

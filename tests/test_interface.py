@@ -62,8 +62,8 @@ def test_backend_unavailable_is_an_import_error():
 @pytest.fixture
 def broken_backend(monkeypatch):
     """A registered backend whose module does not exist; the registry is restored after."""
-    monkeypatch.setitem(impls._sources, "broken", "impls._no_such_module")
-    monkeypatch.setattr(impls, "_loaded", {})
+    monkeypatch.setitem(impls._registry._sources, "broken", "impls._no_such_module")
+    monkeypatch.setattr(impls._registry, "_loaded", {})
     return "broken"
 
 

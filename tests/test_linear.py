@@ -185,8 +185,8 @@ def test_verify_checks_the_fused_functions_and_fails_a_wrong_gradient(monkeypatc
     monkeypatch.setattr(verify, "SHAPES", ())
     monkeypatch.setattr(verify, "OPTION_SHAPES", ())
     monkeypatch.setattr(verify, "LINEAR_SHAPES", ((64, 32, 1000),))
-    monkeypatch.setattr(impls, "_sources", dict(impls._sources))
-    monkeypatch.setattr(impls, "_loaded", dict(impls._loaded))
+    monkeypatch.setattr(impls._registry, "_sources", dict(impls._registry._sources))
+    monkeypatch.setattr(impls._registry, "_loaded", dict(impls._registry._loaded))
     impls.register("off", OffByOneIn10000)
     rows = {(r["backend"], r["function"]): r for r in verify.check(["numba", "off"])}
     for function in impls.LINEAR_FUNCTIONS:

@@ -272,8 +272,8 @@ def test_a_plugin_without_options_says_so(monkeypatch):
     class Plain:
         def sparse_softmax_cross_entropy_with_logits(self, labels, logits):
             return np.zeros(len(logits), logits.dtype)
-    monkeypatch.setitem(impls._sources, "plain", Plain)
-    monkeypatch.setattr(impls, "_loaded", {})
+    monkeypatch.setitem(impls._registry._sources, "plain", Plain)
+    monkeypatch.setattr(impls._registry, "_loaded", {})
     assert impls.sparse_softmax_cross_entropy_with_logits([0], [[1.0, 2.0]], backend="plain").shape == (1,)
     with pytest.raises(impls.NotImplementedByBackend, match="does not implement the loss options"):
         impls.sparse_softmax_cross_entropy_with_logits([0], [[1.0, 2.0]], backend="plain", label_smoothing=0.1)
@@ -290,7 +290,7 @@ TORCH_NAMES = {"label_smoothing": "label_smoothing", "ignore_index": "ignore_ind
                                              if "z_loss" not in LOSS_OPTIONS[c.values[1]](3)])
 def test_pytorch_cross_entropy_agrees_with_the_truth(function, option):
     """torch's ``F.cross_entropy`` with the same options, judged by the same truth: a
-    disagreement fails naming the option (a PyTorch bug is a finding: README)."""
+    disagreement fails naming the option (a PyTorch bug is a finding: docs/guides/options.md)."""
     torch = pytest.importorskip("torch", reason="PyTorch is not installed: no cross-check with it here")
     options = loss_options(option, function, 300)
     labels, logits = inputs(function, (9, 300), np.float64, options)

@@ -162,8 +162,8 @@ def test_a_plugin_that_writes_out_gets_the_outputs(monkeypatch):
             e = np.exp(logits - logits.max(axis=-1, keepdims=True))
             return np.divide(e, e.sum(axis=-1, keepdims=True), out=out)
 
-    monkeypatch.setattr(impls, "_sources", dict(impls._sources))  # the registry is restored after
-    monkeypatch.setattr(impls, "_loaded", {})
+    monkeypatch.setattr(impls._registry, "_sources", dict(impls._registry._sources))  # the registry is restored after
+    monkeypatch.setattr(impls._registry, "_loaded", {})
     impls.register("writes-out", Writes)
     out = np.empty((2, 3))
     assert impls.softmax(np.zeros((2, 3)), out=out, backend="writes-out") is out

@@ -28,8 +28,8 @@ EXAMPLE = ROOT / "examples" / "xentbench-logaddexp"
 @pytest.fixture
 def registry(monkeypatch):
     """The registry, restored after the test (what it registers is forgotten)."""
-    monkeypatch.setattr(impls, "_sources", dict(impls._sources))
-    monkeypatch.setattr(impls, "_loaded", dict(impls._loaded))
+    monkeypatch.setattr(impls._registry, "_sources", dict(impls._registry._sources))
+    monkeypatch.setattr(impls._registry, "_loaded", dict(impls._registry._loaded))
 
 
 def numpy_function(function):

@@ -26,19 +26,26 @@ def find_modules_here() -> None:
         sys.path.insert(0, here)
 
 
-def main(argv: list[str] | None = None) -> int:
-    find_modules_here()
+def build_parser() -> tuple[argparse.ArgumentParser, dict]:
+    """The ``xentbench`` parser and, by sub-command, its parser and module (the documentation's
+    command reference is made from them, ``docs/_ext/xentbench_commands.py``)."""
     parser = argparse.ArgumentParser(prog="xentbench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    modules = {}
+    commands = {}
     for name, path in COMMANDS.items():
         module = importlib.import_module(path)
-        modules[name] = module
         p = sub.add_parser(name, help=module.__doc__.splitlines()[0], description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
+        commands[name] = (p, module)
+    return parser, commands
+
+
+def main(argv: list[str] | None = None) -> int:
+    find_modules_here()
+    parser, commands = build_parser()
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    return commands[args.command][1].run(args)
 
 
 if __name__ == "__main__":

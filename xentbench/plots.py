@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import textwrap
 
 import matplotlib
 
@@ -46,11 +47,33 @@ def ordered(by_backend: dict) -> list:
     return sorted(by_backend.items(), key=lambda kv: (known.index(kv[0]) if kv[0] in known else 99, kv[0]))
 
 
-def _legend(fig, handles: dict, ncol: int = 10) -> None:
-    """One legend under the panels: backends in order, then the other lines; at most ``ncol`` a row."""
+#: the width of one character of 9-point text, and of a legend entry's handle and gaps, in inches
+#: (DejaVu Sans, measured: matplotlib's default font)
+_CHAR_IN, _HANDLE_IN = 0.075, 0.65
+#: the height of a line of the legend's and the titles' text, in inches
+_LINE_IN = 0.22
+
+
+def _legend(fig, handles: dict) -> int:
+    """One legend under the panels: backends in order, then the other lines, as many to a row as
+    the figure's width holds (so that none is clipped); returns its rows."""
     labels = [k for k in _STYLE if k in handles] + [k for k in handles if k not in _STYLE]
-    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=min(ncol, len(labels)),
-               fontsize=9, frameon=False)
+    entry = _HANDLE_IN + _CHAR_IN * max(len(k) for k in labels)
+    ncol = max(1, min(len(labels), int((fig.get_size_inches()[0] - 0.2) / entry)))
+    fig.legend([handles[k] for k in labels], labels, loc="lower center", ncol=ncol, fontsize=9, frameon=False)
+    return math.ceil(len(labels) / ncol)
+
+
+def _wrap(text: str, inches: float, points: float) -> str:
+    """``text`` broken into lines that fit ``inches`` at a font of ``points``."""
+    return textwrap.fill(text, max(12, int(inches / (_CHAR_IN * points / 9))), break_long_words=False)
+
+
+def _suptitle(fig, title: str) -> int:
+    """The figure's title, wrapped to its width; returns its lines."""
+    text = _wrap(title, fig.get_size_inches()[0] - 0.3, 11)
+    fig.suptitle(text, fontsize=11)
+    return text.count("\n") + 1
 
 
 def _save(fig, path) -> None:
@@ -149,9 +172,9 @@ def throughput(path, title: str, itemsize: int, panels: dict, limits: dict | Non
         ax.set_ylabel("GB/s of logits")
     for ax in list(axes.flat)[len(batches):]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=11)
-    _legend(fig, handles)
-    _margins(fig, left=0.75, right=0.9, top=0.55, bottom=1.05, wspace=0.12, hspace=0.35)
+    lines, legend_rows = _suptitle(fig, title), _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.9, top=0.35 + _LINE_IN * lines, bottom=0.8 + _LINE_IN * legend_rows,
+             wspace=0.12, hspace=0.35)
     _save(fig, path)
 
 
@@ -160,22 +183,30 @@ def heatmaps(path, title: str, grids: list, batches: list, classes: list) -> Non
 
     ``grids``: ``[(panel title, 2-D array of ratios, NaN where missing), ...]``,
     laid out in rows of at most three. Colour is log2 of the ratio, centred on
-    1 (blue faster, red slower); each cell is annotated with the ratio.
+    1 (blue faster, red slower); each cell is annotated with the ratio. The
+    titles wrap to the figure's and the panels' width, and the colour bar
+    labels as many ratios as its height holds.
     """
     n = len(grids)
     rows, cols = _grid(n)
-    cell_w, cell_h = 0.55, 0.36
-    pw, ph = max(1.8, cell_w * len(classes)), max(0.9, cell_h * len(batches))  # panel size, inches
-    gap_w, gap_h = 0.75, 1.05
-    width = 0.75 + cols * pw + (cols - 1) * gap_w + 1.35
-    height = 0.75 + rows * ph + (rows - 1) * gap_h + 0.75
-    fig, axes = plt.subplots(rows, cols, figsize=(width, height), squeeze=False)
-    _margins(fig, left=0.75, right=1.35, top=0.75, bottom=0.75, wspace=gap_w / pw, hspace=gap_h / ph)
+    left, right, bottom, gap_w = 0.75, 1.35, 0.75, 0.75
+    pw = max(1.8, 0.55 * len(classes), (5.2 - left - right - (cols - 1) * gap_w) / cols)  # panel, inches
+    ph = max(0.9, 0.36 * len(batches))
+    width = left + cols * pw + (cols - 1) * gap_w + right
+    names = [_wrap(name, pw, 9.5) for name, _ in grids]
+    name_lines = max(name.count("\n") + 1 for name in names)
+    gap_h = 0.7 + _LINE_IN * name_lines
+    fig, axes = plt.subplots(rows, cols, figsize=(width, 1.0), squeeze=False)
+    lines = _suptitle(fig, title)
+    top = 0.25 + _LINE_IN * (lines + name_lines)
+    height = top + rows * ph + (rows - 1) * gap_h + bottom
+    fig.set_size_inches(width, height)
+    _margins(fig, left=left, right=right, top=top, bottom=bottom, wspace=gap_w / pw, hspace=gap_h / ph)
     finite = np.concatenate([np.log2(g[np.isfinite(g) & (g > 0)]) for _, g in grids] or [np.zeros(1)])
     span = max(1.0, float(np.max(np.abs(finite))) if finite.size else 1.0)
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-span, vmax=span)
     image = None
-    for ax, (name, grid) in zip(axes.flat, grids):
+    for ax, name, (_, grid) in zip(axes.flat, names, grids):
         with np.errstate(divide="ignore", invalid="ignore"):
             data = np.where(grid > 0, np.log2(grid), np.nan)
         image = ax.imshow(np.ma.masked_invalid(data), cmap="RdBu", norm=norm, aspect="auto")
@@ -193,15 +224,16 @@ def heatmaps(path, title: str, grids: list, batches: list, classes: list) -> Non
         ax.set_title(name, fontsize=9.5)
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=11)
     if image is not None:
-        cax = fig.add_axes((1 - 1.0 / width, 0.75 / height, 0.15 / width, 1 - 1.3 / height))
+        bar_height = height - top - bottom
+        cax = fig.add_axes((1 - 1.0 / width, bottom / height, 0.15 / width, bar_height / height))
         bar = fig.colorbar(image, cax=cax)
-        ticks = [t for t in range(-int(span), int(span) + 1)]
-        step = max(1, len(ticks) // 8)
-        bar.set_ticks(ticks[::step])
-        bar.set_ticklabels([f"{2 ** t}x" if t >= 0 else f"1/{2 ** -t}x" for t in ticks[::step]])
-        bar.set_label("speed-up (log scale; >1 faster)", fontsize=8)
+        whole = int(span)
+        step = max(1, math.ceil((2 * whole + 1) / max(2, int(bar_height / 0.25))))  # a label per 0.25 in
+        ticks = [t for t in range(-whole, whole + 1) if t % step == 0]
+        bar.set_ticks(ticks)
+        bar.set_ticklabels([f"{2 ** t}x" if t >= 0 else f"1/{2 ** -t}x" for t in ticks])
+        bar.set_label("speed-up (>1: faster)", fontsize=8)
     _save(fig, path)
 
 
@@ -242,9 +274,9 @@ def roofline(path, title: str, panels: dict, limit_curves: dict) -> None:
         ax.set_ylabel("logits elements/s")
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=11)
-    _legend(fig, handles)
-    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=1.0, wspace=0.08, hspace=0.45)
+    lines, legend_rows = _suptitle(fig, title), _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.2, top=0.35 + _LINE_IN * lines, bottom=0.75 + _LINE_IN * legend_rows,
+             wspace=0.08, hspace=0.45)
     _save(fig, path)
 
 
@@ -298,9 +330,7 @@ def memory(path, title: str, panels: dict, xlabel: str = "input (logits + labels
         ax.set_ylabel(ylabel, fontsize=8)
     for ax in list(axes.flat)[len(names):]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=11)
-    ncol = max(3, int(fig.get_size_inches()[0] / 1.15))  # backends, dtypes and lines: rows that fit
-    _legend(fig, handles, ncol)
-    rows_of_legend = math.ceil(len(handles) / ncol)
-    _margins(fig, left=0.75, right=0.2, top=0.55, bottom=0.8 + 0.25 * rows_of_legend, wspace=0.1, hspace=0.45)
+    lines, legend_rows = _suptitle(fig, title), _legend(fig, handles)
+    _margins(fig, left=0.75, right=0.2, top=0.35 + _LINE_IN * lines, bottom=0.8 + _LINE_IN * legend_rows,
+             wspace=0.1, hspace=0.45)
     _save(fig, path)

@@ -1,6 +1,6 @@
 """Where the reference departs from the project's NaN and infinity semantics on this machine.
 
-The project's semantics (README, "NaN and inf") hold for ``naive`` (within its
+The project's semantics (docs/guides/precision.md, "NaN and infinities") hold for ``naive`` (within its
 domain), ``numpy`` and ``numba`` on every machine: a NaN or ``+inf`` logit
 makes its whole row NaN, a ``-inf`` logit has probability 0, a row of ``-inf``
 is NaN. TensorFlow, the reference, keeps them on most machines but not on all:

@@ -20,13 +20,26 @@ from xentbench.report.linear import section_linear
 from xentbench.report.results import ReportError, load_run, newest_commit
 from xentbench.report.sections import (
     section_accuracy, section_appendix, section_compare, section_header, section_headline, section_latency,
-    section_memory, section_targets)
+    section_measured, section_memory, section_targets)
 from xentbench.report.speed import (
     section_options, section_paired, section_roofline, section_speedup, section_throughput)
 
 #: the sections after the header and the headline, in the report's order
-SECTIONS = (section_targets, section_throughput, section_speedup, section_paired, section_options,
+SECTIONS = (section_measured, section_targets, section_throughput, section_speedup, section_paired, section_options,
             section_linear, section_roofline, section_accuracy, section_memory, section_latency, section_compare)
+
+
+def _relative(path, root: Path) -> str:
+    """``path`` as a report names it: relative to the repository, so that a committed report
+    names no absolute path of the machine that made it."""
+    return os.path.relpath(path, root)
+
+
+def _relative_arguments(argument: str, root: Path) -> str:
+    """A command-line argument as the report shows it: an absolute path (``/x`` or ``--flag=/x``)
+    relative to the repository."""
+    flag, equals, value = argument.rpartition("=") if argument.startswith("--") else ("", "", argument)
+    return flag + equals + (_relative(value, root) if os.path.isabs(value) else value)
 
 
 def _repo_root() -> Path:
@@ -124,6 +137,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         except asvresults.ResultsError as exc:
             raise ReportError(str(exc)) from None
     run = load_run(results, commit, args.machine, root)
+    run.files = [_relative(f, root) for f in run.files]
     machine = run.machine
     progress(f"loaded {run.short} on {machine} ({run.files[0]}): {len(run.timings)} timings, "
              f"{len(run.errors)} accuracy figures, {len(run.peakmem)} peak memories, "
@@ -131,9 +145,10 @@ def make_report(args, argv: list[str] | None = None) -> Path:
     old = None
     if args.compare:
         old = load_run(results, args.compare, machine, root)
+        old.files = [_relative(f, root) for f in old.files]
         progress(f"loaded {old.short} to compare ({old.files[0]})")
     roof_path = args.roofline or results.parent / "roofline" / f"{safe_name(machine)}.json"
-    roof, source = None, f"`{roof_path}`"
+    roof, source = None, f"`{_relative(roof_path, root)}`"
     if args.measure:
         progress("measuring this machine's bandwidth and exp throughput")
         previous = None
@@ -144,7 +159,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
                 previous = None
         roof = roofline.merge(previous, _measure())
         roofline.save(roof, roof_path)
-        source = f"measured now, saved to `{roof_path}`"
+        source = f"measured now, saved to `{_relative(roof_path, root)}`"
     elif roof_path.exists():
         try:
             roof = roofline.load(roof_path)
@@ -154,7 +169,7 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         progress("measuring this machine's bandwidth and exp throughput (once; kept in .asv/roofline/)")
         roof = _measure()
         roofline.save(roof, roof_path)
-        source = f"measured now, saved to `{roof_path}`"
+        source = f"measured now, saved to `{_relative(roof_path, root)}`"
     verify_rows, verify_tree = None, ""
     if args.verify:
         progress("running xentbench verify on the reported commit's impls/ (git archive), "
@@ -173,7 +188,8 @@ def make_report(args, argv: list[str] | None = None) -> Path:
         lines = section_headline(ctx)
         for section in SECTIONS:
             section(ctx)
-        section_appendix(ctx, argv if argv is not None else sys.argv[1:])
+        argv = sys.argv[1:] if argv is None else argv
+        section_appendix(ctx, [_relative_arguments(a, root) for a in argv])
         ctx.doc.contents(after=2)  # after the title and its list
         progress(f"tables done; drawing {len(ctx.jobs)} figures with {args.jobs} process(es)")
         render(ctx.jobs, args.jobs, progress)

@@ -26,7 +26,7 @@ def _inline_html(text: str) -> str:
     return out
 
 
-def _anchor(text: str) -> str:
+def anchor(text: str) -> str:
     return re.sub(r"[^a-z0-9 _-]", "", text.lower()).strip().replace(" ", "-")
 
 
@@ -59,7 +59,7 @@ class Doc:
     def contents(self, after: int) -> None:
         """A line of links to the level-2 headings, inserted after block ``after``."""
         titles = [b[2] for b in self.blocks if b[0] == "h" and b[1] == 2]
-        self.blocks.insert(after, ("p", "Contents: " + " · ".join(f"[{t}](#{_anchor(t)})" for t in titles)))
+        self.blocks.insert(after, ("p", "Contents: " + " · ".join(f"[{t}](#{anchor(t)})" for t in titles)))
 
     def markdown(self) -> str:
         out = []
@@ -89,11 +89,11 @@ class Doc:
         for block in self.blocks:
             kind = block[0]
             if kind == "h":
-                anchor, n = _anchor(block[2]), 1
-                while anchor in ids:  # GitHub's rule for repeated headings: -1, -2, ...
-                    anchor, n = f"{_anchor(block[2])}-{n}", n + 1
-                ids.add(anchor)
-                body.append(f'<h{block[1]} id="{anchor}">{_inline_html(block[2])}</h{block[1]}>')
+                tag, n = anchor(block[2]), 1
+                while tag in ids:  # GitHub's rule for repeated headings: -1, -2, ...
+                    tag, n = f"{anchor(block[2])}-{n}", n + 1
+                ids.add(tag)
+                body.append(f'<h{block[1]} id="{tag}">{_inline_html(block[2])}</h{block[1]}>')
             elif kind == "p":
                 body.append(f"<p>{_inline_html(block[1])}</p>")
             elif kind == "ul":

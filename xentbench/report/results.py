@@ -62,6 +62,11 @@ class Run:
     #: the fused linear + cross-entropy (bench_linear, float32): (what, backend, batch, hidden, vocabulary) ->
     #: value, ``what`` one of ``LINEAR_FIGURES``
     linear: dict = field(default_factory=dict)
+    #: timing key -> (calls a sample, samples), as asv recorded them (absent from older files)
+    samples: dict = field(default_factory=dict)
+    #: timing key -> seconds of the timings that are one call (``asv --quick``): they show that a
+    #: combination runs, not how fast, so they are kept out of ``timings`` and every judgement
+    single_calls: dict = field(default_factory=dict)
 
     def peakmem_functions(self) -> set:
         return {k[0] for k in self.peakmem}
@@ -134,8 +139,12 @@ def run_from(rf) -> Run:
         except (KeyError, TypeError, ValueError) as exc:
             raise ReportError(f"{rf.path}: {r.label}: parameters not in the suite's scheme "
                               f"(backend, batch, classes, dtype): {exc}") from None
-        if section == "time":
+        if section == "time" and r.number == 1 and r.repeat == 1:
+            run.single_calls[key] = r.value
+        elif section == "time":
             run.timings[key] = r.value
+            if r.number is not None and r.repeat is not None:
+                run.samples[key] = (int(r.number), int(r.repeat))
         elif section == "peakmem":
             run.peakmem[key] = r.value
         elif section == "paired":
@@ -153,7 +162,7 @@ def load_run(results_dir: Path, commit: str, machine: str | None, repo: Path) ->
     except asvresults.ResultsError as exc:
         raise ReportError(str(exc)) from None
     if not (run.timings or run.errors or run.peakmem or run.paired or run.latency or run.options_times
-            or run.options_cost or run.options_speedup or run.half_cost or run.linear):
+            or run.options_cost or run.options_speedup or run.half_cost or run.linear or run.single_calls):
         raise ReportError(f"{run.files[0]}: no result of the xentbench suite in it "
                           f"({len(run.failed)} failed)")
     return run

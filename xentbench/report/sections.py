@@ -1,4 +1,4 @@
-"""The report's sections other than speed: the machine, the headline, the targets,
+"""The report's sections other than speed: the machine, the headline, how the figures were measured, the targets,
 accuracy, peak memory, Numba's first-call latency, the comparison with another
 commit and how the report was made.
 
@@ -14,68 +14,121 @@ from collections import defaultdict
 
 import numpy as np
 
-from xentbench import accuracy, machine, targets
-from xentbench.analysis import roofline_fraction, speedups
+from xentbench import accuracy, machine, targets, timing
+from xentbench.analysis import paired_speedups, roofline_fraction, speedups
 from xentbench.report.context import Context
+from xentbench.report.document import anchor
 from xentbench.report.formatting import (
     backends_in_order, fmt_bytes, fmt_error, fmt_ratio, fmt_seconds, functions_in_order, geomean, shapes_by_dtype)
 from xentbench.report.results import Run, input_bytes
 from xentbench.suite import DTYPES, FOCUS, REFERENCE, SHORT_NAMES
 
-#: The headline splits the shapes at this size of the logits (small: call overhead dominates).
-SMALL_LOGITS = 1 << 20  # the unit of the suite's track_error benchmarks
+#: the section that says how the figures were measured
+MEASURED = "How the figures were measured"
+#: the headline's roofline sentence is about logits of this size and more (the targets' threshold)
+ROOFLINE_FROM = targets.ROOFLINE_MIN_BYTES
 #: Peak memory over the baseline is shown for inputs of at least this size only.
 MEMORY_MIN_INPUT = 4 << 20
 
 
-def headline(run: Run, roof: dict | None, dtype: str, focus: str = FOCUS) -> list[str]:
-    """One sentence per function: who is fastest where, by how much, how close to the roofline."""
-    fractions = roofline_fraction(run, roof)
-    lines = []
-    for function in functions_in_order({k[0] for k in run.timings}):
-        keys = [k for k in run.timings if k[0] == function and k[4] == dtype]
-        if not keys:
+def _speed_sentence(run: Run, against: str, name: str, dtype: str) -> tuple[str, str] | None:
+    """How fast numba is against ``against`` ("tf" or "peer"), from the paired figures where the
+    run has them, else from the separate timings; with the section that tables them."""
+    functions = functions_in_order({k[0] for k in run.paired} | {k[0] for k in run.timings})
+    for paired, section in ((True, "Paired speed-up"), (False, "Speed-up")):
+        ratios = {f: (paired_speedups(run, f, dtype) if paired else
+                      {a: v for (b, a), v in speedups(run, f, dtype).items() if b == FOCUS}).get(against)
+                  for f in functions}
+        ratios = {f: r for f, r in ratios.items() if r}
+        if not ratios:
             continue
-        shapes = sorted({(k[2], k[3]) for k in keys})
-        wins = defaultdict(list)
-        for shape in shapes:
-            times = {k[1]: run.timings[k] for k in keys if (k[2], k[3]) == shape}
-            wins[min(times, key=times.get)].append(shape)
-        ranked = sorted(wins, key=lambda b: (-len(wins[b]), backends_in_order(wins).index(b)))
-        item = np.dtype(dtype).itemsize
-        regions = []
-        for name, inside in ((f"logits under {fmt_bytes(SMALL_LOGITS)}", lambda n: n < SMALL_LOGITS),
-                             (f"from {fmt_bytes(SMALL_LOGITS)} up", lambda n: n >= SMALL_LOGITS)):
-            counts = {b: sum(inside(x * y * item) for x, y in wins[b]) for b in ranked}
-            total = sum(counts.values())
-            if total:
-                best = sorted((b for b in counts if counts[b]), key=lambda b: -counts[b])
-                regions.append(f"{name}: " + ", ".join(f"{b} {counts[b]}" for b in best) + f" of {total}")
-        if len({k[1] for k in keys}) > 1:
-            text = f"**{SHORT_NAMES[function]}** ({dtype}), fastest backend by shape: " + "; ".join(regions) + "."
-        else:
-            text = (f"**{SHORT_NAMES[function]}** ({dtype}): only {ranked[0]} was measured ({len(shapes)} "
-                    "shapes), so there is no fastest backend to name.")
-        sp = speedups(run, function, dtype)
-        for b in dict.fromkeys([ranked[0], focus]):
-            if b not in {k[1] for k in keys}:
-                continue
-            parts = []
-            for against, name in (("tf", "TensorFlow"), ("peer", "the fastest peer")):
-                ratios = list(sp.get((b, against), {}).values())
-                if ratios:
-                    parts.append(f"{geomean(ratios):.2f}x {name}'s speed ({min(ratios):.2f}-{max(ratios):.2f}x)")
-            fr = {k: fractions[k] for k in keys if k[1] == b and k in fractions}
-            if fr:
-                top = max(fr.values())
-                big = [f for f, _, level, _ in fr.values() if level == "memory"]
-                parts.append(f"{top[0]:.0%} of the roofline at best ({top[3]:.0%} of the bandwidth ceiling "
-                             "alone)" + (f", {max(big):.0%} on working sets beyond the last-level cache"
-                                         if big else ""))
-            if parts:
-                text += f" {b}: " + "; ".join(parts) + "."
-        lines.append(text)
+        means = {f: geomean(r.values()) for f, r in ratios.items()}
+        low, high = min(means, key=means.get), max(means, key=means.get)
+        worst = min(((r, f, shape) for f in ratios for shape, r in ratios[f].items()))
+        how = "timed in turns with it" if paired else "from separate timings, not paired"
+        text = (f"numba is {fmt_ratio(means[low])} ({SHORT_NAMES[low]}) to {fmt_ratio(means[high])} "
+                f"({SHORT_NAMES[high]}) as fast as {name} on {dtype}, geometric means over the shapes, {how}")
+        if against == "peer":
+            text += (f"; its slowest shape is {fmt_ratio(worst[0])}, {SHORT_NAMES[worst[1]]} at "
+                     f"{worst[2][0]:,} x {worst[2][1]:,}")
+        return text, section
+    return None
+
+
+def headline(run: Run, roof: dict | None, dtype: str) -> list[tuple[str, str]]:
+    """Three to five sentences a person would write (without their full stop), each with the section
+    whose table backs it."""
+    lines = []
+    for against, name in (("tf", "TensorFlow"), ("peer", "the faster of PyTorch and JAX")):
+        sentence = _speed_sentence(run, against, name, dtype)
+        if sentence:
+            lines.append(sentence)
+    verdicts = [v.met for v in targets.evaluate(run, roof)]
+    judged = [v for v in verdicts if v is not None]
+    if judged:
+        lines.append((f"It meets {sum(judged)} of the {len(judged)} targets this run can judge and misses "
+                      f"{len(judged) - sum(judged)}" + (f"; {len(verdicts) - len(judged)} need other runs"
+                                                        if len(verdicts) > len(judged) else ""), "Targets"))
+    fractions = {k: v for k, v in roofline_fraction(run, roof).items()
+                 if k[1] == FOCUS and k[4] == dtype and k[2] * k[3] * np.dtype(dtype).itemsize >= ROOFLINE_FROM}
+    if fractions:
+        best, worst = max(fractions, key=lambda k: fractions[k][0]), min(fractions, key=lambda k: fractions[k][0])
+        lines.append((f"On logits of {fmt_bytes(ROOFLINE_FROM)} and more it reaches "
+                      f"{fractions[best][0]:.0%} of this machine's limit at best ({SHORT_NAMES[best[0]]} at "
+                      f"{best[2]:,} x {best[3]:,}) and {fractions[worst][0]:.0%} at worst "
+                      f"({SHORT_NAMES[worst[0]]} at {worst[2]:,} x {worst[3]:,})", "Roofline"))
+    if run.single_calls:
+        lines.append((f"{len(run.single_calls)} timings are single calls, which show that a combination "
+                      "runs but not how fast: they are left out of every table, figure and verdict", MEASURED))
+    elif not lines:
+        lines.append(("No timing in this run compares numba with another implementation", MEASURED))
     return lines
+
+
+def section_measured(ctx: Context) -> None:
+    """Where the figures came from: calls and samples of each timing, the paired rounds, and what
+    was left out; so that a reader knows what a figure can carry."""
+    run, doc = ctx.run, ctx.doc
+    doc.h(2, MEASURED)
+    items = []
+    if run.timings:
+        backends = backends_in_order({k[1] for k in run.timings})
+        text = (f"**Times** ({len(run.timings)}, {', '.join(backends)}): seconds per call, asv's median over "
+                "samples")
+        if run.samples:
+            calls = sorted(n for n, _ in run.samples.values())
+            repeats = sorted(r for _, r in run.samples.values())
+            text += (f" of {_span(calls)} calls each, {_span(repeats)} samples a combination "
+                     f"(the counts asv recorded for {len(run.samples)} of them)")
+        else:
+            text += " (the files record no counts of calls and samples)"
+        items.append(text + ". Each backend ran in its own asv process, minutes apart from the others: a "
+                     "ratio of two of these times is not paired, and on a shared machine it moved by up "
+                     "to 3x between runs of the same code.")
+    if run.paired or run.half_cost or run.options_cost or run.options_speedup:
+        paired = len(run.paired) + len(run.half_cost) + len(run.options_cost) + len(run.options_speedup)
+        items.append(f"**Paired figures** ({paired}: speed-ups, and costs against numba's own time): the two "
+                     f"sides timed in turns in one process on the same inputs, the median over {timing.PAIRED_ROUNDS} rounds ({timing.PAIRED_SLOW_ROUNDS} for "
+                     f"calls over {timing.SLOW_CALL:g} s) of the ratio of their times; a change in the "
+                     "machine's load moves both sides of a round alike. The speed targets are judged on "
+                     "these where the run has them.")
+    if run.single_calls:
+        items.append(f"**Single calls** ({len(run.single_calls)}, from `xentbench bench --quick`): one call "
+                     "each, which says that a combination runs, not how fast: a first call's page faults or "
+                     "a neighbour's burst is the whole figure. They are left out of every table, figure and "
+                     "verdict; `xentbench bench` without `--quick` times them.")
+    if run.peakmem:
+        items.append(f"**Peak memory** ({len(run.peakmem)}): the benchmark process's peak resident bytes, "
+                     "one measurement each.")
+    if run.errors:
+        items.append(f"**Accuracy** ({len(run.errors)}): deterministic for a given `impls/`: the largest "
+                     "relative error over the shapes, against the extended-precision truth.")
+    doc.ul(items or ["No figures recorded."])
+
+
+def _span(values: list) -> str:
+    """``a`` or ``a-b`` of sorted counts."""
+    return f"{values[0]:,}" if values[0] == values[-1] else f"{values[0]:,}-{values[-1]:,}"
 
 
 def section_header(ctx: Context) -> None:
@@ -125,19 +178,20 @@ def section_header(ctx: Context) -> None:
 
 
 def section_headline(ctx: Context) -> list[str]:
+    """The headline, each sentence linked to the section whose table backs it; returns the sentences."""
     lines = headline(ctx.run, ctx.roof, ctx.dtype)
     ctx.doc.h(2, "Headline")
-    ctx.doc.ul(lines or ["no timings recorded"])
+    ctx.doc.ul([f"{text} (see [{section}](#{anchor(section)}))." for text, section in lines])
     backends = backends_in_order({k[1] for k in ctx.run.timings})
-    if len(backends) == 1:
-        ctx.doc.p(f"This run timed one backend, {backends[0]}: the speed-ups, and which backend is "
-                  "fastest, need the others timed for the same commit (`xentbench bench` times every "
-                  "backend; `--backend NAME` adds one).")
+    if len(backends) == 1 and not ctx.run.paired:
+        ctx.doc.p(f"This run timed one backend, {backends[0]}: the speed-ups need the others timed for the "
+                  "same commit (`xentbench bench` times every backend; `--backend paired` times numba in "
+                  "turns with each).")
     if ctx.run.failed:
         ctx.doc.p(f"{len(ctx.run.failed)} benchmark value(s) recorded no result (failed or timed "
                   "out); they are listed at the end. Combinations off the suite's grid (asv's skips) "
                   "are left out everywhere.")
-    return lines
+    return [f"{text}." for text, _ in lines]
 
 
 def section_targets(ctx: Context) -> None:

@@ -28,16 +28,11 @@ import time
 
 import numpy as np
 
+from xentbench.inputs import make_linear
+
 SHAPES = [(256, 512, 32000), (2048, 512, 32000), (256, 1024, 32000), (2048, 1024, 32000), (256, 512, 128256),
           (256, 1024, 128256), (2048, 512, 128256)]
 MIB = 2 ** 20
-
-
-def make(n, d, v):
-    rng = np.random.default_rng(0)  # float32 drawn as such: a float64 draw would set the peak the memory run reads
-    weight = rng.standard_normal((v, d), dtype=np.float32)
-    weight *= np.float32(2 / np.sqrt(d))
-    return rng.integers(0, v, n), rng.standard_normal((n, d), dtype=np.float32), weight
 
 
 def calls(labels, hidden, weight):
@@ -64,7 +59,7 @@ def _timed(f) -> float:
 
 def speed(shapes) -> None:
     for n, d, v in shapes:
-        labels, hidden, weight = make(n, d, v)
+        labels, hidden, weight = make_linear(n, d, v)
         fns = calls(labels, hidden, weight)
         for f in fns.values():
             f()
@@ -89,7 +84,7 @@ def _rss() -> int:
 
 def one_peak(backend: str, n: int, d: int, v: int) -> None:
     """In a fresh process: the peak growth of one call of ``backend`` (printed in bytes)."""
-    labels, hidden, weight = make(n, d, v)
+    labels, hidden, weight = make_linear(n, d, v)
     f = calls(labels, hidden, weight)[backend]
     small = calls(labels[:2] % 8, hidden[:2], weight[:8])[backend]
     small()  # compiled (numba) or initialised (torch) outside the measurement, on a small vocabulary: its

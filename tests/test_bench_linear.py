@@ -46,6 +46,11 @@ def test_each_run_selects_its_own_backends_on_the_grid_without_the_largest_shape
         f"{b!r}, 256, 512, 32000)" for b in ("torch", "torch-chunked", "gemm")}
 
 
+def test_the_default_run_leaves_them_out():  # seconds a call, PyTorch's chunked path tens: asked for by name
+    for backend in ("numba", "torch", "paired"):
+        assert not any("bench_linear" in regex for regex in bench.bench_regexes(backend))
+
+
 def test_the_function_names_and_the_group_select_the_same_classes():
     assert bench.classes_for("linear") == bench.classes_for("linear_cross_entropy_and_grad") == [
         "LinearLossGrad", "LinearMemory", "LinearSpeedup"]

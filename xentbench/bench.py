@@ -46,7 +46,8 @@ backends and torch), numba's cost with the options in numba's, numba's speed-up
 over PyTorch with the same options in the paired run. So do the fused linear +
 cross-entropy's (``bench_linear``, ``suite.LINEAR_BENCHMARKS``): its time, peak memory and
 memory growth in each backend's run (PyTorch's chunked path in torch's), numba's speed-ups
-over PyTorch and over the BLAS alone in the paired run.
+over PyTorch and over the BLAS alone in the paired run. Being seconds a call (PyTorch's chunked
+path tens), they run only when asked for: ``--function linear``.
 
 Filters: ``--backend`` (repeatable; ``paired`` for the paired benchmarks),
 ``--function`` (an ``impls`` function name, a class name such as
@@ -57,8 +58,8 @@ selects the seven functions' benchmarks only), ``--kind`` (time, peakmem, track)
 REGEX`` passed to asv as is.
 ``--quick`` runs asv's ``--quick`` (one call per combination) over a small
 slice (batch 32, classes 10 and 1000, float32; the Numba first call of the
-sparse loss; the loss options at batch 256 x classes 1000; the fused linear +
-cross-entropy at 256 x 512 x 32000) and does not record
+sparse loss; the loss options at batch 256 x classes 1000; with ``--function linear``, the
+fused linear + cross-entropy at 256 x 512 x 32000) and does not record
 unless ``--record``. asv's progress is
 streamed, its tables without the rows of skipped combinations, with the
 elapsed time after each benchmark; a summary per benchmark follows. Exit
@@ -165,7 +166,7 @@ def bench_regexes(backend: str, functions=None, kinds=None, quick: bool = False)
     its ``setup`` would skip (they are recorded as n/a all the same).
     """
     classes = sorted({c for f in functions for c in classes_for(f)}) if functions \
-        else sorted(SUITE) + list(APART)
+        else sorted(SUITE) + [STARTUP, *OPTIONS_BENCHMARKS]  # the fused linear's minutes: --function linear
     kinds = list(kinds) if kinds else list(KINDS)
     grid_classes = [c for c in classes if c in SUITE]
     regexes = []

@@ -1,0 +1,225 @@
+"""Find where a creeping slowdown began: the history of gate runs against a fixed anchor, and its change points.
+
+    xentbench gate ANCHOR HEAD --record gate-history.jsonl   # after each merge: one JSON line
+    xentbench gate HEAD HEAD --quick --record gate-history.jsonl   # an A/A run: the noise of each combination
+    xentbench history gate-history.jsonl [--plot history.png] [--json FILE]
+
+A gate compares two points: a 2% slowdown in each of five merges is never
+called, and the next gate against the new BASE sees 2% again. Gated against
+a fixed ANCHOR after each merge, each combination's median ratio HEAD/ANCHOR
+makes a series in which each slowdown is a step. ``change_points`` finds the
+steps with ruptures' PELT search (Killick et al. 2012; the family of
+MongoDB's E-Divisive and Apache Otava) over the log-ratios, with the
+absolute-deviation cost (``model="l1"``: a median per segment, so one run
+disturbed by another tenant or a biased worker does not make a segment of its
+own) and segments of at least ``MIN_SIZE`` runs; the penalty is ``PENALTY``
+x the series' noise x log(runs), the noise being the median absolute
+difference of consecutive runs (robust against the steps themselves). Steps
+under ``MIN_STEP`` are not reported. A step's commit is the first run on its
+new level: the merge where it began.
+
+A run whose BASE and HEAD are the same commit is an A/A run (every CI run
+makes one): its ratios are the noise of each combination. ``unstable`` lists
+apart, as rustc-perf does, a combination whose own past A/A changes reach
+beyond the gate's slower line: Q3 + 3 IQR of their sizes over half the
+threshold. The gate prints these apart; their verdicts stand, since each call
+is still confirmed by fresh workers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: PELT's penalty, in units of the series' noise x log(runs): no change point in 30 A/A runs of a
+#: quick grid in at least 9 of 10 histories, each 2% step located within one run (experiments/gate_history.py)
+PENALTY = 3.0
+MIN_SIZE = 3  # runs a segment holds at least: a single disturbed run is not a level
+MIN_STEP = 0.01  # smaller steps are not reported
+MIN_AA_RUNS = 5  # A/A runs a combination needs before it can be called unstable
+NOISE_FLOOR = 1e-4  # the smallest noise assumed (log-ratio): identical runs do not make every wiggle a step
+
+
+# --------------------------------------------------------------------------- the file
+
+def record(path: Path, outcomes, header) -> None:
+    """Append the run as one JSON line: its commits and each timed combination's ratio and interval."""
+    line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "anchor": header["base_hash"], "head": header["head_hash"],
+            "aa": header["base_hash"] == header["head_hash"],
+            **{k: header[k] for k in ("backend", "repo", "dtype", "threshold", "cpu")},
+            "ratios": {o.name: {"ratio": o.ratio, "low": o.low, "high": o.high, "rounds": o.rounds,
+                                "verdict": o.verdict} for o in outcomes if o.ratio is not None}}
+    with open(path, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def load(path: Path) -> list[dict]:
+    """The runs recorded in ``path``, oldest first; ``ValueError`` naming the line that is not JSON."""
+    runs = []
+    for n, text in enumerate(Path(path).read_text().splitlines(), 1):
+        if text.strip():
+            try:
+                runs.append(json.loads(text))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: not a JSON line ({exc})") from None
+    return runs
+
+
+def series(runs, backend: str, dtype: str, anchor: str | None = None, aa: bool = False):
+    """``(heads, {combination: log-ratios})`` of the runs of ``backend`` and ``dtype``: the A/A runs, or those
+    against ``anchor`` (default the last run's); NaN where a run did not time the combination."""
+    chosen = [r for r in runs if r["backend"] == backend and r["dtype"] == dtype and r["aa"] == aa]
+    if not aa:
+        anchor = anchor or (chosen[-1]["anchor"] if chosen else None)
+        chosen = [r for r in chosen if r["anchor"].startswith(anchor or "\0")]
+    names = sorted({n for r in chosen for n in r["ratios"]})
+    logs = {n: np.array([math.log(r["ratios"][n]["ratio"]) if n in r["ratios"] else math.nan for r in chosen])
+            for n in names}
+    return [r["head"] for r in chosen], logs
+
+
+# --------------------------------------------------------------------------- change points
+
+def noise(x) -> float:
+    """The spread of one run's log-ratio: the median absolute difference of consecutive runs / (0.6745 sqrt 2)."""
+    d = np.abs(np.diff(np.asarray(x, float)))
+    return max(NOISE_FLOOR, float(np.median(d)) / (0.6745 * math.sqrt(2))) if len(d) else NOISE_FLOOR
+
+
+@dataclass(frozen=True)
+class Step:
+    """A change of level: ``at`` is the index of the first run on the new level."""
+
+    at: int
+    before: float  # the median ratio of the segment before
+    after: float  # and of the segment from ``at``
+
+    @property
+    def change(self) -> float:
+        return self.after / self.before - 1
+
+
+def change_points(x, penalty: float = PENALTY, min_size: int = MIN_SIZE, min_step: float = MIN_STEP) -> list[Step]:
+    """The steps of the log-ratio series ``x`` (NaN runs left out; indices into ``x``)."""
+    import ruptures
+
+    x = np.asarray(x, float)
+    kept = np.flatnonzero(~np.isnan(x))
+    y = x[kept]
+    if len(y) < 2 * min_size:
+        return []
+    ends = ruptures.Pelt(model="l1", min_size=min_size, jump=1).fit(y.reshape(-1, 1)).predict(
+        pen=penalty * noise(y) * math.log(len(y)))
+    bounds = [0, *ends]
+    levels = [float(np.exp(np.median(y[a:b]))) for a, b in zip(bounds, bounds[1:])]
+    steps = [Step(int(kept[b]), levels[i], levels[i + 1]) for i, b in enumerate(ends[:-1])]
+    return [s for s in steps if abs(s.change) >= min_step]
+
+
+def unstable(path: Path | None, backend: str, dtype: str, threshold: float) -> dict[str, str]:
+    """The combinations whose A/A runs in ``path`` change by more than half ``threshold`` (Q3 + 3 IQR of the
+    changes' sizes), each with why; empty without a file or before ``MIN_AA_RUNS`` A/A runs."""
+    if path is None or not Path(path).exists():
+        return {}
+    _, logs = series(load(path), backend, dtype, aa=True)
+    found = {}
+    for name, x in logs.items():
+        sizes = np.abs(x[~np.isnan(x)])
+        if len(sizes) < MIN_AA_RUNS:
+            continue
+        q1, q3 = np.percentile(sizes, [25, 75])
+        limit = math.expm1(q3 + 3 * (q3 - q1))
+        if limit > threshold / 2:
+            found[name] = f"A/A changes up to {limit:.1%} (Q3 + 3 IQR of {len(sizes)} A/A runs)"
+    return found
+
+
+# --------------------------------------------------------------------------- the command
+
+def add_arguments(parser) -> None:
+    parser.add_argument("file", type=Path, help="the history that gate --record appends to")
+    parser.add_argument("--backend", default=None, help="the backend (default: the last run's)")
+    parser.add_argument("--dtype", default=None, help="the dtype (default: the last run's)")
+    parser.add_argument("--anchor", default=None, help="the anchor commit (default: the last run's)")
+    parser.add_argument("--plot", type=Path, default=None, help="save the series and their steps here (PNG)")
+    parser.add_argument("--json", type=Path, default=None, help="write the steps found here")
+
+
+def analyse(runs, backend: str, dtype: str, anchor: str | None = None) -> tuple[list[str], dict, dict]:
+    """``(heads, {combination: log-ratios}, {combination: steps})`` of the runs against one anchor."""
+    heads, logs = series(runs, backend, dtype, anchor)
+    return heads, logs, {n: change_points(x) for n, x in logs.items()}
+
+
+def began(heads, found) -> tuple[int, list[str]] | None:
+    """The earliest slowdown: ``(index of the run where it began, the combinations that show it)``."""
+    slow = [(s.at, n) for n, steps in found.items() for s in steps if s.change > 0]
+    if not slow:
+        return None
+    first = min(at for at, _ in slow)
+    return first, sorted(n for at, n in slow if at == first)
+
+
+def plot(path: Path, heads, logs, found) -> None:
+    """One panel per combination: the ratio per run, each segment's level, a line at each step."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(logs)
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
+    for ax, name in zip(axes.flat, names):
+        ratio = np.exp(logs[name])
+        ax.plot(range(len(ratio)), ratio, "o-", ms=3, lw=0.8, color="tab:blue")
+        for s in found[name]:
+            ax.axvline(s.at - 0.5, color="tab:red" if s.change > 0 else "tab:green", lw=1)
+            ax.annotate(f"{heads[s.at][:7]} {s.change:+.1%}", (s.at - 0.5, 1), xycoords=("data", "axes fraction"),
+                        fontsize=7, va="top", ha="left")
+        ax.axhline(1.0, color="grey", lw=0.5)
+        ax.set_title(name, fontsize=9)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("run (merge)")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("HEAD / anchor")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def run(args) -> int:
+    try:
+        runs = load(args.file)
+        if not runs:
+            raise ValueError(f"{args.file}: no runs recorded")
+        backend, dtype = args.backend or runs[-1]["backend"], args.dtype or runs[-1]["dtype"]
+        heads, logs, found = analyse(runs, backend, dtype, args.anchor)
+        if not heads:
+            raise ValueError(f"{args.file}: no run of {backend} {dtype} against anchor {args.anchor or 'given'}")
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"xentbench history: error: {exc}", file=sys.stderr)
+        return 2
+    print(f"{len(heads)} runs of {backend} {dtype} against the anchor; steps of at least {MIN_STEP:.0%}:")
+    for name, steps in found.items():
+        for s in steps:
+            print(f"  {name}: {s.change:+.1%} ({s.before:.3f}x -> {s.after:.3f}x) from {heads[s.at]} "
+                  f"(run {s.at + 1})")
+    first = began(heads, found)
+    print("no slowdown began in this history" if first is None else
+          f"the slowdown began at {heads[first[0]]} (run {first[0] + 1}): {', '.join(first[1])}")
+    if args.plot:
+        plot(args.plot, heads, logs, found)
+    if args.json:
+        args.json.write_text(json.dumps({"heads": heads, "steps": {n: [s.__dict__ for s in st] for n, st in found.items()},
+                                         "began": None if first is None else heads[first[0]]}, indent=1) + "\n")
+    return 0

@@ -131,6 +131,8 @@ def rows(outcomes):
 
 def _why(o) -> str:
     """What the verdict word leaves out: the error raised, or a call the confirming worker did not repeat."""
+    if o.failure == "not implemented":
+        return ""
     if o.failure:
         return f" ({o.errors[1] or o.errors[0]})"
     if o.first and o.first["timing"] != o.timing:

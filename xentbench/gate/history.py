@@ -8,15 +8,17 @@ A gate compares two points: a 2% slowdown in each of five merges is never
 called, and the next gate against the new BASE sees 2% again. Gated against
 a fixed ANCHOR after each merge, each combination's median ratio HEAD/ANCHOR
 makes a series in which each slowdown is a step. ``change_points`` finds the
-steps with ruptures' PELT search (Killick et al. 2012; the family of
-MongoDB's E-Divisive and Apache Otava) over the log-ratios, with the
-absolute-deviation cost (``model="l1"``: a median per segment, so one run
-disturbed by another tenant or a biased worker does not make a segment of its
-own) and segments of at least ``MIN_SIZE`` runs; the penalty is ``PENALTY``
-x the series' noise x log(runs), the noise being the median absolute
-difference of consecutive runs (robust against the steps themselves). Steps
-under ``MIN_STEP`` are not reported. A step's commit is the first run on its
-new level: the merge where it began.
+steps of each function, over the series of its combinations together (a
+change in its code shows at each shape), with ruptures' PELT search (Killick
+et al. 2012; the family of MongoDB's E-Divisive and Apache Otava) over the
+log-ratios, each combination's divided by its own noise (the median absolute
+difference of consecutive runs, robust against the steps themselves). The
+cost is the absolute deviation (``model="l1"``: a median per segment, so one
+run disturbed by another tenant or a biased worker does not make a segment of
+its own), segments hold at least ``MIN_SIZE`` runs, and the penalty is
+``PENALTY`` x combinations x log(runs). Steps under ``MIN_STEP`` are not
+reported. A step's commit is the first run on its new level: the merge where
+it began.
 
 A run whose BASE and HEAD are the same commit is an A/A run (every CI run
 makes one): its ratios are the noise of each combination. ``unstable`` lists
@@ -37,9 +39,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: PELT's penalty, in units of the series' noise x log(runs): no change point in 30 A/A runs of a
-#: quick grid in at least 9 of 10 histories, each 2% step located within one run (experiments/gate_history.py)
-PENALTY = 3.0
+#: PELT's penalty, in units of noise x combinations x log(runs). On histories of 30 runs resampled from 47
+#: recorded A/A quick gates (experiments/gate_history.py, results/issue31): 2 gave a change point in 5 of 200
+#: A/A histories, 3 in none but missed a planted 2% step in 1 of 200; 2.5: 1 of 200 A/A histories, each
+#: 2% step located within one run in 198-200 of 200
+PENALTY = 2.5
 MIN_SIZE = 3  # runs a segment holds at least: a single disturbed run is not a level
 MIN_STEP = 0.01  # smaller steps are not reported
 MIN_AA_RUNS = 5  # A/A runs a combination needs before it can be called unstable
@@ -97,8 +101,8 @@ class Step:
     """A change of level: ``at`` is the index of the first run on the new level."""
 
     at: int
-    before: float  # the median ratio of the segment before
-    after: float  # and of the segment from ``at``
+    before: float  # the ratio before (the median over the combinations of each one's segment median)
+    after: float  # and from ``at``
 
     @property
     def change(self) -> float:
@@ -106,20 +110,35 @@ class Step:
 
 
 def change_points(x, penalty: float = PENALTY, min_size: int = MIN_SIZE, min_step: float = MIN_STEP) -> list[Step]:
-    """The steps of the log-ratio series ``x`` (NaN runs left out; indices into ``x``)."""
+    """The steps of the log-ratio series ``x``: runs x combinations (or one series), found jointly.
+
+    Each column is divided by its own noise, so that the penalty reads in
+    units of noise (``penalty`` x columns x log(runs)); runs missing a column
+    (NaN) are left out; indices are into ``x``.
+    """
     import ruptures
 
     x = np.asarray(x, float)
-    kept = np.flatnonzero(~np.isnan(x))
+    x = x.reshape(len(x), -1)
+    kept = np.flatnonzero(~np.isnan(x).any(axis=1))
     y = x[kept]
     if len(y) < 2 * min_size:
         return []
-    ends = ruptures.Pelt(model="l1", min_size=min_size, jump=1).fit(y.reshape(-1, 1)).predict(
-        pen=penalty * noise(y) * math.log(len(y)))
-    bounds = [0, *ends]
-    levels = [float(np.exp(np.median(y[a:b]))) for a, b in zip(bounds, bounds[1:])]
+    spread = np.array([noise(column) for column in y.T])
+    for _ in range(2):  # the second pass with each column's noise around the levels the first found
+        ends = ruptures.Pelt(model="l1", min_size=min_size, jump=1).fit(y / spread).predict(
+            pen=penalty * y.shape[1] * math.log(len(y)))
+        bounds = [0, *ends]
+        residuals = np.concatenate([y[a:b] - np.median(y[a:b], axis=0) for a, b in zip(bounds, bounds[1:])])
+        spread = np.maximum(NOISE_FLOOR, 1.4826 * np.median(np.abs(residuals), axis=0))
+    levels = [float(np.exp(np.median(np.median(y[a:b], axis=0)))) for a, b in zip(bounds, bounds[1:])]
     steps = [Step(int(kept[b]), levels[i], levels[i + 1]) for i, b in enumerate(ends[:-1])]
     return [s for s in steps if abs(s.change) >= min_step]
+
+
+def function_of(name: str) -> str:
+    """The function (short name) of a combination's name (``"sparse 32x10"`` -> ``"sparse"``)."""
+    return name.split(" ")[0]
 
 
 def unstable(path: Path | None, backend: str, dtype: str, threshold: float) -> dict[str, str]:
@@ -152,13 +171,16 @@ def add_arguments(parser) -> None:
 
 
 def analyse(runs, backend: str, dtype: str, anchor: str | None = None) -> tuple[list[str], dict, dict]:
-    """``(heads, {combination: log-ratios}, {combination: steps})`` of the runs against one anchor."""
+    """``(heads, {combination: log-ratios}, {function: steps})`` of the runs against one anchor: the steps of
+    each function found over its combinations together (a change in its code shows at each shape)."""
     heads, logs = series(runs, backend, dtype, anchor)
-    return heads, logs, {n: change_points(x) for n, x in logs.items()}
+    functions = sorted({function_of(n) for n in logs})
+    return heads, logs, {f: change_points(np.column_stack([x for n, x in logs.items() if function_of(n) == f]))
+                         for f in functions}
 
 
-def began(heads, found) -> tuple[int, list[str]] | None:
-    """The earliest slowdown: ``(index of the run where it began, the combinations that show it)``."""
+def began(found) -> tuple[int, list[str]] | None:
+    """The earliest slowdown: ``(index of the run where it began, the functions that show it)``."""
     slow = [(s.at, n) for n, steps in found.items() for s in steps if s.change > 0]
     if not slow:
         return None
@@ -167,7 +189,7 @@ def began(heads, found) -> tuple[int, list[str]] | None:
 
 
 def plot(path: Path, heads, logs, found) -> None:
-    """One panel per combination: the ratio per run, each segment's level, a line at each step."""
+    """One panel per combination: the ratio per run, a line at each step of its function."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -180,7 +202,7 @@ def plot(path: Path, heads, logs, found) -> None:
     for ax, name in zip(axes.flat, names):
         ratio = np.exp(logs[name])
         ax.plot(range(len(ratio)), ratio, "o-", ms=3, lw=0.8, color="tab:blue")
-        for s in found[name]:
+        for s in found[function_of(name)]:
             ax.axvline(s.at - 0.5, color="tab:red" if s.change > 0 else "tab:green", lw=1)
             ax.annotate(f"{heads[s.at][:7]} {s.change:+.1%}", (s.at - 0.5, 1), xycoords=("data", "axes fraction"),
                         fontsize=7, va="top", ha="left")
@@ -205,7 +227,7 @@ def run(args) -> int:
         backend, dtype = args.backend or runs[-1]["backend"], args.dtype or runs[-1]["dtype"]
         heads, logs, found = analyse(runs, backend, dtype, args.anchor)
         if not heads:
-            raise ValueError(f"{args.file}: no run of {backend} {dtype} against anchor {args.anchor or 'given'}")
+            raise ValueError(f"{args.file}: no run of {backend} {dtype} against the anchor {args.anchor or ''}")
     except (OSError, ValueError, KeyError) as exc:
         print(f"xentbench history: error: {exc}", file=sys.stderr)
         return 2
@@ -214,12 +236,13 @@ def run(args) -> int:
         for s in steps:
             print(f"  {name}: {s.change:+.1%} ({s.before:.3f}x -> {s.after:.3f}x) from {heads[s.at]} "
                   f"(run {s.at + 1})")
-    first = began(heads, found)
+    first = began(found)
     print("no slowdown began in this history" if first is None else
           f"the slowdown began at {heads[first[0]]} (run {first[0] + 1}): {', '.join(first[1])}")
     if args.plot:
         plot(args.plot, heads, logs, found)
     if args.json:
-        args.json.write_text(json.dumps({"heads": heads, "steps": {n: [s.__dict__ for s in st] for n, st in found.items()},
+        steps = {f: [{**s.__dict__, "commit": heads[s.at]} for s in st] for f, st in found.items()}
+        args.json.write_text(json.dumps({"heads": heads, "steps": steps,
                                          "began": None if first is None else heads[first[0]]}, indent=1) + "\n")
     return 0

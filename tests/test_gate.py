@@ -265,3 +265,20 @@ def test_aa_on_materialised_commits_passes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[1/1] sparse 32x10" in err and "ETA" in err  # the plain progress lines on stderr, not a terminal
     assert md.startswith(output.MARKER + "\n**xentbench gate OK")
+
+
+def test_the_eta_leaves_compilation_out(monkeypatch, capsys):
+    """The first ETAs of a quick gate read 349-418 s for 82 s: the first combination's compilation was
+    extrapolated to every combination left."""
+    now = [100.0]
+    monkeypatch.setattr(output.time, "perf_counter", lambda: now[0])
+    progress = output.Progress(4)
+    first = gate.Outcome(SPARSE, 32, 10, "float32", "numba", timing="same", compile_seconds=28.0)
+    now[0] += 30.0  # 28 s of compilation, 2 s of measuring
+    progress.done(first)
+    now[0] += 2.0  # the next shape of the same function: its kernels are compiled
+    progress.done(gate.Outcome(SPARSE, 256, 1000, "float32", "numba", timing="same"))
+    progress.stop()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].endswith("elapsed 30s, ETA 6s + compilation (so far 28s))")  # not 90 s
+    assert lines[1].endswith("elapsed 32s, ETA 4s + compilation (so far 28s))")

@@ -16,7 +16,8 @@ import subprocess
 import pytest
 
 from xentbench import cli
-from xentbench.gate import bisect, output
+from xentbench.gate import bisect, history, output
+from xentbench.gate.measure import Outcome
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
 
@@ -176,3 +177,26 @@ def test_bisect_names_the_culprit_of_a_plugin_repository(plugin, tmp_path, capsy
     # 4 commits after GOOD: BAD, then the second, then the first (good): 3 steps
     assert [(s["commit"], s["verdict"]) for s in data["steps"]] == [
         (commits["bad"], "bad"), (commits["slow"], "bad"), (commits["empty"], "good")]
+
+
+def test_record_appends_the_run_and_history_lists_unstable_combinations(plugin, tmp_path):
+    repo, commits = plugin
+    path = tmp_path / "history.jsonl"
+    options = ("--function", SPARSE, "--shape", "32x1000", "--budget", "1", "--record", str(path))
+    gate(tmp_path, repo, commits["good"], commits["empty"], *options)
+    gate(tmp_path, repo, commits["empty"], commits["empty"], *options)  # an A/A run: the noise
+    first, aa = history.load(path)
+    assert (first["anchor"], first["head"], first["aa"]) == (commits["good"], commits["empty"], False)
+    assert aa["aa"] and aa["anchor"] == aa["head"] == commits["empty"] and aa["backend"] == "toyloss"
+    assert list(first["ratios"]) == ["sparse 32x1000"] and 0.8 < first["ratios"]["sparse 32x1000"]["ratio"] < 1.25
+    # five more A/A runs in which this combination moved by 5-8%: beyond the slower line of 2.5%
+    for ratio in (1.06, 0.95, 1.08, 0.93, 1.00):
+        o = Outcome(SPARSE, 32, 1000, "float32", "toyloss", timing="same", ratio=ratio, low=ratio, high=ratio)
+        history.record(path, [o], {"base_hash": "b" * 40, "head_hash": "b" * 40, "backend": "toyloss",
+                                   "repo": None, "dtype": "float32", "threshold": 0.05, "cpu": "test"})
+    code, md, data = gate(tmp_path, repo, commits["good"], commits["empty"], "--function", SPARSE,
+                          "--shape", "32x1000", "--budget", "1", "--history", str(path))
+    assert code == 0 and list(data["unstable"]) == ["sparse 32x1000"]
+    unstable = md[md.index("### Unstable"):md.index("<details>")]
+    assert "sparse 32x1000 |" in unstable and "A/A changes up to" in unstable and "of 6 A/A runs" in unstable
+    assert "### Not same" not in md or "sparse 32x1000" not in md[md.index("### Not same"):md.index("### Unstable")]

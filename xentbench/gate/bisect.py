@@ -90,7 +90,6 @@ def _word(outcomes) -> str:
 
 def run(args, combos, settings: Settings, root, cache_dir) -> int:
     """The command: print each step, then the culprit's full hash and its step's Markdown."""
-    started = time.perf_counter()
     if args.record:
         raise GateError("--record records a gate, not a bisection")
     good = resolve(args.base, root)
@@ -101,6 +100,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
 
     def step(i: int) -> str:
         nonlocal asked
+        started = time.perf_counter()
         head_dir, commit = library(commits[i], "head", cache_dir, root, settings.module)
         print(f"bisect: step {len(judged) + 1}: {commit[:12]} ({i + 1} of {len(commits)} after GOOD) "
               f"against GOOD {good[:12]}, {len(asked)} combination(s)", file=sys.stderr)

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from xentbench import checkout
-from xentbench.gate import output
+from xentbench.gate.output import Progress, markdown, to_json, verdict_line
 from xentbench.gate.measure import GateError
 from xentbench.gate.session import Settings, header_of, judge
 from xentbench.gate.versions import library, resolve
@@ -105,7 +105,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
         print(f"bisect: step {len(judged) + 1}: {commit[:12]} ({i + 1} of {len(commits)} after GOOD) "
               f"against GOOD {good[:12]}, {len(asked)} combination(s)", file=sys.stderr)
         for budget in (settings.budget_for(asked), RETRY_BUDGET * settings.budget_for(asked)):
-            progress = output.Progress(len(asked))
+            progress = Progress(len(asked))
             try:
                 outcomes = judge([good_dir, head_dir], asked, args.dtype, args.backend,
                                  replace(settings, budget=budget), progress)
@@ -117,7 +117,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
         header = header_of(args, settings, asked, good, commit)
         header.update(base=args.base, head=commit, seconds=round(time.perf_counter() - started, 1))
         judged[i] = (outcomes, header)
-        print(f"bisect: {commit[:12]}: {word} ({output.verdict_line(outcomes, header)})", file=sys.stderr)
+        print(f"bisect: {commit[:12]}: {word} ({verdict_line(outcomes, header)})", file=sys.stderr)
         if i == len(commits) - 1 and word == "bad":  # later steps: only what regressed in BAD
             asked = [(o.function, o.batch, o.classes) for o in outcomes if o.regression]
         return word
@@ -126,7 +126,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
     print(report(found, commits, good, args.head), flush=True)
     if found.culprit is not None:
         outcomes, header = judged[found.culprit]
-        text = output.markdown(outcomes, header)
+        text = markdown(outcomes, header)
         print(text)
         if args.markdown:
             args.markdown.write_text(text)
@@ -134,7 +134,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
         args.json.write_text(json.dumps({
             "good": good, "bad": commits[-1], "culprit": None if found.culprit is None else commits[found.culprit],
             "undecided": None if found.undecided is None else commits[found.undecided],
-            "steps": [{"commit": commits[i], "verdict": v, **json.loads(output.to_json(*judged[i]))}
+            "steps": [{"commit": commits[i], "verdict": v, **json.loads(to_json(*judged[i]))}
                       for i, v in found.steps]}, indent=1) + "\n")
     return 0 if found.bad is None else 1
 

@@ -177,6 +177,8 @@ def run(args) -> int:
             library(args.base, "base", cache_dir, root, module), library(args.head, "head", cache_dir, root, module))
         if base_dir == head_dir:
             raise GateError("BASE and HEAD are the same folder; give two folders")
+        if args.history is not None and not args.history.is_file():
+            raise GateError(f"--history {args.history}: no such file")
         unstable = history.unstable(args.history or args.record, args.backend, args.dtype, args.threshold)
     except (GateError, RuntimeError, FileNotFoundError, ValueError) as exc:
         return _fail(exc)

@@ -59,6 +59,7 @@ def record(path: Path, outcomes, header) -> None:
             **{k: header[k] for k in ("backend", "repo", "dtype", "threshold", "cpu")},
             "ratios": {o.name: {"ratio": o.ratio, "low": o.low, "high": o.high, "rounds": o.rounds,
                                 "verdict": o.verdict} for o in outcomes if o.ratio is not None}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as f:
         f.write(json.dumps(line) + "\n")
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from xentbench import checkout
 from xentbench.gate.measure import GateError
+from xentbench.gate.worker import top_level
 
 #: where a module's top-level package or file may lie in its repository: the flat and the src layouts
 LAYOUTS = ("", "src")
@@ -28,11 +29,6 @@ LAYOUTS = ("", "src")
 
 def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xentbench" / "gate"
-
-
-def top_level(module: str) -> str:
-    """The top-level package of an import path (``"pkg.mod:attr"`` -> ``"pkg"``)."""
-    return module.partition(":")[0].split(".")[0]
 
 
 def module_source(commit: str, module: str, root) -> tuple[str, str]:

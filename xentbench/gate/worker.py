@@ -2,18 +2,19 @@
 
     python -m xentbench.gate.worker [--module MODULE] LIBRARY [LIBRARY ...]
 
-Each ``LIBRARY`` is a folder holding an ``impls/`` (``checkout.materialise``),
-or with ``--module`` the backend module ``MODULE``'s top-level package or file
-(``gate --repo``): each copy of it is then imported from its folder, with the
-others' modules out of ``sys.modules`` in the same way, and registered with
-this checkout's ``impls`` (the front door and the contract checks of every
-plugin) under a name of its own.
+Each ``LIBRARY`` is a folder holding an ``impls/`` (``checkout.materialise``).
 With one, the worker imports it as ``impls``, first on ``sys.path``. With
 two (the gate's ``--mode inprocess``), both are loaded into this process: each
 import runs with the other's ``impls`` modules out of ``sys.modules``, so each
 copy's relative imports and its backend registry find its own files, and each
 copy's Numba kernels are cached beside its own files (Numba keys its cache by
 the source file's path).
+
+With ``--module`` (``gate --repo``), each ``LIBRARY`` holds instead the
+backend module ``MODULE``'s top-level package or file: each copy is imported
+from its folder, with the other's modules out of ``sys.modules`` in the same
+way, and registered under a name of its own with this checkout's ``impls``,
+whose front door and contract checks every plugin goes through.
 
 The parent speaks JSON, one object a line, on the worker's stdin and on a
 private copy of its stdout (the worker points file descriptor 1 at stderr, so
@@ -48,13 +49,18 @@ import time
 import traceback
 
 
+def top_level(module: str) -> str:
+    """The top-level package of an import path (``"pkg.mod:attr"`` -> ``"pkg"``)."""
+    return module.partition(":")[0].split(".")[0]
+
+
 class Version:
     """One copy of ``impls`` (or of the backend module ``module``), its modules kept aside while another
     copy is active."""
 
     def __init__(self, folder: str, module: str | None = None):
         self.folder = folder
-        self.top = "impls" if module is None else module.partition(":")[0].split(".")[0]
+        self.top = "impls" if module is None else top_level(module)
         self.name = None if module is None else f"{module}@{folder}"  # its name in the registry
         self.modules: dict = {}
         if module is not None:

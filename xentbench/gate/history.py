@@ -11,8 +11,10 @@ makes a series in which each slowdown is a step. ``change_points`` finds the
 steps of each function, over the series of its combinations together (a
 change in its code shows at each shape), with ruptures' PELT search (Killick
 et al. 2012; the family of MongoDB's E-Divisive and Apache Otava) over the
-log-ratios, each combination's divided by its own noise (the median absolute
-difference of consecutive runs, robust against the steps themselves). The
+log-ratios, each combination's divided by its own noise: first the median
+absolute difference of consecutive runs (robust against the steps
+themselves), then, in a second pass, the spread of its runs around the
+levels the first pass found. The
 cost is the absolute deviation (``model="l1"``: a median per segment, so one
 run disturbed by another tenant or a biased worker does not make a segment of
 its own), segments hold at least ``MIN_SIZE`` runs, and the penalty is
@@ -166,7 +168,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("file", type=Path, help="the history that gate --record appends to")
     parser.add_argument("--backend", default=None, help="the backend (default: the last run's)")
     parser.add_argument("--dtype", default=None, help="the dtype (default: the last run's)")
-    parser.add_argument("--anchor", default=None, help="the anchor commit (default: the last run's)")
+    parser.add_argument("--anchor", default=None, help="the anchor commit's hash or its prefix (default: the last run's)")
     parser.add_argument("--plot", type=Path, default=None, help="save the series and their steps here (PNG)")
     parser.add_argument("--json", type=Path, default=None, help="write the steps found here")
 

@@ -168,7 +168,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("file", type=Path, help="the history that gate --record appends to")
     parser.add_argument("--backend", default=None, help="the backend (default: the last run's)")
     parser.add_argument("--dtype", default=None, help="the dtype (default: the last run's)")
-    parser.add_argument("--anchor", default=None, help="the anchor commit's hash or its prefix (default: the last run's)")
+    parser.add_argument("--anchor", default=None,
+                        help="the anchor commit's hash or its prefix (default: the last run's)")
     parser.add_argument("--plot", type=Path, default=None, help="save the series and their steps here (PNG)")
     parser.add_argument("--json", type=Path, default=None, help="write the steps found here")
 

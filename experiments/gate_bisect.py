@@ -13,8 +13,10 @@ commits keep. Then, in the clone,
 
 (``--backend numpy`` by default: the plant sits in the front door, every backend
 has it, and numpy compiles nothing, so each step measures rather than
-compiles). A run succeeds when the culprit printed is the planted commit; the
-JSON of each run (every step's gate) goes to OUT_DIR. Target: the culprit in
+compiles). The gate runs in the clone, so its instruments are the clone's
+own: this repository's HEAD when the clone was made (the log's first line
+names it). A run succeeds when the culprit printed is the planted commit; the
+JSON and log of each run (every step's gate) go to OUT_DIR. Target: the culprit in
 at least 19 of 20 runs, in at most 4 gate steps.
 """
 

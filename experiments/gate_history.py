@@ -1,6 +1,6 @@
 """The history targets of issue 31, simulated from the gate's own recorded A/A runs.
 
-    python experiments/gate_history.py [--histories 10] [--more 200] [--seed 0]
+    python experiments/gate_history.py [--histories 10] [--more 200] [--seed 0] [--plot PNG] [--penalty P]
 
 A history is 30 merges gated against a fixed anchor (``gate --record``);
 each merge's value per combination is one run's median log-ratio. Those are
@@ -21,7 +21,10 @@ Targets: each step located in at least 9 of 10 histories; no change point in
 at least 9 of 10 A/A histories. ``--more`` histories estimate the rates more
 finely. Also prints, from the same files, the per-gate false-fail rate of the
 committed A/A gates (exit 1 on identical code) and the combinations
-``history.unstable`` lists on these A/A runs.
+``history.unstable`` lists on these A/A runs. ``--plot``: one more planted
+history, recorded as ``gate --record`` writes it and drawn as ``xentbench
+history --plot`` draws it. ``--penalty``: another than ``history.PENALTY``,
+to compare.
 """
 
 from __future__ import annotations
@@ -67,17 +70,17 @@ def simulate(gates, names, rng, plant: bool) -> dict:
             for n in names}
 
 
-def steps_by_function(logs) -> dict:
+def steps_by_function(logs, penalty: float) -> dict:
     functions = sorted({n[0] for n in logs})
-    return {f: history.change_points(np.column_stack([x for n, x in logs.items() if n[0] == f]))
+    return {f: history.change_points(np.column_stack([x for n, x in logs.items() if n[0] == f]), penalty)
             for f in functions}
 
 
-def trial(gates, names, rng) -> tuple[list[bool], bool, list[int]]:
+def trial(gates, names, rng, penalty: float) -> tuple[list[bool], bool, list[int]]:
     """One planted and one A/A history: ``(each step located, any A/A change point, planted steps found)``."""
-    found = steps_by_function(simulate(gates, names, rng, True))[FUNCTION]
+    found = steps_by_function(simulate(gates, names, rng, True), penalty)[FUNCTION]
     located = [any(abs(s.at - k) <= 1 and s.change > 0 for s in found) for k in STEPS]
-    aa = steps_by_function(simulate(gates, names, rng, False))
+    aa = steps_by_function(simulate(gates, names, rng, False), penalty)
     return located, any(aa.values()), [s.at for s in found]
 
 
@@ -89,21 +92,32 @@ def per_gate_false_fails() -> tuple[list[str], int]:
     return sorted(str(Path(p).relative_to(ROOT)) for p, c in codes.items() if c == 1), len(codes)
 
 
+def as_records(logs: dict, aa: bool) -> list[dict]:
+    """The runs of ``logs`` as ``gate --record`` writes them (commit ``merge01``, ... against ``anchor``)."""
+    runs = len(next(iter(logs.values())))
+    return [{"backend": "numba", "dtype": "float32", "aa": aa, "anchor": "merge" if aa else "anchor",
+             "head": f"merge{i + 1:02d}",
+             "ratios": {f"{SHORT_NAMES[f]} {b}x{c}": {"ratio": math.exp(x[i])} for (f, b, c), x in logs.items()}}
+            for i in range(runs)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--histories", type=int, default=10)
     parser.add_argument("--more", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--penalty", type=float, default=history.PENALTY)
     args = parser.parse_args()
     gates = recorded_gates()
     names = sorted(set.intersection(*(set(g) for g in gates)))
     print(f"noise: {len(gates)} recorded A/A --quick gates, {len(names)} combinations each; "
-          f"penalty {history.PENALTY}, min segment {history.MIN_SIZE} runs, min step {history.MIN_STEP:.0%}")
+          f"penalty {args.penalty}, min segment {history.MIN_SIZE} runs, min step {history.MIN_STEP:.0%}")
     rng = np.random.default_rng(args.seed)
     for label, count in (("target", args.histories), ("estimate", args.more)):
         located, false = np.zeros(len(STEPS), int), 0
         for i in range(count):
-            hit, aa, at = trial(gates, names, rng)
+            hit, aa, at = trial(gates, names, rng, args.penalty)
             located += hit
             false += aa
             if label == "target":
@@ -114,14 +128,18 @@ def main() -> None:
               f"A/A histories without a change point: {count - false}/{count}")
     failed, total = per_gate_false_fails()
     print(f"committed A/A gates (experiments/results/**/aa-*.json): {len(failed)} of {total} exited 1: {failed}")
-    records = [{"backend": "numba", "dtype": "float32", "aa": True, "anchor": "", "head": "",
-                "ratios": {f"{SHORT_NAMES[f]} {b}x{c}": {"ratio": math.exp(x)} for (f, b, c), x in g.items()}}
-               for g in gates]
+    records = as_records({n: np.array([g[n] for g in gates]) for n in names}, aa=True)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "aa.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in records))
         unstable = history.unstable(path, "numba", "float32", 0.05)
     print(f"unstable among them at the 5% threshold: {unstable or 'none'}")
+    if args.plot:
+        heads, logs, found = history.analyse(as_records(simulate(gates, names, rng, True), aa=False), "numba",
+                                             "float32")
+        history.plot(args.plot, heads, logs, found)
+        print(f"{args.plot}: one more planted history; steps found: "
+              f"{ {f: [(heads[s.at], f'{s.change:+.1%}') for s in st] for f, st in found.items() if st} }")
 
 
 if __name__ == "__main__":

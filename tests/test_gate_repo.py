@@ -2,7 +2,7 @@
 
 The plugin repository is made here, in a temporary folder: a package
 ``toyloss`` whose sparse loss is NumPy's log-sum-exp, one commit after
-another. The slow commit adds two extra passes over the logits (about 3x the
+another. The slow commit adds two extra passes over the logits (about 2x the
 time), so that no verdict can flake; the gates run on one small shape.
 ``search``, the bisection itself, is tested with a made-up step judge.
 """

@@ -200,3 +200,33 @@ def test_record_appends_the_run_and_history_lists_unstable_combinations(plugin, 
     unstable = md[md.index("### Unstable"):md.index("<details>")]
     assert "sparse 32x1000 |" in unstable and "A/A changes up to" in unstable and "of 6 A/A runs" in unstable
     assert "### Not same" not in md or "sparse 32x1000" not in md[md.index("### Not same"):md.index("### Unstable")]
+
+
+def test_an_undecided_step_is_gated_again_with_more_budget(plugin, tmp_path, monkeypatch, capsys):
+    """The step judge of ``--bisect`` with the measuring faked: the empty commit reads undecided, then, given
+    RETRY_BUDGET times the budget, same; one that stays undecided ends the search unguessed."""
+    repo, commits = plugin
+    asked = []
+
+    def fake_judge(folders, combos, dtype, backend, settings, progress, stays_undecided=False):
+        commit = folders[1].name.split("-")[0]
+        asked.append((commit, settings.budget))
+        again = sum(c == commit for c, _ in asked) > 1
+        timing = ("slower" if commit in (commits["slow"], commits["after"], commits["bad"]) else
+                  "same" if again and not stays_undecided else "undecided")
+        return [Outcome(f, b, c, dtype, backend, timing=timing) for f, b, c in combos]
+
+    argv = ["gate", commits["good"], commits["bad"], "--bisect", "--repo", str(repo), "--backend", "toyloss",
+            "--function", SPARSE, "--shape", "32x1000", "--budget", "2", "--cache-dir", str(tmp_path / "cache")]
+    monkeypatch.setattr(bisect, "judge", fake_judge)
+    assert cli.main(argv) == 1
+    assert f"bisect: culprit {commits['slow']}" in capsys.readouterr().out
+    assert asked == [(commits["bad"], 2.0), (commits["slow"], 2.0), (commits["empty"], 2.0),
+                     (commits["empty"], 2.0 * bisect.RETRY_BUDGET)]
+
+    asked.clear()
+    monkeypatch.setattr(bisect, "judge", lambda *a: fake_judge(*a, stays_undecided=True))
+    assert cli.main(argv) == 1  # BAD regressed; the culprit is not named
+    out = capsys.readouterr().out
+    assert "bisect: culprit" not in out and f"bisect: undecided: {commits['empty']} stayed undecided" in out
+    assert f"after {commits['good']} up to {commits['slow']} (2 commits" in out

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from xentbench import cli
+from xentbench import cli, machine
 from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import Outcome
 
@@ -193,7 +193,10 @@ def test_record_appends_the_run_and_history_lists_unstable_combinations(plugin, 
     for ratio in (1.06, 0.95, 1.08, 0.93, 1.00):
         o = Outcome(SPARSE, 32, 1000, "float32", "toyloss", timing="same", ratio=ratio, low=ratio, high=ratio)
         history.record(path, [o], {"base_hash": "b" * 40, "head_hash": "b" * 40, "backend": "toyloss",
-                                   "repo": None, "dtype": "float32", "threshold": 0.05, "cpu": "test"})
+                                   "repo": None, "dtype": "float32", "threshold": 0.05, "cpu": machine.cpu()})
+    o.ratio = 1.3  # and one of another machine: not this machine's noise
+    history.record(path, [o], {"base_hash": "b" * 40, "head_hash": "b" * 40, "backend": "toyloss",
+                               "repo": None, "dtype": "float32", "threshold": 0.05, "cpu": "another CPU"})
     code, md, data = gate(tmp_path, repo, commits["good"], commits["empty"], "--function", SPARSE,
                           "--shape", "32x1000", "--budget", "1", "--history", str(path))
     assert code == 0 and list(data["unstable"]) == ["sparse 32x1000"]

@@ -70,7 +70,7 @@ import sys
 import time
 from pathlib import Path
 
-from xentbench import checkout
+from xentbench import checkout, machine
 from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import (
     BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, MODES, QUICK_SHAPES, GateError, Outcome,
@@ -179,7 +179,8 @@ def run(args) -> int:
             raise GateError("BASE and HEAD are the same folder; give two folders")
         if args.history is not None and not args.history.is_file():
             raise GateError(f"--history {args.history}: no such file")
-        unstable = history.unstable(args.history or args.record, args.backend, args.dtype, args.threshold)
+        unstable = history.unstable(args.history or args.record, args.backend, args.dtype, args.threshold,
+                                    machine.cpu())
     except (GateError, RuntimeError, FileNotFoundError, ValueError) as exc:
         return _fail(exc)
     header = header_of(args, settings, combos, base_commit, head_commit)

@@ -78,10 +78,12 @@ def load(path: Path) -> list[dict]:
     return runs
 
 
-def series(runs, backend: str, dtype: str, anchor: str | None = None, aa: bool = False):
-    """``(heads, {combination: log-ratios})`` of the runs of ``backend`` and ``dtype``: the A/A runs, or those
-    against ``anchor`` (default the last run's); NaN where a run did not time the combination."""
-    chosen = [r for r in runs if r["backend"] == backend and r["dtype"] == dtype and r["aa"] == aa]
+def series(runs, backend: str, dtype: str, anchor: str | None = None, aa: bool = False, cpu: str | None = None):
+    """``(heads, {combination: log-ratios})`` of the runs of ``backend`` and ``dtype`` (on ``cpu``, where
+    given: the times of two machines are not one series): the A/A runs, or those against ``anchor``
+    (default the last run's); NaN where a run did not time the combination."""
+    chosen = [r for r in runs if r["backend"] == backend and r["dtype"] == dtype and r["aa"] == aa
+              and cpu in (None, r["cpu"])]
     if not aa:
         anchor = anchor or (chosen[-1]["anchor"] if chosen else None)
         chosen = [r for r in chosen if r["anchor"].startswith(anchor or "\0")]
@@ -144,12 +146,13 @@ def function_of(name: str) -> str:
     return name.split(" ")[0]
 
 
-def unstable(path: Path | None, backend: str, dtype: str, threshold: float) -> dict[str, str]:
-    """The combinations whose A/A runs in ``path`` change by more than half ``threshold`` (Q3 + 3 IQR of the
-    changes' sizes), each with why; empty without a file or before ``MIN_AA_RUNS`` A/A runs."""
+def unstable(path: Path | None, backend: str, dtype: str, threshold: float, cpu: str | None = None) -> dict[str, str]:
+    """The combinations whose A/A runs in ``path`` (on ``cpu``, where given) change by more than half
+    ``threshold`` (Q3 + 3 IQR of the changes' sizes), each with why; empty without a file or before
+    ``MIN_AA_RUNS`` A/A runs."""
     if path is None or not Path(path).exists():
         return {}
-    _, logs = series(load(path), backend, dtype, aa=True)
+    _, logs = series(load(path), backend, dtype, aa=True, cpu=cpu)
     found = {}
     for name, x in logs.items():
         sizes = np.abs(x[~np.isnan(x)])
@@ -170,14 +173,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default=None, help="the dtype (default: the last run's)")
     parser.add_argument("--anchor", default=None,
                         help="the anchor commit's hash or its prefix (default: the last run's)")
+    parser.add_argument("--cpu", default=None, help="the runs of this CPU, as recorded (default: the last run's)")
     parser.add_argument("--plot", type=Path, default=None, help="save the series and their steps here (PNG)")
     parser.add_argument("--json", type=Path, default=None, help="write the steps found here")
 
 
-def analyse(runs, backend: str, dtype: str, anchor: str | None = None) -> tuple[list[str], dict, dict]:
+def analyse(runs, backend: str, dtype: str, anchor: str | None = None,
+            cpu: str | None = None) -> tuple[list[str], dict, dict]:
     """``(heads, {combination: log-ratios}, {function: steps})`` of the runs against one anchor: the steps of
     each function found over its combinations together (a change in its code shows at each shape)."""
-    heads, logs = series(runs, backend, dtype, anchor)
+    heads, logs = series(runs, backend, dtype, anchor, cpu=cpu)
     functions = sorted({function_of(n) for n in logs})
     return heads, logs, {f: change_points(np.column_stack([x for n, x in logs.items() if function_of(n) == f]))
                          for f in functions}
@@ -229,13 +234,14 @@ def run(args) -> int:
         if not runs:
             raise ValueError(f"{args.file}: no runs recorded")
         backend, dtype = args.backend or runs[-1]["backend"], args.dtype or runs[-1]["dtype"]
-        heads, logs, found = analyse(runs, backend, dtype, args.anchor)
+        cpu = args.cpu or runs[-1]["cpu"]
+        heads, logs, found = analyse(runs, backend, dtype, args.anchor, cpu)
         if not heads:
             raise ValueError(f"{args.file}: no run of {backend} {dtype} against the anchor {args.anchor or ''}")
     except (OSError, ValueError, KeyError) as exc:
         print(f"xentbench history: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{len(heads)} runs of {backend} {dtype} against the anchor; steps of at least {MIN_STEP:.0%}:")
+    print(f"{len(heads)} runs of {backend} {dtype} on {cpu} against the anchor; steps of at least {MIN_STEP:.0%}:")
     for name, steps in found.items():
         for s in steps:
             print(f"  {name}: {s.change:+.1%} ({s.before:.3f}x -> {s.after:.3f}x) from {heads[s.at]} "

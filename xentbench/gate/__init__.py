@@ -74,8 +74,7 @@ from xentbench import checkout, machine
 from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import (
     BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, MODES, QUICK_SHAPES, GateError, Outcome,
-    combinations,
-    select_functions)
+    combinations, select_functions)
 from xentbench.gate.session import Settings, header_of, judge
 from xentbench.gate.stats import DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.gate.versions import default_cache_dir, library

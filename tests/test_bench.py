@@ -408,3 +408,12 @@ def test_quick_bench_does_not_claim_to_record():
     args = argparse.Namespace(commit=None, quick=False)
     assert bench.intent(args, "a" * 40, "a" * 40, record=True, library=Path("/tmp/lib")).endswith(
         "to be recorded as aaaaaaaa")
+
+
+def test_compact_output_keeps_a_row_with_any_value():
+    # asv's rows: a combination off the grid reads n/a; a row that ends in n/a may hold values before it
+    assert bench._nothing_measured("   numba    32    10      n/a      n/a")
+    assert not bench._nothing_measured("   numba  2048  1024  1.48±0s      n/a")  # 2048x1024x128256 is off
+    assert not bench._nothing_measured("   numba  2048  1024  185.32421875      n/a")  # a track_ value
+    assert not bench._nothing_measured("   numba    32    10   5.47us      n/a")
+    assert not bench._nothing_measured("   numba    32    10   failed      n/a")

@@ -231,6 +231,17 @@ def ensure_machine(root: Path, env: dict) -> None:
 
 
 _HEADER = re.compile(r"··· (?!Setting up)(\S*\.\S+)\s+(\w+)\s*$")
+#: a time or a size in asv's tables, a number with its unit (``5.47us``, ``98M``); integer parameters have none
+_UNIT = re.compile(r"\d[\d.]*(?:ns|us|μs|ms|s|[kMG])")
+
+
+def _nothing_measured(line: str) -> bool:
+    """Whether ``line`` is a row of asv's table whose every value is n/a (combinations off the grid):
+    a row that ends in n/a but holds a value in another column (``217±0.4ms``, a float, a time, a
+    failure) is kept."""
+    tokens = line.split()
+    return bool(tokens) and tokens[-1] == "n/a" and not any(
+        "±" in t or (t[0].isdigit() and "." in t) or _UNIT.fullmatch(t) or t == "failed" for t in tokens)
 
 
 def stream(cmd: list[str], root: Path, env: dict, compact: bool = True, started: float | None = None) -> int:
@@ -286,7 +297,7 @@ def _echo(proc: subprocess.Popen, compact: bool, started: float) -> None:
     held = None
     for line in proc.stdout:
         if compact:
-            if line.rstrip().endswith(" n/a"):
+            if _nothing_measured(line):
                 continue
             if "For parameters:" in line:
                 held = line

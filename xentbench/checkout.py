@@ -54,20 +54,32 @@ def resolve(rev: str, root=".") -> str:
     return git(root, "rev-parse", "--verify", f"{rev}^{{commit}}")
 
 
+def has_path(rev: str, path: str, root=".") -> bool:
+    """Whether the commit ``rev`` holds ``path`` (a file or a folder)."""
+    return subprocess.run(["git", "cat-file", "-e", f"{rev}:{path}"], cwd=root, capture_output=True).returncode == 0
+
+
+def is_ancestor(older: str, newer: str, root=".") -> bool:
+    """Whether the commit ``older`` is ``newer`` or one of its ancestors."""
+    return subprocess.run(["git", "merge-base", "--is-ancestor", older, newer], cwd=root,
+                          capture_output=True).returncode == 0
+
+
 def library_changes(root) -> str:
     """``git status --porcelain`` of ``LIBRARY`` in the working tree: empty when it is that of HEAD."""
     return git(root, "status", "--porcelain", "--", *LIBRARY)
 
 
-def materialise(rev: str, dest, root=".") -> Path:
-    """``LIBRARY`` of the commit ``rev``, written under ``dest`` (``git archive``); returns ``dest``.
+def materialise(rev: str, dest, root=".", paths=LIBRARY) -> Path:
+    """``paths`` (``LIBRARY``) of the tree ``rev``, written under ``dest`` (``git archive``); returns ``dest``.
 
     ``dest`` then holds ``impls/`` as it was at ``rev``: the folder to put
-    first on ``sys.path``.
+    first on ``sys.path``. ``rev`` may name a subtree (``"<commit>:src"``),
+    whose paths are then relative to it.
     """
     dest = Path(dest)
     try:
-        archive = subprocess.run(["git", "archive", "--format=tar", rev, *LIBRARY], cwd=root,
+        archive = subprocess.run(["git", "archive", "--format=tar", rev, *paths], cwd=root,
                                  capture_output=True)
     except OSError as exc:
         raise CheckoutError(f"git archive {rev}: {exc}") from None

@@ -13,7 +13,7 @@ COMMANDS = {
     "verify": "xentbench.verify",
     "bench": "xentbench.bench", "compare": "xentbench.compare",
     "report": "xentbench.report", "conformance": "xentbench.conformance", "gate": "xentbench.gate",
-    "warm": "xentbench.warm",
+    "warm": "xentbench.warm", "history": "xentbench.gate.history",
 }
 
 

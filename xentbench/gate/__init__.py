@@ -1,6 +1,9 @@
 """Gate a change: BASE's and HEAD's impls/ timed in turns, decided by statistics; exit 1 on a regression.
 
     xentbench gate BASE HEAD [--quick] [--function F] [--threshold 0.05] [--markdown FILE] [--json FILE]
+    xentbench gate BASE HEAD --repo PATH --backend MODULE     # a plugin's own repository (``versions``)
+    xentbench gate GOOD BAD --bisect                          # the first commit that regressed (``bisect``)
+    xentbench gate ANCHOR HEAD --record FILE                  # append the ratios to a history (``history``)
 
 BASE and HEAD are git revisions (``origin/main``, ``HEAD``, a hash) or
 folders holding an ``impls/``. Their ``impls/`` are materialised
@@ -51,26 +54,31 @@ a benchmark class name, a short name; ``sparse``, ``dense`` and ``grad`` are
 groups, as in ``bench``), ``--dtype`` (float32), the suite's timing grid;
 ``--quick``: batch x classes ``QUICK_SHAPES`` only.
 
+History (``xentbench.gate.history``): ``--record FILE`` appends the run's
+per-combination ratios as one JSON line; ``xentbench history FILE`` finds the
+change points of each combination's series against a fixed anchor, and the
+gate lists apart the combinations that FILE's A/A runs (BASE and HEAD the same
+commit) show *unstable* (``--history``, default the ``--record`` file).
+
 Exit status: 0 nothing slower, less accurate or failed; 1 a regression; 2 the
 gate cannot run (an unknown revision, a worker that does not start).
 """
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from xentbench import checkout, machine
-from xentbench.gate import output
+from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRMATIONS, EXTRA_SHARE, DEFAULT_MODE, FIRST_ROUNDS, MAX_SHARE, MIN_SHARE, MODES,
-    QUICK_SHAPES, GateError, Outcome, Pair, WorkerDied, combinations, confirm,
-    default_cache_dir, isolate, library, measure, select_functions)
-from xentbench.gate.stats import CONFIDENCE, DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
-from xentbench.suite import DTYPES, FOCUS, SHORT_NAMES
+    BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, MODES, QUICK_SHAPES, GateError, Outcome,
+    combinations, select_functions)
+from xentbench.gate.session import Settings, header_of, judge
+from xentbench.gate.stats import DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
+from xentbench.gate.versions import default_cache_dir, library
+from xentbench.suite import DTYPES, FOCUS
 
 __all__ = ["add_arguments", "run", "GateError", "Outcome", "combinations", "select_functions", "QUICK_SHAPES",
            "FIRST_ROUNDS", "DEFAULT_MODE", "CONFIRMATIONS"]
@@ -84,9 +92,23 @@ def _shape(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("base", help="the commit compared against (git revision, or a folder holding impls/)")
-    parser.add_argument("head", help="the commit under test (git revision, or a folder holding impls/)")
-    parser.add_argument("--backend", default=FOCUS, help=f"the impls backend measured (default {FOCUS})")
+    parser.add_argument("base", help="the commit compared against (git revision, or a folder holding impls/); "
+                                     "with --bisect the last good commit")
+    parser.add_argument("head", help="the commit under test (git revision, or a folder holding impls/); "
+                                     "with --bisect the first bad commit known")
+    parser.add_argument("--backend", default=FOCUS,
+                        help=f"the impls backend measured (default {FOCUS}); with --repo the backend's module "
+                             "(pkg.module or pkg.module:attribute)")
+    parser.add_argument("--repo", type=Path, default=None,
+                        help="gate the backend module --backend of this git repository at BASE and HEAD, "
+                             "instead of this checkout's impls/")
+    parser.add_argument("--bisect", action="store_true",
+                        help="find the first commit after BASE (good) up to HEAD (bad) that is slower, less "
+                             "accurate or failing")
+    parser.add_argument("--record", type=Path, default=None,
+                        help="append this run's ratios per combination to this history (JSON lines)")
+    parser.add_argument("--history", type=Path, default=None,
+                        help="list apart the combinations its A/A runs show unstable (default: the --record file)")
     parser.add_argument("--function", action="append", default=[],
                         help="repeatable: an impls function, class or short name, or a group "
                              "(sparse, dense, grad); default: all seven")
@@ -115,6 +137,27 @@ def add_arguments(parser) -> None:
                              "(default ~/.cache/xentbench/gate)")
 
 
+def _fail(message) -> int:
+    print(f"xentbench gate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def source_root(args) -> Path:
+    """The git repository whose commits are gated: ``--repo`` (checked), else this checkout."""
+    if args.repo is None:
+        return checkout.find_root()
+    try:
+        checkout.git(args.repo, "rev-parse", "--git-dir")
+    except checkout.CheckoutError:
+        raise GateError(f"--repo {args.repo}: not a git repository") from None
+    return args.repo.resolve()
+
+
+def settings_of(args) -> Settings:
+    return Settings(args.threshold, args.budget, args.rounds, args.method, args.mode, args.fixed_rounds,
+                    args.backend if args.repo is not None else None)
+
+
 def run(args) -> int:
     started = time.perf_counter()
     try:
@@ -123,74 +166,39 @@ def run(args) -> int:
         combos = combinations(select_functions(args.function), args.dtype, args.quick, args.shape)
         if not combos:
             raise GateError("no combination on the grid for these options")
-        root = checkout.find_root()
+        root = source_root(args)
         cache_dir = args.cache_dir or default_cache_dir()
-        (base_dir, base_name), (head_dir, head_name) = (
-            library(args.base, "base", cache_dir, root), library(args.head, "head", cache_dir, root))
+        settings = settings_of(args)
+        if args.bisect:
+            return bisect.run(args, combos, settings, root, cache_dir)  # GateError: exit 2 below
+        module = settings.module
+        (base_dir, base_commit), (head_dir, head_commit) = (
+            library(args.base, "base", cache_dir, root, module), library(args.head, "head", cache_dir, root, module))
         if base_dir == head_dir:
             raise GateError("BASE and HEAD are the same folder; give two folders")
-        per = BUDGET_PER_COMBINATION
-        budget = args.budget if args.budget is not None else per * len(combos)
-        folders = [base_dir, head_dir]
-    except (GateError, FileNotFoundError) as exc:
-        print(f"xentbench gate: error: {exc}", file=sys.stderr)
-        return 2
-    header = {"base": args.base, "base_commit": base_name, "head": args.head, "head_commit": head_name,
-              "backend": args.backend, "dtype": args.dtype, "quick": args.quick, "threshold": args.threshold,
-              "budget": budget, "mode": args.mode, "method": args.method, "confidence": CONFIDENCE,
-              "confirmations": CONFIRMATIONS,
-              "cpu": machine.cpu(), "vector_width": machine.vector_width(), "cores": os.cpu_count()}
-    outcomes: list[Outcome] = []
+        if args.history is not None and not args.history.is_file():
+            raise GateError(f"--history {args.history}: no such file")
+        unstable = history.unstable(args.history or args.record, args.backend, args.dtype, args.threshold,
+                                    machine.cpu())
+    except (GateError, RuntimeError, FileNotFoundError, ValueError) as exc:
+        return _fail(exc)
+    header = header_of(args, settings, combos, base_commit, head_commit)
     progress = output.Progress(len(combos))
-    pair = None
     try:
-        with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
-            pair = Pair(folders, args.mode)
-            spent = 0.0
-            for i, (f, b, c) in enumerate(combos):
-                share = max(MIN_SHARE, min(MAX_SHARE * budget / len(combos), (budget - spent) / (len(combos) - i)))
-                progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
-                outcome = Outcome(f, b, c, args.dtype, args.backend)
-                try:
-                    measure(pair, outcome, Path(work), share, args.threshold, args.method, args.rounds,
-                            args.fixed_rounds, EXTRA_SHARE * per)
-                except WorkerDied:  # which version crashed it: a failure, not a gate that cannot run
-                    pair.close()
-                    pair = None
-                    isolate(folders, outcome, Path(work))
-                    pair = Pair(folders, args.mode)
-                spent += outcome.timing_seconds
-                outcomes.append(outcome)
-                progress.done(outcome)
-            pair.close()
-            pair = None
-            for k in range(CONFIRMATIONS):  # each call confirmed by fresh workers, the first loading HEAD first
-                called = [o for o in outcomes if o.timing in ("slower", "faster") and not args.fixed_rounds]
-                if not called:
-                    break
-                progress.add(len(called))
-                pair = Pair(folders, args.mode, swapped=k % 2 == 0)
-                for outcome in called:
-                    progress.start(f"confirm {outcome.name}")
-                    confirm(pair, outcome, Path(work), EXTRA_SHARE * per, args.threshold, args.method,
-                            args.rounds)
-                    progress.done(outcome)
-                pair.close()
-                pair = None
+        outcomes = judge([base_dir, head_dir], combos, args.dtype, args.backend, settings, progress)
     except (GateError, RuntimeError) as exc:
-        progress.stop()
-        print(f"xentbench gate: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(exc)
     finally:
-        if pair is not None:
-            pair.close()
-    progress.stop()
+        progress.stop()
     header["seconds"] = round(time.perf_counter() - started, 1)
     code = 1 if any(o.regression for o in outcomes) else 0
     header["exit"] = code
+    header["unstable"] = unstable
     output.print_table(outcomes, header)
     if args.markdown:
         args.markdown.write_text(output.markdown(outcomes, header))
     if args.json:
         args.json.write_text(output.to_json(outcomes, header))
+    if args.record:
+        history.record(args.record, outcomes, header)
     return code

@@ -10,14 +10,13 @@ import math
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from xentbench import accuracy, checkout
+from xentbench import accuracy
 from xentbench.asvresults import Result
 from xentbench.compare import judge
 from xentbench.gate.stats import decide
@@ -77,12 +76,13 @@ class Outcome:
     backend: str
     timing: str = "n/a"  # slower, faster, same, undecided, n/a (not timed: a version failed)
     accuracy: str = "n/a"  # less accurate, more accurate, unchanged, n/a (off the accuracy grid)
-    failure: str | None = None  # failed, fixed, still failing
+    failure: str | None = None  # failed, fixed, still failing, not implemented (in either version)
     ratio: float | None = None
     low: float | None = None
     high: float | None = None
     rounds: int = 0
     seconds: float = 0.0  # all of it: inputs, first calls, accuracy, rounds
+    compile_seconds: float = 0.0  # of which the first calls beyond a call's time: compilation, cache loading
     timing_seconds: float = 0.0  # the rounds only (what --budget counts)
     base_time: float | None = None
     head_time: float | None = None
@@ -142,39 +142,13 @@ def combinations(functions, dtype: str, quick: bool, only=()) -> list[tuple[str,
 
 # --------------------------------------------------------------------------- the versions
 
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xentbench" / "gate"
-
-
-def library(rev: str, role: str, cache_dir: Path, root) -> tuple[Path, str]:
-    """``(folder holding impls/, name)`` of a revision or folder, materialised once into ``cache_dir``."""
-    given = Path(rev)
-    if (given / "impls" / "__init__.py").is_file():
-        return given.resolve(), str(given)
-    try:
-        commit = checkout.resolve(rev, root)
-    except checkout.CheckoutError as exc:
-        raise GateError(str(exc)) from None
-    folder = cache_dir / f"{commit}-{role}"
-    if not (folder / "impls" / "__init__.py").is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=cache_dir))
-        try:
-            checkout.materialise(commit, staging, root)
-        except checkout.CheckoutError as exc:
-            raise GateError(str(exc)) from None
-        try:
-            os.replace(staging, folder)
-        except OSError:  # another gate materialised it meanwhile
-            pass
-    return folder, commit[:12]
-
-
 class Worker:
-    """A ``xentbench.gate.worker`` process and its JSON pipe."""
+    """A ``xentbench.gate.worker`` process and its JSON pipe; ``module``: the backend module the folders
+    hold (``--repo``), else they hold ``impls/``."""
 
-    def __init__(self, folders, env):
-        self.proc = subprocess.Popen([sys.executable, "-m", "xentbench.gate.worker", *map(str, folders)],
+    def __init__(self, folders, env, module: str | None = None):
+        where = ["--module", module] if module else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "xentbench.gate.worker", *where, *map(str, folders)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         ready = self.read()
         if not ready.get("ready"):
@@ -219,9 +193,10 @@ class Pair:
 
     ``swapped``: the worker loads HEAD first and BASE second (the first
     confirmation's fresh worker, ``confirm``); callers still speak of BASE as 0 and HEAD as 1.
+    ``module``: the folders hold this backend module (``--repo``) rather than ``impls/``.
     """
 
-    def __init__(self, folders, mode: str, swapped: bool = False):
+    def __init__(self, folders, mode: str, swapped: bool = False, module: str | None = None):
         env = _worker_env()
         self.mode = mode
         self.slot = (1, 0) if swapped else (0, 1)  # the worker's index of BASE and of HEAD
@@ -229,9 +204,9 @@ class Pair:
         self.workers: list[Worker] = []
         try:
             if mode == "inprocess":
-                self.workers = [Worker(folders, env)]
+                self.workers = [Worker(folders, env, module)]
             else:
-                self.workers = [Worker([f], env) for f in folders]
+                self.workers = [Worker([f], env, module) for f in folders]
         except BaseException:
             self.close()
             raise
@@ -311,6 +286,11 @@ def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, np.ndarray, np.ndarra
     return stem, logits, labels
 
 
+def _compile_seconds(versions) -> float:
+    """The first calls' time beyond a call's: compilation or loading the kernels from the cache."""
+    return sum(max(0.0, v["first"] - v["estimate"]) for v in versions if v["ok"])
+
+
 def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold: float, method: str,
             first_rounds: int = FIRST_ROUNDS, fixed_rounds: int | None = None,
             extra_share: float | None = None) -> Outcome:
@@ -326,9 +306,12 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outputs = str(workdir / "outputs") if on_accuracy_grid else None
     versions = pair.load(f, outcome.backend, d, stem, outputs)
     outcome.errors = tuple(v["error"] for v in versions)
+    outcome.compile_seconds = _compile_seconds(versions)
     ok = [v["ok"] for v in versions]
     if not all(ok):
         outcome.failure = _failure(ok)
+        if not any(ok) and all(e.startswith("NotImplementedByBackend") for e in outcome.errors):
+            outcome.failure = "not implemented"  # a plugin that offers a subset of the functions
     if on_accuracy_grid:
         errors = _errors(f, arguments(f, logits, labels), outputs)
         outcome.base_error, outcome.head_error = errors
@@ -402,6 +385,7 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     outcome.high = max(v for v in (outcome.high, again.high) if v is not None)
     outcome.rounds, outcome.log_ratios = len(x), x
     outcome.timing_seconds += again.timing_seconds
+    outcome.compile_seconds += _compile_seconds(versions)
     outcome.seconds += time.perf_counter() - started
     return outcome
 
@@ -411,7 +395,7 @@ def _verdict(outcome: Outcome) -> dict:
     return {k: getattr(outcome, k) for k in ("timing", "ratio", "low", "high", "rounds")}
 
 
-def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:
+def isolate(folders, outcome: Outcome, workdir: Path, module: str | None = None) -> Outcome:
     """After a worker died in a combination: its first call in each version alone, each in a worker of its own.
 
     A version whose worker dies again (a crash in its code: a segfault, an
@@ -422,7 +406,7 @@ def isolate(folders, outcome: Outcome, workdir: Path) -> Outcome:
     stem, _, _ = _inputs(outcome, workdir)
     errors = []
     for folder in folders:
-        worker = Worker([folder], _worker_env())
+        worker = Worker([folder], _worker_env(), module)
         try:
             errors.append(worker.ask(op="load", function=outcome.function, backend=outcome.backend,
                                      dtype=outcome.dtype, inputs=stem, outputs=None)["versions"][0]["error"])

@@ -1,6 +1,6 @@
 """The worker process of ``xentbench gate``: loads one or two copies of ``impls`` and times their turns.
 
-    python -m xentbench.gate.worker LIBRARY [LIBRARY ...]
+    python -m xentbench.gate.worker [--module MODULE] LIBRARY [LIBRARY ...]
 
 Each ``LIBRARY`` is a folder holding an ``impls/`` (``checkout.materialise``).
 With one, the worker imports it as ``impls``, first on ``sys.path``. With
@@ -10,6 +10,12 @@ copy's relative imports and its backend registry find its own files, and each
 copy's Numba kernels are cached beside its own files (Numba keys its cache by
 the source file's path).
 
+With ``--module`` (``gate --repo``), each ``LIBRARY`` holds instead the
+backend module ``MODULE``'s top-level package or file: each copy is imported
+from its folder, with the other's modules out of ``sys.modules`` in the same
+way, and registered under a name of its own with this checkout's ``impls``,
+whose front door and contract checks every plugin goes through.
+
 The parent speaks JSON, one object a line, on the worker's stdin and on a
 private copy of its stdout (the worker points file descriptor 1 at stderr, so
 that nothing a library prints can break the protocol):
@@ -18,9 +24,10 @@ that nothing a library prints can break the protocol):
   the inputs saved at ``inputs`` (``.logits.npy`` as ``dtype``: NumPy saves
   bfloat16 as raw 2-byte records; ``.labels.npy``), make the
   function's arguments (``xentbench.inputs.arguments``), call it once per
-  version (compilation or cache loading, untimed), time a second call, and
-  save each version's result to ``outputs`` + ``.v<i>.npz`` when ``outputs``
-  is given. Answer ``{"versions": [{"ok", "error", "estimate"}, ...]}``.
+  version (compilation or cache loading: ``first`` seconds, untimed), time a
+  second call (``estimate``), and save each version's result to ``outputs`` +
+  ``.v<i>.npz`` when ``outputs`` is given. Answer
+  ``{"versions": [{"ok", "error", "estimate", "first"}, ...]}``.
 * ``{"op": "turns", "turns": [[version, number, lead_in, samples], ...]}``:
   for each turn in order, ``lead_in`` untimed calls, then ``samples`` timed
   samples of ``number`` calls. Answer ``{"times": [seconds per call, ...]}``,
@@ -42,22 +49,41 @@ import time
 import traceback
 
 
-def _is_library(name: str) -> bool:
-    return name == "impls" or name.startswith("impls.")
+def top_level(module: str) -> str:
+    """The top-level package of an import path (``"pkg.mod:attr"`` -> ``"pkg"``)."""
+    return module.partition(":")[0].split(".")[0]
 
 
 class Version:
-    """One copy of ``impls``, its modules kept aside while another copy is active."""
+    """One copy of ``impls`` (or of the backend module ``module``), its modules kept aside while another
+    copy is active."""
 
-    def __init__(self, folder: str):
+    def __init__(self, folder: str, module: str | None = None):
         self.folder = folder
+        self.top = "impls" if module is None else top_level(module)
+        self.name = None if module is None else f"{module}@{folder}"  # its name in the registry
         self.modules: dict = {}
+        if module is not None:
+            self.impls = importlib.import_module("impls")  # this checkout's, shared by the copies
+            if self.top == "impls":
+                raise ValueError("the gated module cannot be called impls: that is the front door's name")
         with self.active():
             sys.path.insert(0, folder)
             try:
-                self.impls = importlib.import_module("impls")
+                if module is None:
+                    self.impls = importlib.import_module("impls")
+                else:
+                    self.impls.register(self.name, module)
+                    self.impls.get(self.name)  # imports the copy now, from its folder
+                    found = os.path.abspath(getattr(sys.modules[self.top], "__file__", None) or "")
+                    if not found.startswith(os.path.abspath(folder) + os.sep):
+                        raise ImportError(f"{module} was imported from {found}, not from {folder} "
+                                          "(an installed copy shadows it)")
             finally:
                 sys.path.remove(folder)
+
+    def owns(self, name: str) -> bool:
+        return name == self.top or name.startswith(self.top + ".")
 
     def active(self):
         return _Swap(self)
@@ -71,18 +97,22 @@ class _Swap:
         self.saved: dict = {}
 
     def __enter__(self):
-        self.saved = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_library(k)}
+        owns = self.version.owns
+        self.saved = {k: sys.modules.pop(k) for k in list(sys.modules) if owns(k)}
         sys.modules.update(self.version.modules)
         return self.version
 
     def __exit__(self, *exc):
-        self.version.modules = {k: sys.modules.pop(k) for k in list(sys.modules) if _is_library(k)}
+        owns = self.version.owns
+        self.version.modules = {k: sys.modules.pop(k) for k in list(sys.modules) if owns(k)}
         sys.modules.update(self.saved)
         return False
 
 
 def _call_of(version: Version, backend: str, function: str):
     impls = version.impls
+    if version.name is not None:  # a copy of a backend module: its own name in the registry
+        return getattr(impls.get(version.name), function)
     if hasattr(impls, "get"):
         return getattr(impls.get(backend), function)
     dispatch = getattr(impls, function)  # a library without the registry: the dispatching function
@@ -97,8 +127,8 @@ def _save(path: str, result) -> None:
 
 
 class Worker:
-    def __init__(self, folders):
-        self.versions = [Version(f) for f in folders]
+    def __init__(self, folders, module: str | None = None):
+        self.versions = [Version(f, module) for f in folders]
         self.calls: list = []
         self.args: tuple = ()
 
@@ -113,18 +143,21 @@ class Worker:
         self.calls, answers = [], []
         for i, version in enumerate(self.versions):
             try:
+                start = time.perf_counter()
                 with version.active():
                     call = _call_of(version, backend, function)
                     result = call(*self.args)  # compilation or cache loading, untimed
+                first = time.perf_counter() - start
                 start = time.perf_counter()
                 call(*self.args)
                 estimate = time.perf_counter() - start
                 if outputs:
                     _save(f"{outputs}.v{i}.npz", result)
-                answers.append({"ok": True, "error": None, "estimate": estimate})
+                answers.append({"ok": True, "error": None, "estimate": estimate, "first": first})
             except Exception as exc:  # noqa: BLE001  (a failing version is a verdict, not a crash)
                 call = None
-                answers.append({"ok": False, "error": f"{type(exc).__name__}: {exc}", "estimate": None})
+                answers.append({"ok": False, "error": f"{type(exc).__name__}: {exc}", "estimate": None,
+                                "first": None})
             self.calls.append(call)
         return {"versions": answers}
 
@@ -167,8 +200,11 @@ def main(argv=None) -> int:
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # whatever the libraries print goes to stderr
     sys.stdout = sys.stderr
+    module = None
+    if argv[:1] == ["--module"]:
+        module, argv = argv[1], argv[2:]
     try:
-        worker = Worker(argv)
+        worker = Worker(argv, module)
         protocol.write(json.dumps({"ready": True}) + "\n")
     except Exception as exc:  # noqa: BLE001
         protocol.write(json.dumps({"ready": False, "error": f"{type(exc).__name__}: {exc}"}) + "\n")

@@ -34,8 +34,8 @@ def fmt_bytes(n) -> str:
     if n is None:
         return "-"
     for unit, div in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= div:
-            return f"{n / div:.3g} {unit}"
+        if abs(n) >= div:  # 1000-1023 of a unit in full, not as 1e+03
+            return f"{n / div:.3g} {unit}" if abs(n) < 1000 * div else f"{n / div:.0f} {unit}"
     return f"{n:.0f} B"
 
 

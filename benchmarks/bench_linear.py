@@ -17,8 +17,9 @@ loss of ``hidden @ weight.T`` and its gradients (forward and backward), float32,
   of the machine's SGEMM rate.
 
 ``xentbench bench --function linear`` runs them: the time and memory in each backend's run (the
-PyTorch ones in torch's, the products alone in numba's), the speed-ups in the paired run; the report's section "Fused linear +
-cross-entropy" shows them and ``xentbench.targets`` judges issue 30's targets on them.
+PyTorch ones in torch's, the products alone in numba's), the speed-ups in the paired run; the
+report's section "Fused linear + cross-entropy" shows them and ``xentbench.targets`` judges issue
+30's targets on them.
 """
 
 from scipy.linalg import blas

@@ -72,7 +72,7 @@ One kernel per call (``ROWS``)
     constants, so that Numba prunes every other mode and path before it types
     the code, and a first call compiles only what it runs (``_kernel_of``;
     ``benchmarks/NOTES.md`` entry 26). Whole rows and tiles are serial kernels,
-    run on every core by a ``prange`` over chunks of rows (``_OnEveryCore``)
+    run on every core by a ``prange`` over chunks of rows (``_on_every_core``)
     that shares their compiled code.
 
 Fast-math
@@ -229,7 +229,7 @@ def _kernel_of(mode, grad, path):
     """
     name = f"rows_{_name(mode, grad)}_{('tiles', 'whole', 'pieces')[path]}"
     if path == PIECES:
-        return _OnEveryCore(_pieces, _piece_steps(mode, grad), name)
+        return _OnEveryCore(_pieces, _piece_steps(mode, grad), name, _piece_arguments)
     if path == WHOLE:
         def kernel(x, z, labels, out, loss, opt):
             _whole(x, z, labels, out, loss, mode, grad, _neutral(z) if opt is None else opt)
@@ -299,17 +299,17 @@ class _OnEveryCore:
     """The serial kernels ``steps`` run on every core by the parallel kernel ``driver`` (``_chunks``, or
     ``_pieces``), which calls them through their addresses (``_call_at``): one parallel kernel per
     signature of the arguments serves every mode and path, compiled without the serial kernels' code
-    (linked in, it was optimised again in each of ~60 parallel kernels: most of ``xentbench warm``'s
-    time, ``benchmarks/NOTES.md`` entries 26 and 27).
+    (linked in, it was optimised again in each of ~60 parallel kernels, ``benchmarks/NOTES.md``
+    entries 26 and 27).
 
-    The addresses are those of the steps' compilations for the arguments' types, found once per type
-    fingerprint of the arguments: Numba's own (``compute_fingerprint``, by which its dispatcher finds a
-    compilation), 0.2 us a call. ``_chunks`` passes its steps slices of the arrays, whose types are
-    those of the whole arrays; ``_pieces`` adds its own buffers and a piece's index (``_step_arguments``).
+    The addresses are those of the steps' compilations for the types of the arguments the driver
+    passes them (``arguments`` makes such arguments from the call's), found once per type fingerprint
+    of the call's arguments: Numba's own (``compute_fingerprint``, by which its dispatcher finds a
+    compilation), 0.2 us a call.
     """
 
-    def __init__(self, driver, steps, name):
-        self.driver, self.steps, self.__name__ = driver, steps, name
+    def __init__(self, driver, steps, name, arguments):
+        self.driver, self.steps, self.arguments, self.__name__ = driver, steps, arguments, name
         self.kernels = (driver, *steps)
         self._addresses = {}
 
@@ -320,7 +320,7 @@ class _OnEveryCore:
         self.driver(addresses, x, z, labels, out, loss, opt, threads)
 
     def _compile(self, *args) -> tuple:
-        signature = tuple(numba.typeof(a) for a in _step_arguments(self.driver, *args))
+        signature = tuple(numba.typeof(a) for a in self.arguments(*args))
         addresses = []
         for step in self.steps:
             step.compile(signature)
@@ -330,12 +330,20 @@ class _OnEveryCore:
         return addresses
 
 
-def _step_arguments(driver, x, z, labels, out, loss, opt) -> tuple:
-    """Arguments of the types that ``driver`` passes its steps."""
-    if driver is _chunks:
-        return x, z, labels, out, loss, opt
+def _chunk_arguments(*args) -> tuple:
+    """What ``_chunks`` passes its step: slices of the call's arrays, of the same types."""
+    return args
+
+
+def _piece_arguments(x, z, labels, out, loss, opt) -> tuple:
+    """What ``_pieces`` passes its steps: the call's arguments, its buffers and a piece's index."""
     compute = np.float64 if x.dtype == np.float64 else np.float32  # half precision's bits: float32
     return x, z, labels, out, loss, np.empty((0, 0), compute), np.empty((0, 6)), 0, 0, opt
+
+
+def _on_every_core(serial):
+    """The serial kernel ``serial`` on chunks of rows on every core (``_chunks``)."""
+    return _OnEveryCore(_chunks, (serial,), serial.__name__ + "_parallel", _chunk_arguments)
 
 
 def _long_rows(whole, pieces):
@@ -357,8 +365,8 @@ def _entry_points():
     lists, not a dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
     def pairs(mode, grad):
         tiles, whole = _kernel_of(mode, grad, TILES), _kernel_of(mode, grad, WHOLE)
-        return [(_long_rows(_OnEveryCore(_chunks, (whole,), whole.__name__ + "_parallel"), _kernel_of(mode, grad, PIECES)), whole),
-                (_OnEveryCore(_chunks, (tiles,), tiles.__name__ + "_parallel"), tiles)]
+        return [(_long_rows(_on_every_core(whole), _kernel_of(mode, grad, PIECES)), whole),
+                (_on_every_core(tiles), tiles)]
     return [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
             for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
 

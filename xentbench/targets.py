@@ -230,6 +230,11 @@ def _options_targets(run) -> list[Verdict]:
                      "`xentbench bench --backend paired --function options`")]
 
 
+def shape_label(shape) -> str:
+    """``N x D x V`` of the fused linear + cross-entropy, as the targets and the report write it."""
+    return "x".join(map(str, shape))
+
+
 def linear_allowance(batch: int, hidden: int, vocabulary: int) -> int:
     """Bytes numba's fused linear + cross-entropy may add to its float32 inputs: its gradients and
     ``LINEAR_SLACK_BYTES``."""
@@ -238,26 +243,23 @@ def linear_allowance(batch: int, hidden: int, vocabulary: int) -> int:
 
 def _linear_targets(run) -> list[Verdict]:
     """The fused linear + cross-entropy's: its speed against PyTorch and the BLAS, and its memory."""
-    def at(key) -> str:
-        return f"{key[2]}x{key[3]}x{key[4]}"
-
     names = {"torch": "PyTorch's F.linear + F.cross_entropy", "torch-chunked": "PyTorch's chunked "
              "F.linear_cross_entropy", LINEAR_GEMM: "the BLAS's rate on its three products (share of SGEMM)"}
     verdicts = [_verdict(f"linear + cross-entropy: >= {minimum:g}x {names[peer]}, paired, every shape",
-                         [(v, at(k)) for k, v in run.linear.items() if k[:2] == ("speedup", peer)], minimum,
-                         lambda v, w: f"{v:.2f}x at {w}", LINEAR_PAIRED)
+                         [(v, shape_label(k[2:])) for k, v in run.linear.items() if k[:2] == ("speedup", peer)],
+                         minimum, lambda v, w: f"{v:.2f}x at {w}", LINEAR_PAIRED)
                 for peer, minimum in LINEAR_MIN_SPEEDUP.items()]
     growth = {k[2:]: v * 2**20 for k, v in run.linear.items() if k[:2] == ("growth", FOCUS)}
     chunked = {k[2:]: v * 2**20 for k, v in run.linear.items() if k[:2] == ("growth", "torch-chunked")}
     return verdicts + [
         _verdict(f"linear + cross-entropy: memory above the inputs <= the gradients + "
                  f"{LINEAR_SLACK_BYTES >> 20} MiB", [(linear_allowance(*shape) / used, f"{used / 2**20:.0f} MiB "
-                 f"(allowed {linear_allowance(*shape) / 2**20:.0f}) at {at((0, 0) + shape)}")
+                 f"(allowed {linear_allowance(*shape) / 2**20:.0f}) at {shape_label(shape)}")
                  for shape, used in growth.items() if used > 0], 1.0, lambda v, w: w,
                  "`xentbench bench --backend numba --function linear`"),
         _verdict("linear + cross-entropy: memory above the inputs <= PyTorch's chunked path's",
                  [(chunked[shape] / used, f"{used / 2**20:.0f} MiB against {chunked[shape] / 2**20:.0f} at "
-                   f"{at((0, 0) + shape)}") for shape, used in growth.items() if used > 0 and shape in chunked],
+                   f"{shape_label(shape)}") for shape, used in growth.items() if used > 0 and shape in chunked],
                  1.0, lambda v, w: w, "`xentbench bench --backend numba --backend torch --function linear`")]
 
 

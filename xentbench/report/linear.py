@@ -51,7 +51,7 @@ def section_linear(ctx: Context) -> None:
     for shape in shapes:
         times, speedups = figures[shape].get("time", {}), figures[shape].get("speedup", {})
         share, products = speedups.get(LINEAR_GEMM), times.get(LINEAR_GEMM)
-        rows.append(["x".join(map(str, shape))] + [fmt_seconds(times.get(b)) for b in backends]
+        rows.append([targets.shape_label(shape)] + [fmt_seconds(times.get(b)) for b in backends]
                     + [fmt_ratio(speedups.get(p)) for p in LINEAR_PEERS]
                     + [f"{share:.0%}" if share else "-", f"{flops(*shape) / products / 1e9:.0f}" if products else "-"])
     doc.table(["N x D x V"] + [f"{b} time" for b in backends] + [f"vs {p}" for p in LINEAR_PEERS]
@@ -72,7 +72,7 @@ def _memory(ctx: Context, figures: dict, shapes: list) -> None:
     rows, panel = [], {}
     for shape in shapes:
         growth = figures[shape].get("growth", {})
-        rows.append(["x".join(map(str, shape))] + [fmt_bytes(growth[b] * MIB) if b in growth else "-"
+        rows.append([targets.shape_label(shape)] + [fmt_bytes(growth[b] * MIB) if b in growth else "-"
                                                    for b in backends]
                     + [fmt_bytes(targets.linear_allowance(*shape)), fmt_bytes(shape[0] * shape[2] * 4)])
         for b, mib in growth.items():

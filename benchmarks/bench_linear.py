@@ -24,6 +24,7 @@ report's section "Fused linear + cross-entropy" shows them and ``xentbench.targe
 
 from scipy.linalg import blas
 
+from impls import _linear
 from xentbench.inputs import make_linear
 from xentbench.peers import get_backend
 from xentbench.suite import (FOCUS, LINEAR_BACKENDS, LINEAR_BATCHES, LINEAR_GEMM, LINEAR_HIDDEN, LINEAR_PARAM_NAMES,
@@ -40,9 +41,10 @@ TIMEOUT = 900
 def products(hidden, weight):
     """The BLAS's work in the fused loss and its gradients, and nothing else: ``x = h W^T``, then
     ``x W`` and ``x^T h`` with ``x`` standing for the logits' gradient: ``6 N D V`` flops, SciPy's
-    ``gemm`` on the arrays' Fortran views, as ``impls._linear`` calls it (no copies)."""
+    ``gemm`` on the arrays' Fortran views, as ``impls._linear`` calls it (no copies): its own
+    ``logits`` for the first product."""
+    x, _ = _linear.logits(hidden, weight, None, None)  # C-ordered (N, V)
     gemm = blas.get_blas_funcs("gemm", (hidden,))
-    x = gemm(1.0, weight.T, hidden.T, trans_a=1).T  # C-ordered (N, V)
     gemm(1.0, weight.T, x.T)  # (D, N): dh^T = W^T x^T
     gemm(1.0, hidden.T, x.T, trans_b=1)  # (D, V): dW^T = h^T x
 

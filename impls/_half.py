@@ -113,7 +113,8 @@ def _narrow_overload(value, out):
 
 
 @_jit(inline="always")
-def _span(source, out):
+def convert_span(source, out):
+    """``out[i]``: ``source[i]`` widened or narrowed (``widen``, ``narrow``), for 1-D arrays of one size."""
     for i in range(source.size):
         out[i] = narrow(widen(source[i]), out)
 
@@ -121,7 +122,7 @@ def _span(source, out):
 @_jit()
 def _serial(source, out):
     """``widen`` / ``narrow`` of every value, on the calling thread."""
-    _span(source, out)
+    convert_span(source, out)
 
 
 @_jit(parallel=True)
@@ -129,7 +130,7 @@ def _parallel(source, out, threads):
     """``widen`` / ``narrow`` of every value, one contiguous chunk per thread."""
     chunk = -(-source.size // threads)
     for t in prange(threads):
-        _span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk])
+        convert_span(source[t * chunk:(t + 1) * chunk], out[t * chunk:(t + 1) * chunk])
 
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)

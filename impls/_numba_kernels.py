@@ -52,20 +52,18 @@ NaN and infinities (exactly as the reference formulas)
 
 Half precision (float16, bfloat16)
     Arrives as its bits (``impls._half.as_bits``: float16 as ``int16``,
-    bfloat16 as ``uint16``) and is computed in float32: each row (a tile of
-    short rows, a piece of a long row) is widened into a float32 buffer of its
-    size as it is loaded (``_load``), the results are written to a float32
-    buffer and narrowed into the output, rounding to nearest even
-    (``_store``; ``_into`` picks the buffer when compiling, so the code that
-    writes results is compiled once per dtype, for float32 arrays), so every value is the float32 computation's, rounded once
-    more: bit for bit what converting the logits to float32, running the
-    float32 kernels and converting the results back gives. No buffer is
-    larger than a row per task. Where a row is cut into pieces, the results
-    pass computes the piece's exponentials again rather than keep them all.
+    bfloat16 as ``uint16``) and is computed by the float32 kernels, which
+    are compiled once for both (``HALF``, ``_InFloat32``): blocks of
+    ``WIDENED // classes`` rows are widened into a float32 buffer (exactly),
+    computed, and the results narrowed into the output, rounding to nearest
+    even (``_widened``); a row cut into pieces (fewer rows than threads) is
+    widened whole (``_widened_whole``). So every value is the float32
+    computation's, rounded once more: bit for bit what converting the logits
+    to float32, running the float32 kernels and converting the results back
+    gives, with no buffer larger than a block of rows, or a row per thread.
     The per-row loss is written in float32 and narrowed by the caller. A call
     with loss options gets its half-precision logits as float32 from the front
-    door (``impls._options``), so the kernels with options are compiled
-    for float32 and float64 only, though the code they share is written for both.
+    door (``impls._options``).
 
 One kernel per call (``ROWS``)
     Each ``(mode, grad, path)`` has a kernel of its own, in which the three are
@@ -91,11 +89,12 @@ import numpy as np
 from numba import prange, types
 from numba._dispatcher import compute_fingerprint
 from numba.core import cgutils
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
+from . import _half
 from ._half import narrow, widen
-from ._numba_math import (
-    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _empty, _exp, _glue, _half, _jit, _kernel, _log1p_small)
+from ._numba_math import _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _log1p_small
 from ._numba_rows import (
     BLOCK, CHUNKS, DENSE, LOG_SOFTMAX, PIECES, SOFTMAX, SPARSE, TILE, TILES, WHOLE, _loss, _merge, _piece,
     _piece_results, _piece_stats, _row_task, _target, _tile_task, IGNORE, W, pieces_per_row)
@@ -120,27 +119,21 @@ def _tiles(task, x, z, labels, out, loss, opt):
     (``_tile_task_of``) in buffers of the tile's shape, views of four allocated once per call."""
     n_rows, classes = x.shape
     tile = max(1, min(TILE // classes, n_rows))  # no rows: one empty tile's buffers, no tile
-    scratch = _empty(x, (2 * classes + 3) * tile)
+    scratch = np.empty((2 * classes + 3) * tile, x.dtype)
     lanes = np.empty(5 * tile)
-    xbuf = np.empty(tile * classes * _half(x), np.float32)
-    obuf = np.empty(tile * out.shape[1] * _half(out), np.float32)
     for lo in range(0, n_rows, tile):
         n = min(tile, n_rows - lo)
         task(x, z, labels, out, loss, lo, lo + n, opt,
-             scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)), lanes[:5 * n].reshape((5, n)),
-             xbuf[:n * classes * _half(x)].reshape((n * _half(x), classes)),
-             obuf[:n * out.shape[1] * _half(out)].reshape((n * _half(out), out.shape[1])))
+             scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)), lanes[:5 * n].reshape((5, n)))
 
 
 @_jit(inline="always")
 def _whole(x, z, labels, out, loss, mode, grad, opt):
     """Each row one task: statistics, loss, and results while the row is in cache."""
     n_rows, classes = x.shape
-    maxima = _empty(x, -(-classes // BLOCK))
-    xbuf = np.empty(classes * _half(x), np.float32)
-    obuf = np.empty(out.shape[1] * _half(out), np.float32)
+    maxima = np.empty(-(-classes // BLOCK), x.dtype)
     for r in range(n_rows):
-        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
+        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt)
 
 
 def _piece_steps(mode, grad):
@@ -149,11 +142,8 @@ def _piece_steps(mode, grad):
     ``maxima[i]``; each row's merged statistics and loss, into its first piece's ``parts`` and ``loss``;
     the results of piece ``i`` (none where a loss without gradient has none to write)."""
     def stats(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
-        _, lo, hi = _piece(i, pieces, x.shape[1])
-        xbuf = np.empty((hi - lo) * _half(x), np.float32)
-        obuf = np.empty((hi - lo) * _half(out), np.float32)
         parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad, _neutral(z) if opt is None else opt, xbuf, obuf)
+            x, z, out, maxima[i], i, pieces, mode, grad, _neutral(z) if opt is None else opt)
 
     def merge(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
         options = _neutral(z) if opt is None else opt
@@ -167,7 +157,7 @@ def _piece_steps(mode, grad):
             parts[first, 5] = 1.0
             if mode >= SPARSE:
                 label, w_label, keep = _target(labels, options[W], r, mode, options[IGNORE])
-                row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), widen(x[r, label]), w_label, merged,
+                row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), x[r, label], w_label, merged,
                                                   options, x.shape[1])
                 loss[r] = row_loss if keep else 0.0
 
@@ -175,11 +165,8 @@ def _piece_steps(mode, grad):
         first = i - i % pieces  # the row's merged statistics
         compute = maxima.dtype.type
         merged = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
-        _, lo, hi = _piece(i, pieces, x.shape[1])
-        xbuf = np.empty((hi - lo) * _half(x), np.float32)
-        obuf = np.empty((hi - lo) * _half(out), np.float32)
         _piece_results(x, z, labels, out, maxima[i], merged, i, pieces, mode, grad, _neutral(z) if opt is None else opt,
-                       parts[first, 5], xbuf, obuf)
+                       parts[first, 5])
 
     steps = (stats, merge) + (() if mode >= SPARSE and not grad else (results,))
     return tuple(_jit(_bound(step, f"pieces_{step.__name__}_{_name(mode, grad)}")) for step in steps)
@@ -193,7 +180,7 @@ def _pieces(addresses, x, z, labels, out, loss, opt, threads):
     pieces = pieces_per_row(n_rows, classes, threads)
     n = n_rows * pieces
     parts = np.empty((n, 6))  # each piece's statistics; then in a row's first piece, merged, and c
-    maxima = _empty(x, (n, -(-classes // BLOCK)))
+    maxima = np.empty((n, -(-classes // BLOCK)), x.dtype)
     for i in prange(n):
         _call_at(addresses[0], (x, z, labels, out, loss, maxima, parts, np.int64(i), pieces, opt))
     _call_at(addresses[1], (x, z, labels, out, loss, maxima, parts, np.int64(0), pieces, opt))
@@ -245,8 +232,8 @@ def _tile_task_of(mode, grad):
     without Numba's reference counting (``_kernel``), which the kernel that allocates the tile's
     buffers needs and which would cost every view of a row in the tile an atomic increment
     (log_softmax at 4096x2: 1.6x the time), and with the other modes pruned (``_kernel_of``)."""
-    def task(x, z, labels, out, loss, lo, hi, opt, scratch, lanes, xbuf, obuf):
-        _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes, xbuf, obuf)
+    def task(x, z, labels, out, loss, lo, hi, opt, scratch, lanes):
+        _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes)
     task.__name__ = task.__qualname__ = f"tile_{_name(mode, grad)}"
     return _kernel(task)
 
@@ -321,13 +308,16 @@ class _OnEveryCore:
 
     def _compile(self, *args) -> tuple:
         signature = tuple(numba.typeof(a) for a in self.arguments(*args))
-        addresses = []
-        for step in self.steps:
-            step.compile(signature)
-            compiled = step.overloads[signature]
-            addresses.append(compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name))
-        self._addresses[compute_fingerprint(args)] = addresses = tuple(addresses)
+        addresses = tuple(_address(step, signature) for step in self.steps)
+        self._addresses[compute_fingerprint(args)] = addresses
         return addresses
+
+
+def _address(dispatcher, signature) -> int:
+    """The native entry point of ``dispatcher`` compiled (or loaded from the cache) for ``signature``."""
+    dispatcher.compile(signature)
+    compiled = dispatcher.overloads[signature]
+    return compiled.library.get_pointer_to_function(compiled.fndesc.llvm_func_name)
 
 
 def _chunk_arguments(*args) -> tuple:
@@ -337,13 +327,98 @@ def _chunk_arguments(*args) -> tuple:
 
 def _piece_arguments(x, z, labels, out, loss, opt) -> tuple:
     """What ``_pieces`` passes its steps: the call's arguments, its buffers and a piece's index."""
-    compute = np.float64 if x.dtype == np.float64 else np.float32  # half precision's bits: float32
-    return x, z, labels, out, loss, np.empty((0, 0), compute), np.empty((0, 6)), 0, 0, opt
+    return x, z, labels, out, loss, np.empty((0, 0), x.dtype), np.empty((0, 6)), 0, 0, opt
 
 
 def _on_every_core(serial):
     """The serial kernel ``serial`` on chunks of rows on every core (``_chunks``)."""
     return _OnEveryCore(_chunks, (serial,), serial.__name__ + "_parallel", _chunk_arguments)
+
+
+# --------------------------------------------------------------------------
+# Half precision: the float32 kernels on rows widened as they are loaded
+# --------------------------------------------------------------------------
+
+#: Logits per block of rows that ``_widened`` widens at a time: 64 KiB of float32, in L2 cache
+#: with its results while the float32 kernel reads and writes them.
+WIDENED = 16384
+
+
+@intrinsic
+def _readonly(typingctx, a):
+    """The array ``a`` typed as read-only: the type of the front door's logits, for which the
+    float32 kernels are compiled (the same data; a buffer that the kernel only reads)."""
+    def codegen(context, builder, signature, values):
+        return impl_ret_borrowed(context, builder, signature.return_type, values[0])
+    return a.copy(readonly=True)(a), codegen
+
+
+@_jit
+def _widened(x, z, labels, out, loss, kernel):
+    """The float32 serial kernel at address ``kernel`` (one of ``ROWS``, compiled for the float32
+    call's argument types) on half-precision rows ``x`` (bits, ``impls._half.as_bits``): blocks of
+    ``WIDENED // classes`` rows widened into a float32 buffer (exactly), computed, and the results
+    (a float32 buffer of the block's) narrowed into ``out`` (ties to even), unless ``out`` is the
+    float32 placeholder of a loss. So each value is the float32 kernel's, rounded once more: bit
+    for bit what converting the logits to float32, running the float32 kernel and converting
+    back gives, with buffers of one block, and no half-precision kernel to compile."""
+    n_rows, classes = x.shape
+    rows = max(1, min(n_rows, WIDENED // max(1, classes)))
+    xbuf = np.empty((rows, classes), np.float32)
+    obuf = np.empty((rows, out.shape[1]), np.float32)
+    for lo in range(0, n_rows, rows):
+        hi = min(lo + rows, n_rows)
+        xs, results = xbuf[:hi - lo], obuf[:hi - lo]
+        _half.convert_span(x[lo:hi].reshape(-1), xs.reshape(-1))
+        _call_at(kernel, (_readonly(xs), z[lo:hi], labels[lo:hi], results, loss[lo:hi], None))
+        _half.convert_span(results.reshape(-1), out[lo:hi].reshape(-1))
+
+
+def _float32_types(x, z, labels, out, loss) -> tuple:
+    """The argument types of the float32 call that ``_widened`` makes for half-precision arguments."""
+    logits = types.Array(types.float32, 2, "C", readonly=True)
+    results = numba.typeof(out) if out.dtype == np.float32 else types.Array(types.float32, 2, "C")
+    return logits, numba.typeof(z), numba.typeof(labels), results, numba.typeof(loss), types.none
+
+
+class _InFloat32:
+    """The float32 serial kernel ``serial`` (of ``ROWS``) on half-precision arguments, through
+    ``_widened``: on chunks of rows on every core (``_chunks``), or ``.serial`` on the calling thread. The addresses of ``_widened`` and of ``serial`` for the types of a call are found
+    once per type fingerprint of its arguments, as ``_OnEveryCore`` finds its own."""
+
+    def __init__(self, serial):
+        self.kernels = (serial, _widened)
+        self._addresses = {}
+
+    def serial(self, x, z, labels, out, loss, opt):
+        _widened(x, z, labels, out, loss, self._find(x, z, labels, out, loss)[1])
+
+    def __call__(self, x, z, labels, out, loss, opt, threads):
+        shim, kernel = self._find(x, z, labels, out, loss)
+        _chunks((shim,), x, z, labels, out, loss, kernel, threads)
+
+    def _find(self, *args) -> tuple:
+        key = compute_fingerprint(args)
+        addresses = self._addresses.get(key)
+        if addresses is None:
+            signature = tuple(numba.typeof(a) for a in args) + (types.int64,)
+            addresses = self._addresses[key] = (_address(_widened, signature),
+                                                _address(self.kernels[0], _float32_types(*args)))
+        return addresses
+
+
+def _widened_whole(pieces):
+    """The parallel kernel ``pieces`` (rows cut into pieces: fewer rows than threads) on half-precision
+    arguments: the rows widened whole into float32 (a row per thread at most), the results narrowed back."""
+    def launch(x, z, labels, out, loss, opt, threads):
+        logits = _half.convert(x, np.empty(x.shape, np.float32))
+        logits.flags.writeable = False  # the front door's float32 logits' type: one compilation
+        results = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
+        pieces(logits, z, labels, results, loss, None, threads)
+        if results is not out:
+            _half.convert(results, out)
+    launch.kernels = pieces.kernels
+    return launch
 
 
 def _long_rows(whole, pieces):
@@ -360,18 +435,24 @@ def _long_rows(whole, pieces):
 
 
 def _entry_points():
-    """``ROWS``: the ``(parallel, serial)`` kernels at ``ROWS[mode][grad][short]``, ``short`` whether the
-    rows have fewer than ``SHORT`` classes (tiles); the parallel kernel takes ``threads`` last. Nested
-    lists, not a dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
+    """``ROWS`` and ``HALF``: the ``(parallel, serial)`` kernels at ``[mode][grad][short]``, ``short``
+    whether the rows have fewer than ``SHORT`` classes (tiles); the parallel kernel takes ``threads``
+    last. ``ROWS`` for float32 and float64 logits; ``HALF`` for half precision's bits, without
+    options: the float32 kernels of ``ROWS`` on widened rows (``_InFloat32``). Nested lists, not a
+    dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
     def pairs(mode, grad):
-        tiles, whole = _kernel_of(mode, grad, TILES), _kernel_of(mode, grad, WHOLE)
-        return [(_long_rows(_on_every_core(whole), _kernel_of(mode, grad, PIECES)), whole),
-                (_on_every_core(tiles), tiles)]
-    return [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
-            for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
+        tiles, whole, pieces = (_kernel_of(mode, grad, path) for path in (TILES, WHOLE, PIECES))
+        rows = [(_long_rows(_on_every_core(whole), pieces), whole), (_on_every_core(tiles), tiles)]
+        widened_rows, widened_tiles = _InFloat32(whole), _InFloat32(tiles)
+        half = [(_long_rows(widened_rows, _widened_whole(pieces)), widened_rows.serial),
+                (widened_tiles, widened_tiles.serial)]
+        return rows, half
+    table = [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
+             for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
+    return ([[pair[which] for pair in grads] for grads in table] for which in (0, 1))
 
 
-ROWS = _entry_points()
+ROWS, HALF = _entry_points()
 
 
 @_callable(fastmath=_EXACT)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _half, _into, _kernel, _load, _log, _maximum, _store
+from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _kernel, _log, _maximum
 
 #: Where each loss option lies in the tuple ``opt`` the kernels take (``impls._numba_kernels``'
 #: docstring states the math): the class weights ``w`` (empty for none), the smoothing ``eps``, the
@@ -417,15 +417,12 @@ def _row(x, z, out, loss, maxima, r, target, mode, grad, opt):
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt):
     """Row ``r`` whole: statistics, loss, and results while the row is in cache.
-    ``out`` has no columns when there are no results; ``xbuf``, ``obuf``: the
-    float32 row buffers of half precision (``_load``, ``_store``)."""
-    xr = _load(x[r], xbuf)
-    zr = z[r] if mode == DENSE else xr
+    ``out`` has no columns when there are no results."""
+    zr = z[r] if mode == DENSE else x[r]
     target = _target(labels, opt[W], r, mode, opt[IGNORE])
-    _row(xr, zr, _into(out[r], obuf), loss, maxima, r, target, mode, grad, opt)
-    _store(obuf, out[r])
+    _row(x[r], zr, out[r], loss, maxima, r, target, mode, grad, opt)
 
 
 @_callable
@@ -448,36 +445,29 @@ def _piece(i, pieces, classes):
 
 
 @_glue
-def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt, xbuf, obuf):
-    """Statistics of piece ``i`` (``_piece``); ``xbuf``, ``obuf`` as in ``_row_task``."""
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt):
+    """Statistics of piece ``i`` (``_piece``)."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
     w = opt[W]
     wp = w[lo:hi] if w.size > 0 else w
-    xp = _load(x[r, lo:hi], xbuf)
+    xp = x[r, lo:hi]
     zp = z[r, lo:hi] if dense else xp
-    return _span_stats(xp, zp, wp, _into(out[r, lo:hi], obuf), maxima, dense, _stores(mode, grad), opt[EPS] > 0.0)
+    return _span_stats(xp, zp, wp, out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[EPS] > 0.0)
 
 
 @_glue
-def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient, xbuf, obuf):
-    """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``.
-    A half-precision ``out`` kept no exponentials (``obuf`` lives for one pass): they are
-    computed again."""
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient):
+    """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
     w = opt[W]
     wp = w[lo:hi] if w.size > 0 else w
-    xp = _load(x[r, lo:hi], xbuf)
+    xp = x[r, lo:hi]
     zp = z[r, lo:hi] if dense else xp
     label, w_label, keep = _target(labels, w, r, mode, opt[IGNORE])
     label = label - lo if mode == SPARSE else -1
-    target = _into(out[r, lo:hi], obuf)
-    if _half(out):
-        if _stores(mode, grad):
-            _span_stats(xp, zp, wp, target, maxima, dense, True, False)
-    _span_results(xp, zp, wp, target, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
-    _store(obuf, out[r, lo:hi])
+    _span_results(xp, zp, wp, out[r, lo:hi], maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
 
 
 @_kernel
@@ -566,18 +556,17 @@ def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, opt):
 
 
 @_glue
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes, xbuf, obuf):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
-    (``(2 classes + 3, hi - lo)``, the compute dtype), statistics, loss and factors
+    (``(2 classes + 3, hi - lo)``, the logits' dtype), statistics, loss and factors
     in SIMD lanes (``lanes``, ``(5, hi - lo)`` float64), results transposed
-    back; an ignored row's loss and results are 0. ``xbuf``, ``obuf``: the
-    float32 tile buffers of half precision (``_load``, ``_store``)."""
+    back; an ignored row's loss and results are 0."""
     dense = mode == DENSE
     classes = x.shape[1]
     w, ignore = opt[W], opt[IGNORE]
     xt, zt = scratch[:classes], scratch[classes:2 * classes]
     shift, x_label, w_label = scratch[2 * classes], scratch[2 * classes + 1], scratch[2 * classes + 2]
-    xs = _load(x[lo:hi], xbuf)
+    xs = x[lo:hi]
     zs = z[lo:hi] if dense else xs
     _transpose(xs, xt)
     if dense:
@@ -590,8 +579,7 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes,
         _take(xs, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
                  opt, classes)
-    _tile_results(xs, zs, labels[lo:hi], _into(out[lo:hi], obuf), lanes, xt, w_label, mode, grad, opt)
-    _store(obuf, out[lo:hi])
+    _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, w_label, mode, grad, opt)
     if mode == SPARSE and exact:
         for r in range(hi - lo):
             if labels[lo + r] == ignore:

@@ -6,8 +6,9 @@ vectorised polynomial, cut rows across threads when there are fewer rows than
 threads, and never allocate a temporary of the logits' size. The wrappers only
 allocate the outputs, or write into the caller's. float16 and bfloat16 arrive
 as they are (``dtypes``) and reach the kernels as their bits
-(``impls._half.as_bits``); the kernels compute them in float32 and round the
-results back, the per-row losses rounded here. The loss options
+(``impls._half.as_bits``); the float32 kernels compute them, on blocks of rows
+widened as they are loaded, and the results are rounded back, the per-row
+losses here (``impls._numba_kernels.HALF``). The loss options
 (``impls._options``) go to the kernels as one tuple of scalars and the class
 weights (``_kernel_options``), applied inside the kernels' passes; a call
 without options passes None, for which Numba compiles each kernel apart
@@ -81,14 +82,14 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if loss is None:
         loss = _NO_LOSS[compute]
     z = _NO_DENSE[compute] if dense is None else dense
-    parallel, serial = kernels.ROWS[mode][grad][logits.shape[1] < SHORT]
-    if options is None:
-        x, results = logits, out
-        if compute != logits.dtype:  # half precision: the kernels take its bits
-            x, results = _half.as_bits(logits), _half.as_bits(out)
-        _launch(parallel, serial, logits.size, x, z, sparse, results, loss, None)
+    short = logits.shape[1] < SHORT
+    if compute != logits.dtype:  # half precision, never with options: float32's kernels on its bits widened
+        parallel, serial = kernels.HALF[mode][grad][short]
+        _launch(parallel, serial, logits.size, _half.as_bits(logits), z, sparse, _half.as_bits(out), loss, None)
     else:
-        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss, _kernel_options(options, logits))
+        parallel, serial = kernels.ROWS[mode][grad][short]
+        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss,
+                None if options is None else _kernel_options(options, logits))
     return out, loss
 
 

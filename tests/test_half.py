@@ -116,6 +116,37 @@ def test_numba_reads_and_writes_half_precision_bit_for_bit(half, function):
             assert _same_bits(g, _to(w, half)), f"{shape}: {np.flatnonzero(g.view(np.uint16) != _to(w, half).view(np.uint16))[:5]}"
 
 
+@pytest.mark.parametrize("half", HALF, ids=str)
+def test_half_precision_compiles_no_row_kernel_of_its_own(half):
+    """The row kernels are compiled for float32 and float64 only: half precision runs the float32
+    kernels on rows widened a block at a time (``impls._numba_kernels.HALF``), so no row kernel is
+    ever compiled for half precision's bits; the shim that widens them is."""
+    try:
+        numba_backend = impls.get("numba")
+    except impls.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    from numba import types
+    from impls import _numba_kernels as kernels
+    rng = np.random.default_rng(4)
+    for shape in KERNEL_SHAPES:
+        x = (rng.standard_normal(shape) * 4).astype(half)
+        numba_backend.softmax(x)
+        numba_backend.log_softmax(x)
+        for loss in (numba_backend.sparse_softmax_cross_entropy_with_logits_and_grad,
+                     numba_backend.sparse_softmax_cross_entropy_with_logits):
+            loss(rng.integers(0, shape[1], shape[0]), x)
+        for loss in (numba_backend.softmax_cross_entropy_with_logits_and_grad,
+                     numba_backend.softmax_cross_entropy_with_logits):
+            loss(rng.random(shape).astype(np.float32), x)
+    bits = types.Array(types.int16 if half == np.float16 else types.uint16, 2, "C", readonly=True)
+    row_kernels = {k for by_grad in kernels.ROWS for by_short in by_grad for parallel, serial in by_short
+                   for k in (serial, *parallel.kernels)} - {kernels._chunks}  # the driver runs any kernel
+    assert len(row_kernels) > 6 * 3  # per mode and gradient: tiles, whole rows, two or three pieces steps
+    compiled_for_bits = sorted(k.__name__ for k in row_kernels for signature in k.signatures if bits in signature)
+    assert not compiled_for_bits
+    assert any(signature[0] == bits for signature in kernels._widened.signatures)
+
+
 #: Options that reach every option term of the kernels (``impls._options``), per loss.
 _HALF_OPTIONS = {"sparse": dict(label_smoothing=0.1, ignore_index=1, z_loss=1e-3, reduction="mean"),
                  "dense": dict(label_smoothing=0.1, z_loss=1e-3, reduction="none")}

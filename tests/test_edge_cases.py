@@ -11,7 +11,7 @@ import pytest
 import impls
 from impls._validate import FEW_LABELS
 from conftest import (DTYPES, UNDER_TEST, UNSTABLE, as_tuple, call, case_id, check_against_truth, expect_quirk,
-                      make_inputs, naive_limit, seed_of)
+                      make_inputs, naive_limit, seed_of, span_example)
 from xentbench.accuracy import DENSE, FUNCTIONS, SPARSE, WITH_AXIS, tolerance, truth
 
 SIGMOID = "sigmoid_cross_entropy_with_logits"
@@ -133,6 +133,28 @@ def test_extreme_softmax_by_hand(backend, dtype):
     np.testing.assert_allclose(
         backend.sparse_softmax_cross_entropy_with_logits(EXTREME_SPARSE[:1], EXTREME[:1].astype(dtype)),
         [2e4], rtol=tol)
+
+
+@nonfinite
+@pytest.mark.parametrize("function", sorted(DENSE))
+@pytest.mark.parametrize("dtype", [d for d in DTYPES if d != np.float64], ids=case_id)
+def test_a_row_spanning_the_dtypes_range_has_a_finite_dense_loss(backend, function, dtype):
+    """The thorough fuzz's example (``conftest.span_example``) and its float32 and float16 variants:
+    ``x - max(x)`` overflows the dtype (float32, the compute dtype of bfloat16, or float16, computed
+    in float32), yet the loss is finite. The truth in float64, which holds ``x - m``:
+    ``sum z (log(sum exp(x - m)) - (x - m))`` and the gradient ``exp(x - m) / sum exp(x - m) - z``.
+    float64 rows overflow only beyond 1.8e308, where every backend still overflows."""
+    skip_naive_outside_its_domain(backend)
+    labels, logits = span_example(dtype)
+    got = as_tuple(call(backend, function, labels, logits, axis=1))
+    expect_quirk(backend, function, logits, got, axis=1)
+    z, x = (np.moveaxis(a.astype(np.float64), 1, -1) for a in (labels, logits))
+    d = x - x.max(axis=-1, keepdims=True)
+    s = np.exp(d).sum(axis=-1, keepdims=True)
+    want = (np.sum(z * (np.log(s) - d), axis=-1), np.moveaxis(np.exp(d) / s - z, -1, 1))
+    assert np.isfinite(got[0]).all(), f"{backend.name}.{function}: loss {got[0]}"
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.astype(np.float64), w, rtol=tolerance(dtype))
 
 
 @dtypes

@@ -202,7 +202,7 @@ def _check_results(function, labels, logits, axis, results):
     # on NaN propagation, the docs (guides/precision.md) do and numpy implements it).
     reference = None if finite else _documented_part(function, z, x, ax, results["numpy"], "numpy")
     for name in (n for n in STABLE if n in results):  # a plugin may not offer this function
-        hit = quirks.expected_deviation(name, function, x)
+        hit = quirks.expected_deviation(name, function, x, ax)
         if hit is not None:  # a known quirk of the reference here: it must deviate only as described
             assert hit.quirk.explains(x, results[name], ax), f"{name}.{function}: not as {hit.quirk.name} says"
             QUIRKED[hit.quirk.name] = QUIRKED.get(hit.quirk.name, 0) + 1

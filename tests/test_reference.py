@@ -16,11 +16,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import ml_dtypes
 import numpy as np
 import pytest
 
-from conftest import tf_backend  # noqa: F401  (a fixture)
-from xentbench import quirks, roofline, verify
+from conftest import span_example, tf_backend  # noqa: F401  (a fixture)
+from xentbench import accuracy, quirks, roofline, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Set in the subprocess that runs the reference's tests with oneDNN switched.
@@ -34,14 +35,16 @@ def test_a_found_quirk_is_what_its_table_entry_says(tf_backend, quirk):  # noqa:
     if hit is None:  # not on this machine: the strict checks of the other tests run instead
         for dtype in quirks.DTYPES:
             for function in sorted(quirk.functions):
-                got = getattr(tf_backend, function)(np.array(quirk.probe, dtype))
-                assert np.isnan(got).all(), f"{quirk.name} not found, yet {function} of the probe gave {got}"
+                args = quirk.arguments(function, dtype)
+                got = getattr(tf_backend, function)(*args)
+                assert not quirk.shows(args[-1], got), f"{quirk.name} not found, yet {function} gave {got}"
         return
     assert not (quirk.onednn_only and quirks.onednn() == "off"), f"{quirk.name} found with oneDNN off"
     for dtype in hit.dtypes:
-        x = np.array(quirk.probe, dtype)
         for function in sorted(quirk.functions):
-            assert quirk.explains(x, getattr(tf_backend, function)(x)), f"{quirk.name}: {function} {dtype}"
+            args = quirk.arguments(function, dtype)
+            got = getattr(tf_backend, function)(*args)
+            assert quirk.explains(args[-1], got), f"{quirk.name}: {function} {dtype}"
 
 
 def test_explains_accepts_the_described_deviation_and_nothing_else():
@@ -56,6 +59,37 @@ def test_explains_accepts_the_described_deviation_and_nothing_else():
         bad = described.copy()
         bad[0] = wrong[0]
         assert not quirk.explains(x, bad)
+
+
+def test_the_overflow_quirk_touches_rows_spanning_past_the_compute_dtype_and_explains_only_inf_or_nan():
+    quirk = next(q for q in quirks.KNOWN if q.name == "dense-loss-overflow")
+    big = float(ml_dtypes.finfo(accuracy.BFLOAT16).max)  # float32 holds it too
+    x = np.array([[big, -big, 0], [big, -1, 0], [big, -big, np.nan], [big, -big, -np.inf], [-np.inf, 0, 1]],
+                 np.float32)
+    touched = [True, False, False, True, False]  # a NaN row is the project's NaN; -inf alone is no overflow
+    assert quirk.touched(x).tolist() == touched
+    assert quirk.touched(x.astype(accuracy.BFLOAT16)).tolist() == touched
+    assert not quirk.touched(x.astype(np.float64)).any()  # float64 holds these spans
+    assert not quirk.touched(np.array([[65504, -65504, 0]], np.float16)).any()  # computed in float32
+    loss = np.array([np.inf, 1.0, np.nan, np.nan, 2.0])
+    assert quirk.explains(x, loss) and quirk.explains(x.T, (loss, x.T), axis=0)  # (loss, gradient) too
+    assert quirk.explains(x, np.where(touched, -np.inf, 1.0))
+    assert not quirk.explains(x, np.where(np.arange(5) == 3, 7.0, loss))  # a finite loss in a touched row
+    assert quirk.touches("softmax_cross_entropy_with_logits", x) and not quirk.touches("log_softmax", x)
+    assert not quirk.touches("softmax_cross_entropy_with_logits", x, axis=0)  # columns span less
+
+
+def test_tensorflow_dense_loss_overflow_is_recognised_as_the_quirk(tf_backend):  # noqa: F811
+    """The thorough fuzz's example: TensorFlow's loss is inf there, and the probe found that."""
+    quirk = next(q for q in quirks.KNOWN if q.name == "dense-loss-overflow")
+    for dtype in (accuracy.BFLOAT16, np.float32):
+        labels, logits = span_example(dtype)
+        for function in sorted(quirk.functions):
+            hit = quirks.expected_deviation("tensorflow", function, logits, axis=1)
+            assert hit is not None and hit.quirk is quirk, f"{function} {dtype}: {quirks.found()}"
+            got = getattr(tf_backend, function)(labels, logits, axis=1)
+            assert quirk.explains(logits, got, axis=1), f"{function} {dtype}: {got}"
+            assert quirks.expected_deviation("tensorflow", function, logits, axis=-1) is None  # rows of 3 fit
 
 
 def test_the_probe_finds_nothing_on_the_other_backends():

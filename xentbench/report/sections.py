@@ -163,7 +163,7 @@ def section_header(ctx: Context) -> None:
     doc.table(["", ""], [(f"**{k}**", v) for k, v in rows], numeric_from=99)
     quirks_found = info.get("reference", [])[1:]
     if quirks_found:
-        doc.p("What the reference does with NaN and infinities here (`xentbench/quirks.py`; a quirk is a "
+        doc.p("What the reference does with NaN, infinities and overflow here (`xentbench/quirks.py`; a quirk is a "
               "known deviation from the project's semantics, probed when the machine was measured):")
         doc.ul(quirks_found)
     if ctx.roof:

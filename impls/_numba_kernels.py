@@ -52,18 +52,27 @@ NaN and infinities (exactly as the reference formulas)
 
 Half precision (float16, bfloat16)
     Arrives as its bits (``impls._half.as_bits``: float16 as ``int16``,
-    bfloat16 as ``uint16``) and is computed by the float32 kernels, which
-    are compiled once for both (``HALF``, ``_InFloat32``): blocks of
-    ``WIDENED // classes`` rows are widened into a float32 buffer (exactly),
-    computed, and the results narrowed into the output, rounding to nearest
-    even (``_widened``); a row cut into pieces (fewer rows than threads) is
-    widened whole (``_widened_whole``). So every value is the float32
-    computation's, rounded once more: bit for bit what converting the logits
-    to float32, running the float32 kernels and converting the results back
-    gives, with no buffer larger than a block of rows, or a row per thread.
-    The per-row loss is written in float32 and narrowed by the caller. A call
-    with loss options gets its half-precision logits as float32 from the front
-    door (``impls._options``).
+    bfloat16 as ``uint16``) and is computed in float32 (``HALF``):
+    - whole rows, by kernels compiled for the bits: each row is widened into
+      a float32 buffer of its size as it is loaded (``_load``), its results
+      written to a float32 buffer and narrowed into the output, rounding to
+      nearest even (``_store``; ``_into`` picks the buffer when compiling, so
+      that the code that writes results is compiled for float32 arrays).
+      Converting a row between its passes keeps it in L1 with the
+      conversions overlapping the computation; the float32 kernel run on
+      blocks of widened rows took 1.1-1.35x the time at 4096x1000
+      (``benchmarks/NOTES.md`` entry 28);
+    - tiles of short rows, by the float32 kernels themselves on blocks of
+      rows widened a block at a time (``_widened``, ``_InFloat32``): no tile
+      kernel is compiled for the bits;
+    - rows cut into pieces (fewer rows than threads), widened whole, computed
+      by the float32 kernels and narrowed back (``_widened_whole``).
+    So every value is the float32 computation's, rounded once more: bit for
+    bit what converting the logits to float32, running the float32 kernels
+    and converting the results back gives, with no buffer larger than a
+    block of rows, or a row per thread. The per-row loss is written in
+    float32 and narrowed by the caller. A call with loss options gets its
+    half-precision logits as float32 from the front door (``impls._options``).
 
 One kernel per call (``ROWS``)
     Each ``(mode, grad, path)`` has a kernel of its own, in which the three are
@@ -81,6 +90,7 @@ Fast-math
     their own flags when LLVM inlines them, so no other arithmetic is reordered.
 """
 
+import functools
 import math
 import types as pytypes
 
@@ -92,9 +102,9 @@ from numba.core import cgutils
 from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
-from . import _half
-from ._half import narrow, widen
-from ._numba_math import _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _log1p_small
+from ._half import convert, convert_span, narrow, widen
+from ._numba_math import (
+    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _empty, _exp, _glue, _half, _jit, _kernel, _log1p_small)
 from ._numba_rows import (
     BLOCK, CHUNKS, DENSE, LOG_SOFTMAX, PIECES, SOFTMAX, SPARSE, TILE, TILES, WHOLE, _loss, _merge, _piece,
     _piece_results, _piece_stats, _row_task, _target, _tile_task, IGNORE, W, pieces_per_row)
@@ -131,9 +141,11 @@ def _tiles(task, x, z, labels, out, loss, opt):
 def _whole(x, z, labels, out, loss, mode, grad, opt):
     """Each row one task: statistics, loss, and results while the row is in cache."""
     n_rows, classes = x.shape
-    maxima = np.empty(-(-classes // BLOCK), x.dtype)
+    maxima = _empty(x, -(-classes // BLOCK))
+    xbuf = np.empty(classes * _half(x), np.float32)
+    obuf = np.empty(out.shape[1] * _half(out), np.float32)
     for r in range(n_rows):
-        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt)
+        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
 
 
 def _piece_steps(mode, grad):
@@ -336,12 +348,18 @@ def _on_every_core(serial):
 
 
 # --------------------------------------------------------------------------
-# Half precision: the float32 kernels on rows widened as they are loaded
+# Half precision: tiles computed by the float32 kernels on rows widened a block at a time
 # --------------------------------------------------------------------------
 
-#: Logits per block of rows that ``_widened`` widens at a time: 64 KiB of float32, in L2 cache
-#: with its results while the float32 kernel reads and writes them.
+#: Logits per block of short rows that ``_widened`` widens at a time: 64 KiB of float32 (several
+#: tiles), in L2 cache with its results while the float32 kernel reads and writes them.
 WIDENED = 16384
+#: The argument types of the float32 serial kernels that ``_widened`` calls: those of the front
+#: door's float32 call without options (``impls._validate``: read-only C-contiguous logits, dense
+#: labels and int64 labels; writable C-contiguous results and losses).
+FLOAT32_CALL = (types.Array(types.float32, 2, "C", readonly=True), types.Array(types.float32, 2, "C", readonly=True),
+                types.Array(types.int64, 1, "C", readonly=True), types.Array(types.float32, 2, "C"),
+                types.Array(types.float32, 1, "C"), types.none)
 
 
 @intrinsic
@@ -353,70 +371,81 @@ def _readonly(typingctx, a):
     return a.copy(readonly=True)(a), codegen
 
 
+@intrinsic
+def _as_float32_call(typingctx, z, labels, loss):
+    """Nothing, for ``z``, ``labels`` and ``loss`` of ``FLOAT32_CALL``'s types; any other types fail to
+    compile, so that ``_widened`` never passes the float32 kernel arguments it was not compiled for."""
+    if (z, labels, loss) != (FLOAT32_CALL[1], FLOAT32_CALL[2], FLOAT32_CALL[4]):
+        raise numba.core.errors.TypingError(f"_widened takes the front door's arrays, not {z}, {labels}, {loss}")
+    return types.none(z, labels, loss), lambda context, builder, signature, values: context.get_dummy_value()
+
+
+@_kernel
+def _widened_block(x, z, labels, out, loss, kernel, xbuf, obuf):
+    """``_widened``'s work on one block of rows: ``x`` widened into ``xbuf``, the float32 kernel at
+    ``kernel`` run on it into ``obuf``, and ``obuf`` narrowed into ``out``. Without Numba's reference
+    counting (``_kernel``): its views cost no atomic operations."""
+    convert_span(x.reshape(-1), xbuf.reshape(-1))
+    _call_at(kernel, (_readonly(xbuf), z, labels, obuf, loss, None))
+    convert_span(obuf.reshape(-1), out.reshape(-1))
+
+
 @_jit
 def _widened(x, z, labels, out, loss, kernel):
-    """The float32 serial kernel at address ``kernel`` (one of ``ROWS``, compiled for the float32
-    call's argument types) on half-precision rows ``x`` (bits, ``impls._half.as_bits``): blocks of
-    ``WIDENED // classes`` rows widened into a float32 buffer (exactly), computed, and the results
-    (a float32 buffer of the block's) narrowed into ``out`` (ties to even), unless ``out`` is the
-    float32 placeholder of a loss. So each value is the float32 kernel's, rounded once more: bit
-    for bit what converting the logits to float32, running the float32 kernel and converting
-    back gives, with buffers of one block, and no half-precision kernel to compile."""
+    """The float32 serial kernel at address ``kernel`` (of ``ROWS``, compiled for ``FLOAT32_CALL``) on
+    half-precision rows ``x`` (bits, ``impls._half.as_bits``): blocks of ``WIDENED // classes`` rows
+    widened into a float32 buffer (exactly), computed, and the results (a float32 buffer of the
+    block's) narrowed into ``out`` (ties to even), unless ``out`` is the float32 placeholder of a
+    loss. So each value is the float32 kernel's, rounded once more: bit for bit what converting the
+    logits to float32, running the float32 kernel and converting back gives."""
+    _as_float32_call(z, labels, loss)
     n_rows, classes = x.shape
     rows = max(1, min(n_rows, WIDENED // max(1, classes)))
     xbuf = np.empty((rows, classes), np.float32)
     obuf = np.empty((rows, out.shape[1]), np.float32)
     for lo in range(0, n_rows, rows):
         hi = min(lo + rows, n_rows)
-        xs, results = xbuf[:hi - lo], obuf[:hi - lo]
-        _half.convert_span(x[lo:hi].reshape(-1), xs.reshape(-1))
-        _call_at(kernel, (_readonly(xs), z[lo:hi], labels[lo:hi], results, loss[lo:hi], None))
-        _half.convert_span(results.reshape(-1), out[lo:hi].reshape(-1))
-
-
-def _float32_types(x, z, labels, out, loss) -> tuple:
-    """The argument types of the float32 call that ``_widened`` makes for half-precision arguments."""
-    logits = types.Array(types.float32, 2, "C", readonly=True)
-    results = numba.typeof(out) if out.dtype == np.float32 else types.Array(types.float32, 2, "C")
-    return logits, numba.typeof(z), numba.typeof(labels), results, numba.typeof(loss), types.none
+        _widened_block(x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], kernel, xbuf[:hi - lo],
+                       obuf[:hi - lo])
 
 
 class _InFloat32:
     """The float32 serial kernel ``serial`` (of ``ROWS``) on half-precision arguments, through
-    ``_widened``: on chunks of rows on every core (``_chunks``), or ``.serial`` on the calling thread. The addresses of ``_widened`` and of ``serial`` for the types of a call are found
-    once per type fingerprint of its arguments, as ``_OnEveryCore`` finds its own."""
+    ``_widened``: on chunks of rows on every core (``_chunks``), or ``.serial`` on the calling thread.
+    ``serial`` is compiled once, for ``FLOAT32_CALL``, at the first call; the parallel call finds
+    ``_widened``'s address for its argument types once per type fingerprint, as ``_OnEveryCore``."""
 
     def __init__(self, serial):
         self.kernels = (serial, _widened)
         self._addresses = {}
 
+    @functools.cached_property
+    def address(self) -> int:
+        """The native entry point of the float32 kernel, compiled for ``FLOAT32_CALL``."""
+        return _address(self.kernels[0], FLOAT32_CALL)
+
     def serial(self, x, z, labels, out, loss, opt):
-        _widened(x, z, labels, out, loss, self._find(x, z, labels, out, loss)[1])
+        _widened(x, z, labels, out, loss, self.address)
 
     def __call__(self, x, z, labels, out, loss, opt, threads):
-        shim, kernel = self._find(x, z, labels, out, loss)
-        _chunks((shim,), x, z, labels, out, loss, kernel, threads)
-
-    def _find(self, *args) -> tuple:
-        key = compute_fingerprint(args)
-        addresses = self._addresses.get(key)
-        if addresses is None:
-            signature = tuple(numba.typeof(a) for a in args) + (types.int64,)
-            addresses = self._addresses[key] = (_address(_widened, signature),
-                                                _address(self.kernels[0], _float32_types(*args)))
-        return addresses
+        key = compute_fingerprint((x, z, labels, out, loss))
+        shim = self._addresses.get(key)
+        if shim is None:
+            signature = tuple(numba.typeof(a) for a in (x, z, labels, out, loss)) + (types.int64,)
+            shim = self._addresses[key] = _address(_widened, signature)
+        _chunks((shim,), x, z, labels, out, loss, self.address, threads)
 
 
 def _widened_whole(pieces):
     """The parallel kernel ``pieces`` (rows cut into pieces: fewer rows than threads) on half-precision
     arguments: the rows widened whole into float32 (a row per thread at most), the results narrowed back."""
     def launch(x, z, labels, out, loss, opt, threads):
-        logits = _half.convert(x, np.empty(x.shape, np.float32))
+        logits = convert(x, np.empty(x.shape, np.float32))
         logits.flags.writeable = False  # the front door's float32 logits' type: one compilation
         results = out if out.dtype == np.float32 else np.empty(out.shape, np.float32)
         pieces(logits, z, labels, results, loss, None, threads)
         if results is not out:
-            _half.convert(results, out)
+            convert(results, out)
     launch.kernels = pieces.kernels
     return launch
 
@@ -438,14 +467,14 @@ def _entry_points():
     """``ROWS`` and ``HALF``: the ``(parallel, serial)`` kernels at ``[mode][grad][short]``, ``short``
     whether the rows have fewer than ``SHORT`` classes (tiles); the parallel kernel takes ``threads``
     last. ``ROWS`` for float32 and float64 logits; ``HALF`` for half precision's bits, without
-    options: the float32 kernels of ``ROWS`` on widened rows (``_InFloat32``). Nested lists, not a
+    options (module docstring): whole rows compiled for the bits, tiles and pieces by the float32
+    kernels on widened rows (``_InFloat32``, ``_widened_whole``). Nested lists, not a
     dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
     def pairs(mode, grad):
         tiles, whole, pieces = (_kernel_of(mode, grad, path) for path in (TILES, WHOLE, PIECES))
-        rows = [(_long_rows(_on_every_core(whole), pieces), whole), (_on_every_core(tiles), tiles)]
-        widened_rows, widened_tiles = _InFloat32(whole), _InFloat32(tiles)
-        half = [(_long_rows(widened_rows, _widened_whole(pieces)), widened_rows.serial),
-                (widened_tiles, widened_tiles.serial)]
+        on_every_core, widened = _on_every_core(whole), _InFloat32(tiles)
+        rows = [(_long_rows(on_every_core, pieces), whole), (_on_every_core(tiles), tiles)]
+        half = [(_long_rows(on_every_core, _widened_whole(pieces)), whole), (widened, widened.serial)]
         return rows, half
     table = [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
              for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]

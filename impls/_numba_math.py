@@ -1,6 +1,7 @@
 """The elementary functions of the ``numba`` backend's kernels (``impls._numba_kernels``, whose
 docstring states the math, the accuracy and the NaN/inf rules): ``exp`` and ``log`` as vectorisable
-polynomials of about one ulp, with the compile options every kernel module shares.
+polynomials of about one ulp, the shims that widen a half-precision row as it is loaded and narrow
+it as it is stored, and the compile options every kernel module shares.
 """
 
 import functools
@@ -9,6 +10,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
+
+from ._half import narrow, widen
 
 
 #: Every kernel: cached on disk, and NumPy's error model (``1 / 0.0`` is inf, not
@@ -180,3 +183,82 @@ def _log(v):
     r = e * 0.6931471805598903 + (e * 5.497923018708371e-14 + _log1p_small(f - 1.0, _ATANH64))
     r = -np.inf if v == 0.0 else r
     return r if v < np.inf else v
+
+
+# --------------------------------------------------------------------------
+# Half precision in the kernels of whole rows: widened on loading, narrowed on storing
+# --------------------------------------------------------------------------
+
+def _half_bits(dtype) -> bool:
+    """Whether Numba's element type ``dtype`` is half-precision bits (``impls._half.BITS``)."""
+    return dtype in (types.int16, types.uint16)
+
+
+def _half(a):
+    """1 if the array ``a`` holds half-precision bits, else 0 (chosen when compiling): the
+    factor of the sizes of the float32 buffers a row needs (``_load``, ``_into``)."""
+
+
+@overload(_half, inline="always")
+def _half_overload(a):
+    half = int(_half_bits(a.dtype))
+    return lambda a: half
+
+
+def _into(out, buffer):
+    """Where a row's results are computed: ``out`` itself, or for a half-precision ``out``
+    the float32 ``buffer`` that ``_store`` then narrows into it. Chosen when compiling,
+    so that the results code is typed once per dtype, never for the half-precision bits."""
+
+
+@overload(_into, inline="always")
+def _into_overload(out, buffer):
+    if _half_bits(out.dtype):
+        return lambda out, buffer: buffer
+    return lambda out, buffer: out
+
+
+def _empty(like, shape):
+    """``np.empty(shape)`` of the dtype the array ``like`` is computed in: float32 for half precision."""
+
+
+@overload(_empty, inline="always")
+def _empty_overload(like, shape):
+    if _half_bits(like.dtype):
+        return lambda like, shape: np.empty(shape, np.float32)
+    return lambda like, shape: np.empty(shape, like.dtype)
+
+
+def _load(x, buffer):
+    """The row ``x`` in the dtype it is computed in: ``x`` itself, or half precision widened into
+    ``buffer`` (float32, ``x``'s size), which is returned. Read only: results are never written
+    through what a helper returns (``_subtract_target``)."""
+
+
+@overload(_load, inline="always")
+def _load_overload(x, buffer):
+    if not _half_bits(x.dtype):
+        return lambda x, buffer: x
+
+    def widen_row(x, buffer):
+        for j in range(x.size):
+            buffer[j] = widen(x[j])
+        return buffer
+    return widen_row
+
+
+def _store(target, out):
+    """Narrow the float32 results in ``target`` into the half-precision row ``out`` (ties to
+    even); nothing for any other ``out``. A call of its own, so that its stores are never
+    taken for dead (``_subtract_target``)."""
+
+
+@overload(_store, jit_options={"_nrt": False})
+def _store_overload(target, out):
+    if not _half_bits(out.dtype):
+        return lambda target, out: None
+
+    def narrow_row(target, out):
+        for j in range(out.size):
+            out[j] = narrow(target[j], out)
+    return narrow_row

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _kernel, _log, _maximum
+from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _into, _kernel, _load, _log, _maximum, _store
 
 #: Where each loss option lies in the tuple ``opt`` the kernels take (``impls._numba_kernels``'
 #: docstring states the math): the class weights ``w`` (empty for none), the smoothing ``eps``, the
@@ -417,12 +417,15 @@ def _row(x, z, out, loss, maxima, r, target, mode, grad, opt):
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt):
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
     """Row ``r`` whole: statistics, loss, and results while the row is in cache.
-    ``out`` has no columns when there are no results."""
-    zr = z[r] if mode == DENSE else x[r]
+    ``out`` has no columns when there are no results; ``xbuf``, ``obuf``: the
+    float32 row buffers of half precision (``_load``, ``_store``)."""
+    xr = _load(x[r], xbuf)
+    zr = z[r] if mode == DENSE else xr
     target = _target(labels, opt[W], r, mode, opt[IGNORE])
-    _row(x[r], zr, out[r], loss, maxima, r, target, mode, grad, opt)
+    _row(xr, zr, _into(out[r], obuf), loss, maxima, r, target, mode, grad, opt)
+    _store(obuf, out[r])
 
 
 @_callable

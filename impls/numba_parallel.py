@@ -6,9 +6,8 @@ vectorised polynomial, cut rows across threads when there are fewer rows than
 threads, and never allocate a temporary of the logits' size. The wrappers only
 allocate the outputs, or write into the caller's. float16 and bfloat16 arrive
 as they are (``dtypes``) and reach the kernels as their bits
-(``impls._half.as_bits``); the float32 kernels compute them, on blocks of rows
-widened as they are loaded, and the results are rounded back, the per-row
-losses here (``impls._numba_kernels.HALF``). The loss options
+(``impls._half.as_bits``); the kernels compute them in float32 and round the
+results back, the per-row losses rounded here (``impls._numba_kernels.HALF``). The loss options
 (``impls._options``) go to the kernels as one tuple of scalars and the class
 weights (``_kernel_options``), applied inside the kernels' passes; a call
 without options passes None, for which Numba compiles each kernel apart

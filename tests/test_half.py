@@ -117,10 +117,10 @@ def test_numba_reads_and_writes_half_precision_bit_for_bit(half, function):
 
 
 @pytest.mark.parametrize("half", HALF, ids=str)
-def test_half_precision_compiles_no_row_kernel_of_its_own(half):
-    """The row kernels are compiled for float32 and float64 only: half precision runs the float32
-    kernels on rows widened a block at a time (``impls._numba_kernels.HALF``), so no row kernel is
-    ever compiled for half precision's bits; the shim that widens them is."""
+def test_half_precision_compiles_no_tile_or_piece_kernel_of_its_own(half):
+    """Tiles of short rows and rows cut into pieces are computed by the float32 kernels on widened
+    rows (``impls._numba_kernels.HALF``): no kernel of theirs is ever compiled for half precision's
+    bits, and the shim that widens tiles is; whole rows have kernels of their own."""
     try:
         numba_backend = impls.get("numba")
     except impls.BackendUnavailable as exc:
@@ -141,9 +141,9 @@ def test_half_precision_compiles_no_row_kernel_of_its_own(half):
     bits = types.Array(types.int16 if half == np.float16 else types.uint16, 2, "C", readonly=True)
     row_kernels = {k for by_grad in kernels.ROWS for by_short in by_grad for parallel, serial in by_short
                    for k in (serial, *parallel.kernels)} - {kernels._chunks}  # the driver runs any kernel
-    assert len(row_kernels) > 6 * 3  # per mode and gradient: tiles, whole rows, two or three pieces steps
-    compiled_for_bits = sorted(k.__name__ for k in row_kernels for signature in k.signatures if bits in signature)
-    assert not compiled_for_bits
+    compiled_for_bits = {k.__name__ for k in row_kernels for signature in k.signatures if bits in signature}
+    assert {"rows_sparse_grad_whole", "rows_softmax_whole"} <= compiled_for_bits  # the calls reached them
+    assert not {name for name in compiled_for_bits if "tiles" in name or "pieces" in name}
     assert any(signature[0] == bits for signature in kernels._widened.signatures)
 
 

@@ -48,6 +48,15 @@ def poisoned(rows: np.ndarray) -> np.ndarray:
     return np.isnan(rows) | np.isposinf(rows)
 
 
+def overflowing(rows: np.ndarray) -> np.ndarray:
+    """The rows (class axis last) without NaN or ``+inf`` where a finite ``x - max(x)`` is ``-inf`` in
+    the compute dtype (float32 for half precision): those spanning more than its largest number."""
+    x = rows.astype(compute_dtype(rows.dtype))
+    with np.errstate(over="ignore", invalid="ignore"):
+        overflows = np.isneginf(x - x.max(axis=-1, keepdims=True, initial=-np.inf)) & np.isfinite(x)
+    return overflows.any(axis=-1) & ~poisoned(x).any(axis=-1)
+
+
 def _rows(logits, axis: int) -> np.ndarray:
     """The logits with the class axis last, in native byte order."""
     x = np.moveaxis(np.asarray(logits), axis, -1)
@@ -114,13 +123,8 @@ class SpanOverflow(Quirk):
     dtype, and the loss, computed from them, may be finite."""
 
     def touched(self, rows: np.ndarray) -> np.ndarray:
-        """The rows (class axis last) without NaN or ``+inf`` where a finite ``x - max(x)`` is
-        ``-inf`` in the compute dtype (float32 for half precision): those spanning more than its
-        largest number."""
-        x = rows.astype(compute_dtype(rows.dtype))
-        with np.errstate(over="ignore", invalid="ignore"):
-            overflows = np.isneginf(x - x.max(axis=-1, keepdims=True, initial=-np.inf)) & np.isfinite(x)
-        return overflows.any(axis=-1) & ~poisoned(x).any(axis=-1)
+        """The rows (class axis last) that ``overflowing`` finds."""
+        return overflowing(rows)
 
     def explains(self, logits, got, axis: int = -1) -> bool:
         """Whether the loss of ``got`` (a dense loss along ``axis``, or loss and gradient) is inf or

@@ -20,7 +20,6 @@ from xentbench.gate.measure import (
     BUDGET_PER_COMBINATION, CONFIRMATIONS, EXTRA_SHARE, MAX_SHARE, MIN_SHARE, Outcome, Pair, WorkerDied, confirm,
     isolate, measure)
 from xentbench.gate.stats import CONFIDENCE
-from xentbench.suite import SHORT_NAMES
 
 
 @dataclass(frozen=True)
@@ -40,7 +39,7 @@ class Settings:
 
 
 def judge(folders, combos, dtype: str, backend: str, settings: Settings, progress) -> list[Outcome]:
-    """Measure every ``(function, batch, classes)`` of ``combos`` in BASE (``folders[0]``) and HEAD, then
+    """Measure every combination of ``combos`` (``measure.combinations``) in BASE (``folders[0]``) and HEAD, then
     confirm each call of slower or faster in fresh workers; the outcomes, in the order of ``combos``.
 
     ``GateError`` (or ``RuntimeError`` from a worker) when the gate cannot run.
@@ -53,10 +52,10 @@ def judge(folders, combos, dtype: str, backend: str, settings: Settings, progres
         with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
             pair = Pair(folders, settings.mode, module=settings.module)
             spent = 0.0
-            for i, (f, b, c) in enumerate(combos):
+            for i, combo in enumerate(combos):
                 share = max(MIN_SHARE, min(MAX_SHARE * budget / len(combos), (budget - spent) / (len(combos) - i)))
-                progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
-                outcome = Outcome(f, b, c, dtype, backend)
+                outcome = Outcome.of(combo, dtype, backend)
+                progress.start(outcome.name)
                 try:
                     measure(pair, outcome, Path(work), share, settings.threshold, settings.method, settings.rounds,
                             settings.fixed_rounds, EXTRA_SHARE * per)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from xentbench import checkout, cli, gate
-from xentbench.gate import measure as gate_measure, output, stats as gate_stats
+from xentbench.gate import measure as gate_measure, output, session as gate_session, stats as gate_stats
 from xentbench.gate.measure import confirm, measure
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
@@ -142,6 +142,16 @@ def test_linear_is_asked_for_by_benchs_word_and_has_a_grid_of_its_own():
     assert (outcome.batch, outcome.hidden, outcome.classes) == (256, 512, 32000)
     assert outcome.name == "linear_grad 256x512x32000" and outcome.combo == (LINEAR, 256, 512, 32000)
     assert gate.Outcome.of((SPARSE, 32, 10), "float32", "numba").name == "sparse 32x10"
+
+
+def test_a_linear_combination_has_a_larger_default_share():
+    """Its batch of 12 rounds takes 20-40 s: the 4 s of the seven functions' combinations would leave it
+    one batch, whose interval is the batch's range; the default grid's budget stays 4 s a combination."""
+    settings = gate_session.Settings(0.05, None, gate.FIRST_ROUNDS, "median", gate.DEFAULT_MODE)
+    assert settings.budget_for(gate.combinations([SPARSE], "float32", quick=False)) == 21 * 4.0
+    assert settings.budget_for(gate.combinations([SPARSE, LINEAR], "float32", quick=True)) == 3 * 4.0 + 100.0
+    assert gate_measure.extra_share((SPARSE, 32, 10)) == 20.0  # EXTRA_SHARE x 4 s, as it was
+    assert gate_measure.extra_share((LINEAR, *TINY_LINEAR)) == 100.0
 
 
 # --------------------------------------------------------------------------- whole gates

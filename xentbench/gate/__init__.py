@@ -29,14 +29,15 @@ Decision (``xentbench.gate.stats``): after ``--rounds`` rounds, the
 interval of the median log-ratio decides slower, faster, same or undecided
 against ``--threshold``; an undecided combination gets more batches of
 rounds while its share of ``--budget`` (seconds of timing for the whole grid,
-spread over the combinations left, at most ``MAX_SHARE`` times an even
+by default each combination's ``measure.default_share``, 4 s; spread over the
+combinations left in proportion to those, at most ``MAX_SHARE`` times its even
 share) lasts, or, while its median ratio lies beyond half the threshold (a
-change is likely), up to ``EXTRA_SHARE`` times a combination's default share.
+change is likely), up to ``measure.extra_share`` (``EXTRA_SHARE`` times 4 s).
 A call of *slower* or *faster* is then confirmed (``measure.confirm``):
 ``CONFIRMATIONS`` fresh workers, one after the other (the first loads the two
 copies the other way round), each time the combination again with a
-sequential decision of its own (up to ``EXTRA_SHARE`` times a combination's
-default share, beyond ``--budget``), and the call stands only when every one
+sequential decision of its own (up to ``measure.extra_share``, beyond
+``--budget``), and the call stands only when every one
 makes it again; otherwise the combination is undecided. A bias that lives as
 long as one worker process (``benchmarks/NOTES.md`` entries 13 and 20) is
 drawn afresh by each; a change in the code shows in all. What stays undecided is reported
@@ -61,8 +62,10 @@ the default grid): ``linear_cross_entropy_and_grad``, forward and backward, on
 ``--quick``: the first; ``--shape NxDxV``: any of ``bench``'s linear grid, up to
 seconds a call). Timed as the others, after the first calls, with the rounds of
 long calls (``SLOW_ROUNDS`` a batch, ``MIN_SAMPLES`` samples of one call a turn,
-one untimed call before each turn below ``timing.LONG_CALL``, none from it up);
-its accuracy is not judged (its extended-precision truth would take minutes;
+one untimed call before each turn below ``timing.LONG_CALL``, none from it up),
+each combination's default share of ``--budget`` and its ``extra_share``
+``LINEAR_BUDGET_PER_COMBINATION`` (100 s: two batches on a quiet machine); its
+accuracy is not judged (its extended-precision truth would take minutes;
 ``xentbench verify`` checks it).
 
 History (``xentbench.gate.history``): ``--record FILE`` appends the run's
@@ -84,8 +87,8 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, LINEAR_SHAPES, MODES, QUICK_SHAPES, GateError,
-    Outcome, combinations, select_functions)
+    BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, LINEAR_BUDGET_PER_COMBINATION, LINEAR_SHAPES,
+    MODES, QUICK_SHAPES, GateError, Outcome, combinations, select_functions)
 from xentbench.gate.session import Settings, header_of, judge
 from xentbench.gate.stats import DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.gate.versions import default_cache_dir, library
@@ -138,7 +141,7 @@ def add_arguments(parser) -> None:
                         help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
     parser.add_argument("--budget", type=float, default=None,
                         help=f"seconds of timing rounds for the whole grid (default {BUDGET_PER_COMBINATION:g} "
-                             "per combination)")
+                             f"per combination, {LINEAR_BUDGET_PER_COMBINATION:g} per linear one)")
     parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS,
                         help=f"rounds before the first decision and per extra batch (default {FIRST_ROUNDS})")
     parser.add_argument("--markdown", type=Path, help="write a pull-request comment in Markdown here")

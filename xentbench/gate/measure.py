@@ -61,6 +61,11 @@ MAX_SHARE = 4
 #: second under heavy load, and 3 of 5 planted 5% ones at 4096x1000 (2.5 ms calls sharing 2 busy
 #: cores) ran out of rounds with a median of 1.026-1.049 (NOTES entry 15).
 EXTRA_SHARE = 5
+#: the fused linear's default share (``default_share``), seconds of rounds per combination: a batch of
+#: ``SLOW_ROUNDS`` takes 8 calls a round, 20 s at 256x512x32000 and 40 s at 256x1024x32000 on a quiet
+#: machine, and its interval is the batch's range; this lets an undecided one have a second batch (24
+#: rounds, the 4th to the 21st) on a quiet machine, and a confirmation as many
+LINEAR_BUDGET_PER_COMBINATION = 100.0
 #: fresh workers that must each make a call of slower or faster again (``confirm``), the first loading
 #: the copies the other way round: on a quiet machine one worker in 5-10 carries a steady bias of 6-9%
 #: between two copies of identical code, so that two workers agreed on a false call in one A/A gate
@@ -181,6 +186,18 @@ def _linear_shapes(dtype: str, quick: bool, only) -> list[tuple[int, int, int]]:
         return []
     shapes = [s for s in linear_grid() if s in only] if only else list(LINEAR_SHAPES)
     return [s for s in shapes if s == LINEAR_SHAPES[0]] if quick else shapes
+
+
+def default_share(combo) -> float:
+    """A combination's seconds of timing rounds in the default ``--budget``: ``BUDGET_PER_COMBINATION``, or
+    the fused linear's ``LINEAR_BUDGET_PER_COMBINATION``."""
+    return LINEAR_BUDGET_PER_COMBINATION if combo[0] == LINEAR_FUNCTION else BUDGET_PER_COMBINATION
+
+
+def extra_share(combo) -> float:
+    """The seconds of rounds a combination whose change is likely, or a confirmation, may use (beyond
+    ``--budget``): ``EXTRA_SHARE`` default shares of the seven functions, at least its own default share."""
+    return max(EXTRA_SHARE * BUDGET_PER_COMBINATION, default_share(combo))
 
 
 # --------------------------------------------------------------------------- the versions

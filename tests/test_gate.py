@@ -18,10 +18,13 @@ import numpy as np
 import pytest
 
 from xentbench import checkout, cli, gate
-from xentbench.gate import output, stats as gate_stats
+from xentbench.gate import measure as gate_measure, output, session as gate_session, stats as gate_stats
 from xentbench.gate.measure import confirm, measure
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
+LINEAR = "linear_cross_entropy_and_grad"
+#: a fused linear + cross-entropy of about 1 ms a call (numpy), batch x hidden x vocabulary
+TINY_LINEAR = (64, 32, 1000)
 
 
 # --------------------------------------------------------------------------- the decision rule
@@ -123,10 +126,38 @@ def test_functions_and_grid():
     assert [(b, c) for _, b, c in gate.combinations([SPARSE], "float32", quick=True)] == list(gate.QUICK_SHAPES)
 
 
+def test_linear_is_asked_for_by_benchs_word_and_has_a_grid_of_its_own():
+    for word in ("linear", "linear_grad", "LinearLossGrad", LINEAR):
+        assert gate.select_functions([word]) == [LINEAR], word
+    assert LINEAR not in gate.select_functions([]) + gate.select_functions(["grad"])  # the default run as it was
+    assert gate.select_functions(["sparse", "linear"])[-1] == LINEAR
+    assert gate.combinations([LINEAR], "float32", quick=False) == [(LINEAR, 256, 512, 32000),
+                                                                   (LINEAR, 256, 1024, 32000)]
+    assert gate.combinations([LINEAR], "float32", quick=True) == [(LINEAR, 256, 512, 32000)]
+    assert gate.combinations([LINEAR], "float32", False, [(2048, 512, 32000), (256, 1000)]) == [
+        (LINEAR, 2048, 512, 32000)]  # --shape: any of bench's linear grid
+    assert gate.combinations([LINEAR], "float32", False, [(256, 512, 1000)]) == []  # not on it
+    assert gate.combinations([LINEAR], "float64", quick=False) == []  # float32 only
+    outcome = gate.Outcome.of((LINEAR, 256, 512, 32000), "float32", "numba")
+    assert (outcome.batch, outcome.hidden, outcome.classes) == (256, 512, 32000)
+    assert outcome.name == "linear_grad 256x512x32000" and outcome.combo == (LINEAR, 256, 512, 32000)
+    assert gate.Outcome.of((SPARSE, 32, 10), "float32", "numba").name == "sparse 32x10"
+
+
+def test_a_linear_combination_has_a_larger_default_share():
+    """Its batch of 12 rounds takes 20-40 s: the 4 s of the seven functions' combinations would leave it
+    one batch, whose interval is the batch's range; the default grid's budget stays 4 s a combination."""
+    settings = gate_session.Settings(0.05, None, gate.FIRST_ROUNDS, "median", gate.DEFAULT_MODE)
+    assert settings.budget_for(gate.combinations([SPARSE], "float32", quick=False)) == 21 * 4.0
+    assert settings.budget_for(gate.combinations([SPARSE, LINEAR], "float32", quick=True)) == 3 * 4.0 + 100.0
+    assert gate_measure.extra_share((SPARSE, 32, 10)) == 20.0  # EXTRA_SHARE x 4 s, as it was
+    assert gate_measure.extra_share((LINEAR, *TINY_LINEAR)) == 100.0
+
+
 # --------------------------------------------------------------------------- whole gates
 
-PLANTS = {
-    "slow": '''
+#: a busy wait of 30% of each call's own time after it
+SLOW = '''
 import time as _t
 def _slow(method):
     def call(self, *args, **kwargs):
@@ -137,8 +168,12 @@ def _slow(method):
             pass
         return result
     return call
-Backend.sparse_softmax_cross_entropy_with_logits = _slow(Backend.sparse_softmax_cross_entropy_with_logits)
-''',
+'''
+PLANTS = {
+    "slow": SLOW + "Backend.sparse_softmax_cross_entropy_with_logits = "
+                   "_slow(Backend.sparse_softmax_cross_entropy_with_logits)\n",
+    # the fused linear alone: its chunks call the backend's module, not these methods
+    "slow_linear": SLOW + "Backend.linear_cross_entropy_and_grad = _slow(Backend.linear_cross_entropy_and_grad)\n",
     "inaccurate": '''
 def _off(method):
     return lambda self, *args, **kwargs: method(self, *args, **kwargs) * (1 + 1e-3)
@@ -204,6 +239,23 @@ def test_planted_slowdown_fails_the_gate(copies, tmp_path):
     assert "</details>" in md
 
 
+def test_planted_linear_slowdown_fails_the_gate(copies, tmp_path, monkeypatch):
+    """The fused linear's forward and backward made 30% slower, and nothing else: called slower at a tiny
+    shape picked by ``--shape BATCHxHIDDENxVOCABULARY`` (a grid with it stands in for bench's linear grid)."""
+    monkeypatch.setattr(gate_measure, "linear_grid", lambda: [TINY_LINEAR])
+    code, md, data = run_gate(tmp_path, copies["base"], copies["slow_linear"], "--backend", "numpy",
+                              "--function", "linear", "--shape", "64x32x1000")
+    assert code == 1, md
+    (c,) = data["combinations"]
+    assert (c["function"], c["batch"], c["hidden"], c["classes"]) == (LINEAR, 64, 32, 1000)
+    assert c["errors"] == [None, None] and c["failure"] is None and c["accuracy"] == "n/a"
+    assert c["verdict"] == "slower" and c["regression"]
+    assert [c["first"]["timing"]] + [k["timing"] for k in c["confirmations"]] == ["slower"] * 3
+    assert 1.15 < c["ratio"] < 1.5 and c["low"] <= c["ratio"] <= c["high"]
+    assert 1e-5 < c["base_time"] < c["head_time"] < 0.1  # one call's seconds, not a sample's
+    assert "linear_grad 64x32x1000 | slower (confirmed) |" in md
+
+
 def test_bfloat16_logits_reach_the_worker_as_bfloat16(copies, tmp_path):
     """NumPy saves bfloat16 as raw 2-byte records; the worker reads them back as bfloat16."""
     code, _, data = run_gate(tmp_path, copies["base"], copies["inaccurate"], "--backend", "numpy", "--function",
@@ -265,6 +317,21 @@ def test_aa_on_materialised_commits_passes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "[1/1] sparse 32x10" in err and "ETA" in err  # the plain progress lines on stderr, not a terminal
     assert md.startswith(output.MARKER + "\n**xentbench gate OK")
+
+
+def test_linear_aa_on_materialised_commits_passes(tmp_path, monkeypatch):
+    """``--function linear``, HEAD against HEAD, numba, on a tiny shape standing in for ``LINEAR_SHAPES``:
+    never slower. The first calls (compiling numba's sparse loss and its gradient, or loading them
+    from the cache) are left out of the timing."""
+    monkeypatch.setattr(gate_measure, "LINEAR_SHAPES", (TINY_LINEAR,))
+    code, md, data = run_gate(tmp_path, "HEAD", "HEAD", "--function", "linear", cache=False)
+    assert code == 0, md
+    (c,) = data["combinations"]
+    assert c["function"] == LINEAR and (c["batch"], c["hidden"], c["classes"]) == TINY_LINEAR
+    assert c["verdict"] in ("same", "undecided") and c["errors"] == [None, None]
+    # numba's second call can take 30-50 ms (its threads starting), which the rounds take for a slow call
+    assert c["rounds"] >= gate_measure.SLOW_ROUNDS and 0.8 < c["ratio"] < 1.25
+    assert c["base_time"] < 0.05  # a call's time (about 1 ms): no compilation (seconds) in it
 
 
 def test_the_eta_leaves_compilation_out(monkeypatch, capsys):

@@ -33,6 +33,9 @@ def make_logits(batch: int, classes: int, dtype: str):
     return logits.astype(dtype, copy=False), labels
 
 
+#: what ``make_linear`` returns, by name: the positional arguments of ``impls.linear_cross_entropy[_and_grad]``
+LINEAR_ARGUMENTS = ("labels", "hidden", "weight")
+
 
 def make_linear(batch: int, hidden: int, vocabulary: int):
     """``(labels, hidden, weight)`` of the fused linear + cross-entropy, float32: ``hidden`` ``N(0, 1)`` of

@@ -143,7 +143,8 @@ SUITE = {
 }
 #: the class of the Numba first-call latency benchmark (bench_startup), params (function, cache)
 STARTUP = "NumbaFirstCall"
-#: ``impls`` function -> its short name, for titles, tables and file names
+#: ``impls`` function -> its short name, for titles, tables and file names: the seven's, the fused linear +
+#: cross-entropy's
 SHORT_NAMES = {
     "softmax": "softmax",
     "log_softmax": "log_softmax",
@@ -152,6 +153,8 @@ SHORT_NAMES = {
     "sigmoid_cross_entropy_with_logits": "sigmoid",
     "softmax_cross_entropy_with_logits_and_grad": "dense_grad",
     "sparse_softmax_cross_entropy_with_logits_and_grad": "sparse_grad",
+    "linear_cross_entropy": "linear",
+    "linear_cross_entropy_and_grad": "linear_grad",
 }
 
 # --------------------------------------------------------------------------- the loss options (bench_options)
@@ -183,6 +186,8 @@ COST_UNIT = "cost ratio"
 #: the module of the fused linear + cross-entropy's benchmarks, params ``LINEAR_PARAM_NAMES``
 LINEAR_MODULE = "bench_linear"
 LINEAR_PARAM_NAMES = ("backend", "batch", "hidden", "vocabulary")
+#: the ``impls`` function they measure: forward and backward
+LINEAR_FUNCTION = "linear_cross_entropy_and_grad"
 #: its float32 grid, ``batch x hidden x vocabulary``: issue 30's, an LLM's loss over 32k and 128k words...
 LINEAR_BATCHES = (256, 2048)
 LINEAR_HIDDEN = (512, 1024)

@@ -49,8 +49,6 @@ REGIMES = {"moderate": lambda rng, shape: rng.uniform(-5, 5, shape),
 UNSTABLE = {"naive"}
 #: The project's own backends: held to no worse than TensorFlow, a "less accurate" result fails them.
 STRICT = set(impls.BUILTIN) - {REFERENCE}
-#: The functions' names in the table: the suite's short names, and the fused linear + cross-entropy's.
-SHORT = {**SHORT_NAMES, "linear_cross_entropy": "linear", "linear_cross_entropy_and_grad": "linear_grad"}
 #: The terminal width the output fits.
 WIDTH = 100
 #: The losses checked with their options, the shapes and the regime they are checked on (the
@@ -306,7 +304,7 @@ def format_table(rows: list[dict]) -> str:
             errs = [e for (d, _), e in row.get("ulps", {}).items() if d == n]
             cells.append("n/i" if n in row.get("missing", ()) else accuracy.format_ulps(max(errs)) if errs else "-")
         function, plus, options = row["function"].partition("+")
-        lines.append([row["backend"], SHORT.get(function, function) + plus + options] + cells
+        lines.append([row["backend"], SHORT_NAMES.get(function, function) + plus + options] + cells
                      + [row["verdict"].partition(" by ")[0] if "verdict" in row else row["status"].partition(":")[0]])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) if i < 2 or i == len(header) - 1 else cell.rjust(w)

@@ -29,14 +29,15 @@ Decision (``xentbench.gate.stats``): after ``--rounds`` rounds, the
 interval of the median log-ratio decides slower, faster, same or undecided
 against ``--threshold``; an undecided combination gets more batches of
 rounds while its share of ``--budget`` (seconds of timing for the whole grid,
-spread over the combinations left, at most ``MAX_SHARE`` times an even
+by default each combination's ``measure.default_share``, 4 s; spread over the
+combinations left in proportion to those, at most ``MAX_SHARE`` times its even
 share) lasts, or, while its median ratio lies beyond half the threshold (a
-change is likely), up to ``EXTRA_SHARE`` times a combination's default share.
+change is likely), up to ``measure.extra_share`` (``EXTRA_SHARE`` times 4 s).
 A call of *slower* or *faster* is then confirmed (``measure.confirm``):
 ``CONFIRMATIONS`` fresh workers, one after the other (the first loads the two
 copies the other way round), each time the combination again with a
-sequential decision of its own (up to ``EXTRA_SHARE`` times a combination's
-default share, beyond ``--budget``), and the call stands only when every one
+sequential decision of its own (up to ``measure.extra_share``, beyond
+``--budget``), and the call stands only when every one
 makes it again; otherwise the combination is undecided. A bias that lives as
 long as one worker process (``benchmarks/NOTES.md`` entries 13 and 20) is
 drawn afresh by each; a change in the code shows in all. What stays undecided is reported
@@ -53,6 +54,19 @@ Grid: ``--backend`` (numba), ``--function`` (repeatable: an ``impls`` function,
 a benchmark class name, a short name; ``sparse``, ``dense`` and ``grad`` are
 groups, as in ``bench``), ``--dtype`` (float32), the suite's timing grid;
 ``--quick``: batch x classes ``QUICK_SHAPES`` only.
+
+The fused linear + cross-entropy (``--function linear``, as in ``bench``; not in
+the default grid): ``linear_cross_entropy_and_grad``, forward and backward, on
+``make_linear``'s float32 inputs, batch x hidden x vocabulary ``LINEAR_SHAPES``
+(256x512x32000 and 256x1024x32000, 0.2-0.4 s a call, a few minutes for both;
+``--quick``: the first; ``--shape NxDxV``: any of ``bench``'s linear grid, up to
+seconds a call). Timed as the others, after the first calls, with the rounds of
+long calls (``SLOW_ROUNDS`` a batch, ``MIN_SAMPLES`` samples of one call a turn,
+one untimed call before each turn below ``timing.LONG_CALL``, none from it up),
+each combination's default share of ``--budget`` and its ``extra_share``
+``LINEAR_BUDGET_PER_COMBINATION`` (100 s: two batches on a quiet machine); its
+accuracy is not judged (its extended-precision truth would take minutes;
+``xentbench verify`` checks it).
 
 History (``xentbench.gate.history``): ``--record FILE`` appends the run's
 per-combination ratios as one JSON line; ``xentbench history FILE`` finds the
@@ -73,22 +87,23 @@ from pathlib import Path
 from xentbench import checkout, machine
 from xentbench.gate import bisect, history, output
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, MODES, QUICK_SHAPES, GateError, Outcome,
-    combinations, select_functions)
+    BUDGET_PER_COMBINATION, CONFIRMATIONS, DEFAULT_MODE, FIRST_ROUNDS, LINEAR_BUDGET_PER_COMBINATION, LINEAR_SHAPES,
+    MODES, QUICK_SHAPES, GateError, Outcome, combinations, select_functions)
 from xentbench.gate.session import Settings, header_of, judge
 from xentbench.gate.stats import DEFAULT_METHOD, DEFAULT_THRESHOLD, METHODS
 from xentbench.gate.versions import default_cache_dir, library
 from xentbench.suite import DTYPES, FOCUS
+from xentbench.targets import shape_label
 
 __all__ = ["add_arguments", "run", "GateError", "Outcome", "combinations", "select_functions", "QUICK_SHAPES",
-           "FIRST_ROUNDS", "DEFAULT_MODE", "CONFIRMATIONS"]
+           "LINEAR_SHAPES", "FIRST_ROUNDS", "DEFAULT_MODE", "CONFIRMATIONS"]
 
 
 # --------------------------------------------------------------------------- the command
 
-def _shape(text: str) -> tuple[int, int]:
-    batch, _, classes = text.lower().partition("x")
-    return int(batch), int(classes)
+def _shape(text: str) -> tuple[int, ...]:
+    """``"256x1000"`` -> ``(256, 1000)``; the fused linear's ``"256x512x32000"`` -> ``(256, 512, 32000)``."""
+    return tuple(int(n) for n in text.lower().split("x"))
 
 
 def add_arguments(parser) -> None:
@@ -111,17 +126,22 @@ def add_arguments(parser) -> None:
                         help="list apart the combinations its A/A runs show unstable (default: the --record file)")
     parser.add_argument("--function", action="append", default=[],
                         help="repeatable: an impls function, class or short name, or a group "
-                             "(sparse, dense, grad); default: all seven")
+                             "(sparse, dense, grad); default: all seven. linear: the fused linear + "
+                             "cross-entropy's forward and backward (linear_cross_entropy_and_grad), float32, "
+                             "batch x hidden x vocabulary " + ", ".join(map(shape_label, LINEAR_SHAPES))
+                             + " (0.2-0.4 s a call: a few minutes)")
     parser.add_argument("--dtype", default="float32", choices=DTYPES, help="logits dtype (default float32)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"only batch x classes {', '.join(f'{b}x{c}' for b, c in QUICK_SHAPES)}")
+                        help=f"only batch x classes {', '.join(map(shape_label, QUICK_SHAPES))} "
+                             f"(linear: {shape_label(LINEAR_SHAPES[0])})")
     parser.add_argument("--shape", action="append", default=[], type=_shape, metavar="BATCHxCLASSES",
-                        help="repeatable: only these shapes of the grid (e.g. 256x1000)")
+                        help="repeatable: only these shapes of the grid (e.g. 256x1000); linear: "
+                             "BATCHxHIDDENxVOCABULARY, any of bench's linear grid (e.g. 2048x512x32000)")
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"the smallest change that matters, relative (default {DEFAULT_THRESHOLD:g})")
     parser.add_argument("--budget", type=float, default=None,
                         help=f"seconds of timing rounds for the whole grid (default {BUDGET_PER_COMBINATION:g} "
-                             "per combination)")
+                             f"per combination, {LINEAR_BUDGET_PER_COMBINATION:g} per linear one)")
     parser.add_argument("--rounds", type=int, default=FIRST_ROUNDS,
                         help=f"rounds before the first decision and per extra batch (default {FIRST_ROUNDS})")
     parser.add_argument("--markdown", type=Path, help="write a pull-request comment in Markdown here")

@@ -119,7 +119,7 @@ def run(args, combos, settings: Settings, root, cache_dir) -> int:
         judged[i] = (outcomes, header)
         print(f"bisect: {commit[:12]}: {word} ({verdict_line(outcomes, header)})", file=sys.stderr)
         if i == len(commits) - 1 and word == "bad":  # later steps: only what regressed in BAD
-            asked = [(o.function, o.batch, o.classes) for o in outcomes if o.regression]
+            asked = [o.combo for o in outcomes if o.regression]
         return word
 
     found = search(len(commits), step)

@@ -1,5 +1,9 @@
 """How ``xentbench gate`` measures: the grid, the two versions, the worker processes, one combination.
 
+A combination is ``(function, batch, classes)`` for the seven functions of ``SUITE``, and
+``(LINEAR_FUNCTION, batch, hidden, vocabulary)`` for the fused linear + cross-entropy (``--function
+linear``): its forward and backward call on ``xentbench.inputs.make_linear``'s float32 inputs.
+
 See the package's docstring for the method; ``stats`` decides, ``output`` shows.
 """
 
@@ -20,13 +24,22 @@ from xentbench import accuracy
 from xentbench.asvresults import Result
 from xentbench.compare import judge
 from xentbench.gate.stats import decide
-from xentbench.inputs import arguments, make_logits
+from xentbench.inputs import LINEAR_ARGUMENTS, arguments, make_linear, make_logits
 from xentbench.suite import (
-    ACCURACY_UNIT, BATCHES, CLASSES, PARAM_NAMES, SHORT_NAMES, SUITE, accuracy_skip_reason, timing_skip_reason)
-from xentbench.timing import LEAD_IN, MALLOC_TUNABLES, SAMPLE_TIME, SLOW_CALL
+    ACCURACY_UNIT, BATCHES, CLASSES, LINEAR_FUNCTION, LINEAR_TIME, PARAM_NAMES, SHORT_NAMES, SUITE,
+    accuracy_skip_reason, linear_grid, timing_skip_reason)
+from xentbench.targets import shape_label
+from xentbench.timing import MALLOC_TUNABLES, SAMPLE_TIME, SLOW_CALL, lead_in_calls
 
 #: --quick: these (batch, classes) of the timing grid
 QUICK_SHAPES = ((32, 10), (256, 1000), (4096, 1000))
+#: the functions ``--function`` chooses from, by benchmark class: the seven (the default) and the fused
+#: linear + cross-entropy's forward and backward, which only ``--function linear`` asks for
+FUNCTIONS = {**SUITE, LINEAR_TIME: LINEAR_FUNCTION}
+#: the fused linear's batch x hidden x vocabulary: the two smallest of ``linear_grid()``, 0.2 s and 0.4 s a
+#: call on 2 cores of Zen 4, so that a gate of both takes a few minutes; --quick: the first; --shape: any
+#: of ``linear_grid()`` (calls up to seconds); float32 only, as ``make_linear`` draws them
+LINEAR_SHAPES = ((256, 512, 32000), (256, 1024, 32000))
 #: a turn: after the lead-in, SAMPLES samples of about SAMPLE_TIME / SAMPLES seconds
 #: of calls each; the turn's time is its fastest sample's
 SAMPLES = 10
@@ -48,6 +61,11 @@ MAX_SHARE = 4
 #: second under heavy load, and 3 of 5 planted 5% ones at 4096x1000 (2.5 ms calls sharing 2 busy
 #: cores) ran out of rounds with a median of 1.026-1.049 (NOTES entry 15).
 EXTRA_SHARE = 5
+#: the fused linear's default share (``default_share``), seconds of rounds per combination: a batch of
+#: ``SLOW_ROUNDS`` takes 8 calls a round, 20 s at 256x512x32000 and 40 s at 256x1024x32000 on a quiet
+#: machine, and its interval is the batch's range; this lets an undecided one have a second batch (24
+#: rounds, the 4th to the 21st) on a quiet machine, and a confirmation as many
+LINEAR_BUDGET_PER_COMBINATION = 100.0
 #: fresh workers that must each make a call of slower or faster again (``confirm``), the first loading
 #: the copies the other way round: on a quiet machine one worker in 5-10 carries a steady bias of 6-9%
 #: between two copies of identical code, so that two workers agreed on a false call in one A/A gate
@@ -71,9 +89,10 @@ class Outcome:
 
     function: str
     batch: int
-    classes: int
+    classes: int  # the fused linear's: the vocabulary
     dtype: str
     backend: str
+    hidden: int | None = None  # the fused linear's hidden size; None for the seven functions
     timing: str = "n/a"  # slower, faster, same, undecided, n/a (not timed: a version failed)
     accuracy: str = "n/a"  # less accurate, more accurate, unchanged, n/a (off the accuracy grid)
     failure: str | None = None  # failed, fixed, still failing, not implemented (in either version)
@@ -93,9 +112,25 @@ class Outcome:
     first: dict | None = None  # the first worker's timing verdict, where ``confirm`` ran
     confirmations: list = field(default_factory=list)  # each confirming worker's, in order
 
+    @classmethod
+    def of(cls, combo, dtype: str, backend: str) -> Outcome:
+        """The outcome of a combination: ``(function, batch, classes)`` or ``(function, batch, hidden,
+        vocabulary)``."""
+        function, batch, *rest = combo
+        return cls(function, batch, rest[-1], dtype, backend, hidden=rest[0] if len(rest) == 2 else None)
+
+    @property
+    def shape(self) -> tuple:
+        """``(batch, classes)``, or the fused linear's ``(batch, hidden, vocabulary)``."""
+        return (self.batch, self.classes) if self.hidden is None else (self.batch, self.hidden, self.classes)
+
+    @property
+    def combo(self) -> tuple:
+        return (self.function, *self.shape)
+
     @property
     def name(self) -> str:
-        return f"{SHORT_NAMES.get(self.function, self.function)} {self.batch}x{self.classes}"
+        return f"{SHORT_NAMES.get(self.function, self.function)} {shape_label(self.shape)}"
 
     @property
     def verdict(self) -> str:
@@ -114,30 +149,55 @@ class Outcome:
 # --------------------------------------------------------------------------- the grid
 
 def select_functions(names) -> list[str]:
-    """The ``impls`` functions ``--function`` names (all seven without any), in the suite's order."""
+    """The ``impls`` functions ``--function`` names (all seven of ``SUITE`` without any), in the order of
+    ``FUNCTIONS``; ``linear`` (``linear_grad``, ``LinearLossGrad``) is ``LINEAR_FUNCTION``, as in ``bench``."""
     if not names:
         return list(SUITE.values())
     chosen = set()
     for name in names:
         key = name.strip().lower()
-        found = {f for cls, f in SUITE.items()
+        found = {f for cls, f in FUNCTIONS.items()
                  if key in (cls.lower(), f, SHORT_NAMES[f], SHORT_NAMES[f].removesuffix("_grad"))
-                 or (key == "grad" and f.endswith("_and_grad"))}
+                 or (key == "grad" and cls in SUITE and f.endswith("_and_grad"))}
         if not found:
-            raise GateError(f"unknown function {name!r}; expected one of: "
-                            f"{', '.join(sorted(set(SHORT_NAMES.values()) | {'grad'}))}, a class or function name")
+            words = {SHORT_NAMES[f] for f in FUNCTIONS.values()} | {"grad", "linear"}
+            raise GateError(f"unknown function {name!r}; expected one of: {', '.join(sorted(words))}, "
+                            "a class or function name")
         chosen |= found
-    return [f for f in SUITE.values() if f in chosen]
+    return [f for f in FUNCTIONS.values() if f in chosen]
 
 
-def combinations(functions, dtype: str, quick: bool, only=()) -> list[tuple[str, int, int]]:
-    """``(function, batch, classes)`` of the timing grid (or ``QUICK_SHAPES``; or ``only``) for ``dtype``."""
+def combinations(functions, dtype: str, quick: bool, only=()) -> list[tuple]:
+    """``(function, batch, classes)`` of the timing grid (or ``QUICK_SHAPES``; or ``only``) for ``dtype``;
+    for ``LINEAR_FUNCTION``, ``(function, batch, hidden, vocabulary)`` of ``_linear_shapes``."""
     shapes = [(b, c) for b in BATCHES for c in CLASSES if timing_skip_reason(b, c, dtype) is None]
     if quick:
         shapes = [s for s in shapes if s in QUICK_SHAPES]
     if only:
         shapes = [s for s in shapes if s in only]
-    return [(f, b, c) for f in functions for b, c in shapes]
+    linear = _linear_shapes(dtype, quick, only)
+    return [(f, *s) for f in functions for s in (linear if f == LINEAR_FUNCTION else shapes)]
+
+
+def _linear_shapes(dtype: str, quick: bool, only) -> list[tuple[int, int, int]]:
+    """The fused linear's ``(batch, hidden, vocabulary)``: ``LINEAR_SHAPES``, or those of ``only`` on
+    ``linear_grid()``; with ``quick`` only the first of ``LINEAR_SHAPES``; none but for float32."""
+    if dtype != "float32":
+        return []
+    shapes = [s for s in linear_grid() if s in only] if only else list(LINEAR_SHAPES)
+    return [s for s in shapes if s == LINEAR_SHAPES[0]] if quick else shapes
+
+
+def default_share(combo) -> float:
+    """A combination's seconds of timing rounds in the default ``--budget``: ``BUDGET_PER_COMBINATION``, or
+    the fused linear's ``LINEAR_BUDGET_PER_COMBINATION``."""
+    return LINEAR_BUDGET_PER_COMBINATION if combo[0] == LINEAR_FUNCTION else BUDGET_PER_COMBINATION
+
+
+def extra_share(combo) -> float:
+    """The seconds of rounds a combination whose change is likely, or a confirmation, may use (beyond
+    ``--budget``): ``EXTRA_SHARE`` default shares of the seven functions, at least its own default share."""
+    return max(EXTRA_SHARE * BUDGET_PER_COMBINATION, default_share(combo))
 
 
 # --------------------------------------------------------------------------- the versions
@@ -277,13 +337,18 @@ def _failure(ok) -> str:
     return {(True, False): "failed", (False, True): "fixed"}.get(tuple(ok), "still failing")
 
 
-def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, np.ndarray, np.ndarray]:
-    """The combination's inputs (``xentbench.inputs``), saved for the worker; ``(stem, logits, labels)``."""
-    logits, labels = make_logits(outcome.batch, outcome.classes, outcome.dtype)
+def _inputs(outcome: Outcome, workdir: Path) -> tuple[str, tuple]:
+    """The combination's inputs (``xentbench.inputs``), saved for the worker as ``<stem>.<name>.npy``: the
+    logits and sparse labels of ``make_logits``, or the fused linear's arguments (``make_linear``);
+    ``(stem, arrays)``."""
+    if outcome.hidden is None:
+        names, arrays = ("logits", "labels"), make_logits(outcome.batch, outcome.classes, outcome.dtype)
+    else:
+        names, arrays = LINEAR_ARGUMENTS, make_linear(*outcome.shape)
     stem = str(workdir / "inputs")
-    np.save(stem + ".logits.npy", logits)
-    np.save(stem + ".labels.npy", labels)
-    return stem, logits, labels
+    for name, array in zip(names, arrays):
+        np.save(f"{stem}.{name}.npy", array)
+    return stem, arrays
 
 
 def _compile_seconds(versions) -> float:
@@ -301,8 +366,9 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     """
     started = time.perf_counter()
     f, b, c, d = outcome.function, outcome.batch, outcome.classes, outcome.dtype
-    stem, logits, labels = _inputs(outcome, workdir)
-    on_accuracy_grid = accuracy_skip_reason(b, c, d) is None
+    stem, arrays = _inputs(outcome, workdir)
+    # the fused linear's truth (extended precision, N D V products) would take minutes: ``verify`` checks it
+    on_accuracy_grid = outcome.hidden is None and accuracy_skip_reason(b, c, d) is None
     outputs = str(workdir / "outputs") if on_accuracy_grid else None
     versions = pair.load(f, outcome.backend, d, stem, outputs)
     outcome.errors = tuple(v["error"] for v in versions)
@@ -313,7 +379,7 @@ def measure(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
         if not any(ok) and all(e.startswith("NotImplementedByBackend") for e in outcome.errors):
             outcome.failure = "not implemented"  # a plugin that offers a subset of the functions
     if on_accuracy_grid:
-        errors = _errors(f, arguments(f, logits, labels), outputs)
+        errors = _errors(f, arguments(f, *arrays), outputs)
         outcome.base_error, outcome.head_error = errors
         if all(ok):
             outcome.accuracy = judge(_result(outcome, errors[0]), _result(outcome, errors[1])).verdict
@@ -329,7 +395,7 @@ def _rounds(pair: Pair, outcome: Outcome, versions, share: float, threshold: flo
     while the median lies beyond half the threshold); into ``outcome``."""
     estimate = max(v["estimate"] for v in versions)
     number = max(1, min(1000, round(SAMPLE_TIME / SAMPLES / max(estimate, 1e-9))))
-    lead_in = max(1, math.ceil(LEAD_IN / max(estimate, 1e-9)))
+    lead_in = lead_in_calls(estimate)
     samples = max(MIN_SAMPLES, min(SAMPLES, round(ROUND_TIME / (2 * number * estimate))))
     batch = fixed_rounds or (SLOW_ROUNDS if estimate > SLOW_CALL / 10 else first_rounds)
     times: list[list[float]] = []
@@ -371,8 +437,8 @@ def confirm(pair: Pair, outcome: Outcome, workdir: Path, share: float, threshold
     started = time.perf_counter()
     if outcome.first is None:
         outcome.first = _verdict(outcome)
-    again = Outcome(outcome.function, outcome.batch, outcome.classes, outcome.dtype, outcome.backend)
-    stem, _, _ = _inputs(again, workdir)
+    again = Outcome.of(outcome.combo, outcome.dtype, outcome.backend)
+    stem, _ = _inputs(again, workdir)
     versions = pair.load(again.function, again.backend, again.dtype, stem, None)
     if all(v["ok"] for v in versions):
         _rounds(pair, again, versions, share, threshold, method, first_rounds, None)
@@ -403,7 +469,7 @@ def isolate(folders, outcome: Outcome, workdir: Path, module: str | None = None)
     versions load alone, the crash cannot be put on either: ``WorkerDied``.
     """
     started = time.perf_counter()
-    stem, _, _ = _inputs(outcome, workdir)
+    stem, _ = _inputs(outcome, workdir)
     errors = []
     for folder in folders:
         worker = Worker([folder], _worker_env(), module)

@@ -17,10 +17,9 @@ from pathlib import Path
 
 from xentbench import machine
 from xentbench.gate.measure import (
-    BUDGET_PER_COMBINATION, CONFIRMATIONS, EXTRA_SHARE, MAX_SHARE, MIN_SHARE, Outcome, Pair, WorkerDied, confirm,
-    isolate, measure)
+    CONFIRMATIONS, MAX_SHARE, MIN_SHARE, Outcome, Pair, WorkerDied, confirm, default_share, extra_share, isolate,
+    measure)
 from xentbench.gate.stats import CONFIDENCE
-from xentbench.suite import SHORT_NAMES
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Settings:
     """The options of ``xentbench gate`` that govern how a combination is measured and decided."""
 
     threshold: float
-    budget: float | None  # seconds of rounds for the whole grid; None: BUDGET_PER_COMBINATION each
+    budget: float | None  # seconds of rounds for the whole grid; None: each combination's default_share
     rounds: int
     method: str
     mode: str
@@ -36,30 +35,32 @@ class Settings:
     module: str | None = None  # --repo: the folders hold this backend module, not impls/
 
     def budget_for(self, combos) -> float:
-        return self.budget if self.budget is not None else BUDGET_PER_COMBINATION * len(combos)
+        return self.budget if self.budget is not None else sum(map(default_share, combos))
 
 
 def judge(folders, combos, dtype: str, backend: str, settings: Settings, progress) -> list[Outcome]:
-    """Measure every ``(function, batch, classes)`` of ``combos`` in BASE (``folders[0]``) and HEAD, then
+    """Measure every combination of ``combos`` (``measure.combinations``) in BASE (``folders[0]``) and HEAD, then
     confirm each call of slower or faster in fresh workers; the outcomes, in the order of ``combos``.
 
     ``GateError`` (or ``RuntimeError`` from a worker) when the gate cannot run.
     """
-    per = BUDGET_PER_COMBINATION
     budget = settings.budget_for(combos)
+    scale = budget / sum(map(default_share, combos))  # --budget over the default one
     outcomes: list[Outcome] = []
     pair = None
     try:
         with tempfile.TemporaryDirectory(prefix="xentbench-gate-") as work:
             pair = Pair(folders, settings.mode, module=settings.module)
             spent = 0.0
-            for i, (f, b, c) in enumerate(combos):
-                share = max(MIN_SHARE, min(MAX_SHARE * budget / len(combos), (budget - spent) / (len(combos) - i)))
-                progress.start(f"{SHORT_NAMES[f]} {b}x{c}")
-                outcome = Outcome(f, b, c, dtype, backend)
+            for i, combo in enumerate(combos):  # the budget left, spread in proportion to the default shares
+                own = default_share(combo)
+                share = max(MIN_SHARE, min(MAX_SHARE * scale * own,
+                                           (budget - spent) * own / sum(map(default_share, combos[i:]))))
+                outcome = Outcome.of(combo, dtype, backend)
+                progress.start(outcome.name)
                 try:
                     measure(pair, outcome, Path(work), share, settings.threshold, settings.method, settings.rounds,
-                            settings.fixed_rounds, EXTRA_SHARE * per)
+                            settings.fixed_rounds, extra_share(combo))
                 except WorkerDied:  # which version crashed it: a failure, not a gate that cannot run
                     pair.close()
                     pair = None
@@ -78,8 +79,8 @@ def judge(folders, combos, dtype: str, backend: str, settings: Settings, progres
                 pair = Pair(folders, settings.mode, swapped=k % 2 == 0, module=settings.module)
                 for outcome in called:
                     progress.start(f"confirm {outcome.name}")
-                    confirm(pair, outcome, Path(work), EXTRA_SHARE * per, settings.threshold, settings.method,
-                            settings.rounds)
+                    confirm(pair, outcome, Path(work), extra_share(outcome.combo), settings.threshold,
+                            settings.method, settings.rounds)
                     progress.done(outcome)
                 pair.close()
                 pair = None

@@ -23,7 +23,9 @@ that nothing a library prints can break the protocol):
 * ``{"op": "load", "function", "backend", "dtype", "inputs", "outputs"}``: load
   the inputs saved at ``inputs`` (``.logits.npy`` as ``dtype``: NumPy saves
   bfloat16 as raw 2-byte records; ``.labels.npy``), make the
-  function's arguments (``xentbench.inputs.arguments``), call it once per
+  function's arguments (``xentbench.inputs.arguments``; the fused linear's,
+  ``linear_cross_entropy_and_grad``, are saved as ``.labels.npy``, ``.hidden.npy``
+  and ``.weight.npy``), call it once per
   version (compilation or cache loading: ``first`` seconds, untimed), time a
   second call (``estimate``), and save each version's result to ``outputs`` +
   ``.v<i>.npz`` when ``outputs`` is given. Answer
@@ -136,10 +138,14 @@ class Worker:
         import ml_dtypes  # noqa: F401  (registers bfloat16 by name)
         import numpy as np
 
-        from xentbench.inputs import arguments
+        from xentbench.inputs import LINEAR_ARGUMENTS, arguments
+        from xentbench.suite import LINEAR_FUNCTION
 
-        logits = np.load(inputs + ".logits.npy").view(np.dtype(dtype))
-        self.args = arguments(function, logits, np.load(inputs + ".labels.npy"))
+        if function == LINEAR_FUNCTION:  # its arguments as saved
+            self.args = tuple(np.load(f"{inputs}.{name}.npy") for name in LINEAR_ARGUMENTS)
+        else:
+            logits = np.load(inputs + ".logits.npy").view(np.dtype(dtype))
+            self.args = arguments(function, logits, np.load(inputs + ".labels.npy"))
         self.calls, answers = [], []
         for i, version in enumerate(self.versions):
             try:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from xentbench import checkout, cli, gate
-from xentbench.gate import measure as gate_measure, output, session as gate_session, stats as gate_stats
+from xentbench.gate import measure as gate_measure, output, session as gate_session, stats as gate_stats, versions
 from xentbench.gate.measure import confirm, measure
 
 SPARSE = "sparse_softmax_cross_entropy_with_logits"
@@ -303,10 +303,20 @@ def test_cannot_run_exits_2(tmp_path, capsys):
     assert run_gate(tmp_path, "HEAD", "HEAD", "--function", "nope")[0] == 2
 
 
-def test_aa_on_materialised_commits_passes(tmp_path, capsys):
-    """The CI smoke run in small: HEAD against HEAD, two materialised copies, numba, one shape.
+def test_one_materialised_folder_per_tree_of_impls(tmp_path):
+    """Two revisions with the same ``impls/`` (here, the A/A of CI's smoke run) share one folder, so that
+    the worker's second copy loads the kernels its first compiled into that folder's Numba cache."""
+    root = checkout.find_root()
+    base, _ = versions.library("HEAD", "base", tmp_path, root)
+    head, _ = versions.library("HEAD", "head", tmp_path, root)
+    assert base == head and (base / "impls" / "__init__.py").is_file()
+    assert base.name == "impls-" + checkout.git(root, "rev-parse", "HEAD:impls")
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith(".")] == [base.name]
 
-    Compiling the kernels of both copies takes ~40 s the first time; later runs load them from the cache.
+
+def test_aa_on_materialised_commits_passes(tmp_path, capsys):
+    """The CI smoke run in small: HEAD against HEAD, two copies of one materialised ``impls/``, numba, one
+    shape. Compiling the kernels takes seconds the first time; later runs load them from the cache.
     """
     code, md, data = run_gate(tmp_path, "HEAD", "HEAD", "--quick", "--function", SPARSE, "--shape", "32x10",
                               cache=False)

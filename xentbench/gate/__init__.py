@@ -7,8 +7,9 @@
 
 BASE and HEAD are git revisions (``origin/main``, ``HEAD``, a hash) or
 folders holding an ``impls/``. Their ``impls/`` are materialised
-(``checkout.materialise``) into a cache folder of their own each
-(``--cache-dir``), so each copy keeps its own Numba disk cache, and measured
+(``checkout.materialise``) into a cache folder (``--cache-dir``) per tree of
+``impls/`` (``versions``), so each version keeps its own Numba disk cache and
+two revisions with the same ``impls/`` compile it once, and measured
 with the instruments of this checkout: the grid, the inputs
 (``xentbench.inputs``), the timing and the error measure.
 
@@ -194,8 +195,6 @@ def run(args) -> int:
         module = settings.module
         (base_dir, base_commit), (head_dir, head_commit) = (
             library(args.base, "base", cache_dir, root, module), library(args.head, "head", cache_dir, root, module))
-        if base_dir == head_dir:
-            raise GateError("BASE and HEAD are the same folder; give two folders")
         if args.history is not None and not args.history.is_file():
             raise GateError(f"--history {args.history}: no such file")
         unstable = history.unstable(args.history or args.record, args.backend, args.dtype, args.threshold,

@@ -4,9 +4,12 @@
     folder, commit = library("v1.2", "base", cache_dir, repo, module="mypkg.loss")  # a plugin's module
 
 Each revision is materialised (``checkout.materialise``, ``git archive``)
-once into a folder of ``cache_dir`` of its own, so that each copy keeps its
-own Numba disk cache; the folder is the one the worker puts first on
-``sys.path``. With ``module`` (``--repo PATH --backend MODULE``), what is
+once into a folder of ``cache_dir`` named after the git tree of its ``impls/``,
+so that each version keeps its own Numba disk cache, and two revisions with the
+same ``impls/`` (an A/A gate, CI's smoke run, a change that leaves the library
+alone) share one: the worker imports each copy from that folder, and the
+second loads what the first compiled (Numba keys its cache by the source
+file's path). The folder is the one the worker puts first on ``sys.path``. With ``module`` (``--repo PATH --backend MODULE``), what is
 materialised is the module's top-level package or file, found at the root of
 the repository or under ``src/`` (the two layouts of ``pyproject.toml``
 projects); the instruments, ``impls``' front door included, stay this
@@ -55,9 +58,10 @@ def resolve(rev: str, root) -> str:
 def library(rev: str, role: str, cache_dir: Path, root, module: str | None = None) -> tuple[Path, str]:
     """``(folder to put first on sys.path, full commit hash or the folder's name)`` of a revision.
 
-    Without ``module``: the folder holding ``impls/`` of ``rev`` of this checkout, or ``rev`` itself when it
-    is such a folder. With ``module``: the folder holding the module's top-level package or file at ``rev``
-    of the repository at ``root``.
+    Without ``module``: the folder holding ``impls/`` of ``rev`` of this checkout (one per tree of
+    ``impls/``, whatever the ``role``), or ``rev`` itself when it is such a folder. With ``module``: the
+    folder holding the module's top-level package or file at ``rev`` of the repository at ``root``, one
+    per commit and ``role`` (``"base"``, ``"head"``).
     """
     given = Path(rev)
     if module is None and (given / "impls" / "__init__.py").is_file():
@@ -68,7 +72,10 @@ def library(rev: str, role: str, cache_dir: Path, root, module: str | None = Non
     else:
         tree, path = module_source(commit, module, root)
         paths = (path,)
-    folder = cache_dir / (f"{commit}-{role}" if module is None else f"{commit}-{role}-{top_level(module)}")
+    if module is None:
+        folder = cache_dir / ("impls-" + "-".join(checkout.git(root, "rev-parse", f"{commit}:{p}") for p in paths))
+    else:
+        folder = cache_dir / f"{commit}-{role}-{top_level(module)}"
     if not folder.is_dir():
         cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{commit[:12]}-", dir=cache_dir))

@@ -41,10 +41,12 @@ from . import _options, _validate
 
 #: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
 LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
-#: The logits of one chunk of rows: 12 MiB, so that the chunk's logits, its gradient, (under a
-#: softcap) its ``x / c`` and the BLAS's and the kernels' own buffers stay within the 64 MiB above
-#: the inputs and gradients that issue 30 allows (16 MiB measured 1-3 MiB over it at V = 32000)...
-CHUNK_BYTES = 12 << 20
+#: The logits of one chunk of rows: 16 MiB, so that the chunk's logits and its gradient (``_chunk``
+#: frees each chunk's arrays before the next's are made) and the BLAS's and the kernels' own buffers
+#: stay within the 64 MiB above the inputs and gradients that issue 30 allows: 13-15 MiB to spare at
+#: V = 32000 (24 MiB: 10 MiB over at N = 2048); 7-12% faster than 12 MiB (fewer passes of
+#: ``dW += G^T h`` over dW; ``benchmarks/NOTES.md`` entry 29)...
+CHUNK_BYTES = 16 << 20
 #: ...but at least 64 rows: each chunk's ``dW += G^T h`` reads and writes all of dW for ``2 rows``
 #: flops per element, so that fewer rows make it memory-bound (V = 128256: 32 rows a chunk ran at
 #: 50% of SGEMM's rate on Zen 4). At V = 128256, float32, 64 rows are 31 MiB of logits.
@@ -153,25 +155,36 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
     step = max(rows, 1) if whole else max(MIN_ROWS, CHUNK_BYTES // (vocabulary * hidden.itemsize))
     kwargs = {} if options is None else {"options": options}
     loss = np.empty(rows, hidden.dtype)
+    grads = ()
     if grad_fn is not None:
-        grad_hidden, grad_weight = np.empty_like(hidden), np.zeros_like(weight)
-        grad_bias = None if bias is None else np.zeros_like(bias)
-        gemm = blas.get_blas_funcs("gemm", (hidden,))
+        grads = (np.empty_like(hidden), np.zeros_like(weight)) + (() if bias is None else (np.zeros_like(bias),))
     for start in range(0, rows, step):
         part = slice(start, min(start + step, rows))
-        x, y = logits(hidden[part], weight, bias, softcap)
-        if grad_fn is None:
-            loss[part] = loss_fn(labels[part], x, **kwargs)
-            continue
-        loss[part], g = grad_fn(labels[part], x, **kwargs)
-        if y is not None:
-            with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
-                g = g / np.square(np.cosh(y))
-        gemm(1.0, weight.T, g.T, c=grad_hidden[part].T, overwrite_c=1)  # dh^T = W^T G^T
-        # dW += G^T h, as Fortran sees the C-ordered arrays: dW^T (D x V) += h^T (D x n) (g^T)^T (n x V)
-        gemm(1.0, hidden[part].T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)
-        if grad_bias is not None:
-            grad_bias += g.sum(axis=0)
-    if grad_fn is None:
-        return loss
-    return (loss, grad_hidden, grad_weight) + (() if grad_bias is None else (grad_bias,))
+        _chunk(loss_fn if grad_fn is None else grad_fn, kwargs, labels[part], hidden[part], weight, bias, softcap,
+               loss[part], part, grads)
+    return (loss, *grads) if grads else loss
+
+
+def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads) -> None:
+    """One chunk of rows ``part``: its loss into ``loss`` and, with ``grads``, its rows of ``grad_hidden``
+    and its terms of ``grad_weight`` (and ``grad_bias``) added (``fn``: the sparse loss, or its
+    ``_and_grad`` where there are ``grads``). A function of its own, so that the chunk's arrays are
+    freed before the next chunk's are made, and each ``x`` before its gradient's products: at most the
+    logits and their gradient (under a softcap, also ``x / c`` and ``cosh^2``) live at once."""
+    x, y = logits(hidden, weight, bias, softcap)
+    if not grads:
+        loss[:] = fn(labels, x, **kwargs)
+        return
+    loss[:], g = fn(labels, x, **kwargs)
+    del x
+    if y is not None:
+        with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
+            g = g / np.square(np.cosh(y))
+        del y
+    grad_hidden, grad_weight, *grad_bias = grads
+    gemm = blas.get_blas_funcs("gemm", (hidden,))
+    gemm(1.0, weight.T, g.T, c=grad_hidden[part].T, overwrite_c=1)  # dh^T = W^T G^T
+    # dW += G^T h, as Fortran sees the C-ordered arrays: dW^T (D x V) += h^T (D x n) (g^T)^T (n x V)
+    gemm(1.0, hidden.T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)
+    if grad_bias:
+        grad_bias[0] += g.sum(axis=0)

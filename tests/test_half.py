@@ -91,24 +91,32 @@ def test_float16_results_that_are_subnormal_in_float16():  # bfloat16 has float3
 KERNEL_SHAPES = [(300, 7), (8, 300), (40, 2000), (1, 40000), (3, 70000)]
 
 
+def _numba_backend():
+    try:
+        return impls.get("numba")
+    except impls.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+def _arguments(function: str, x: np.ndarray, rng) -> tuple:
+    """``function``'s arguments on the logits ``x``: int64 labels, float32 labels of ``x``'s shape, or none."""
+    if function in ("softmax", "log_softmax"):
+        return (x,)
+    labels = rng.integers(0, x.shape[1], x.shape[0]) if "sparse" in function else rng.random(x.shape).astype(np.float32)
+    return labels, x
+
+
 @pytest.mark.parametrize("function", impls.FUNCTIONS)
 @pytest.mark.parametrize("half", HALF, ids=str)
 def test_numba_reads_and_writes_half_precision_bit_for_bit(half, function):
     """The numba kernels widen half precision as they load it and narrow their results as
     they store them: bit for bit the float32 kernels' results on the widened logits, rounded,
     which is the conversion path they replace."""
-    try:
-        numba_backend = impls.get("numba")
-    except impls.BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    numba_backend = _numba_backend()
     rng = np.random.default_rng(3)
     for shape in KERNEL_SHAPES:
-        x = (rng.standard_normal(shape) * 4).astype(half)
-        if "sparse" in function:
-            labels = rng.integers(0, shape[1], shape[0])
-        else:
-            labels = rng.random(shape).astype(np.float32)
-        args = (x,) if function in ("softmax", "log_softmax") else (labels, x)
+        args = _arguments(function, (rng.standard_normal(shape) * 4).astype(half), rng)
+        x = args[-1]
         got = getattr(numba_backend, function)(*args)
         via_float32 = getattr(numba_backend, function)(*args[:-1], _to(x, np.float32))
         for g, w in zip(*(r if isinstance(r, tuple) else (r,) for r in (got, via_float32))):
@@ -121,23 +129,14 @@ def test_half_precision_compiles_no_tile_or_piece_kernel_of_its_own(half):
     """Tiles of short rows and rows cut into pieces are computed by the float32 kernels on widened
     rows (``impls._numba_kernels.HALF``): no kernel of theirs is ever compiled for half precision's
     bits, and the shim that widens tiles is; whole rows have kernels of their own."""
-    try:
-        numba_backend = impls.get("numba")
-    except impls.BackendUnavailable as exc:
-        pytest.skip(str(exc))
+    numba_backend = _numba_backend()
     from numba import types
     from impls import _numba_kernels as kernels
     rng = np.random.default_rng(4)
     for shape in KERNEL_SHAPES:
         x = (rng.standard_normal(shape) * 4).astype(half)
-        numba_backend.softmax(x)
-        numba_backend.log_softmax(x)
-        for loss in (numba_backend.sparse_softmax_cross_entropy_with_logits_and_grad,
-                     numba_backend.sparse_softmax_cross_entropy_with_logits):
-            loss(rng.integers(0, shape[1], shape[0]), x)
-        for loss in (numba_backend.softmax_cross_entropy_with_logits_and_grad,
-                     numba_backend.softmax_cross_entropy_with_logits):
-            loss(rng.random(shape).astype(np.float32), x)
+        for function in (f for f in impls.FUNCTIONS if "softmax" in f):  # the row kernels' six
+            getattr(numba_backend, function)(*_arguments(function, x, rng))
     bits = types.Array(types.int16 if half == np.float16 else types.uint16, 2, "C", readonly=True)
     row_kernels = {k for by_grad in kernels.ROWS for by_short in by_grad for parallel, serial in by_short
                    for k in (serial, *parallel.kernels)} - {kernels._chunks}  # the driver runs any kernel

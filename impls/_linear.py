@@ -172,6 +172,7 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
     freed before the next chunk's are made, and each ``x`` before its gradient's products: at most the
     logits and their gradient (under a softcap, also ``x / c`` and ``cosh^2``) live at once."""
     x, y = logits(hidden, weight, bias, softcap)
+    x.flags.writeable = False  # the front door's type of logits: the loss kernels that ``warm`` compiled
     if not grads:
         loss[:] = fn(labels, x, **kwargs)
         return

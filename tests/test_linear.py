@@ -98,6 +98,19 @@ def test_the_chunks_do_not_change_the_results(name, monkeypatch):
         np.testing.assert_allclose(a, b, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(a).max())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_numba_chunks_reach_the_kernels_warm_compiled(dtype):
+    """Each chunk's logits reach numba's sparse loss read-only, as the front door's logits do, so that the
+    fused functions run the kernels ``xentbench warm`` compiled, not copies compiled for writable logits."""
+    backend = backend_or_skip("numba")
+    from impls import _numba_kernels as kernels
+    labels, hidden, weight, bias = make(dtype, batch=(8,), size=4, vocabulary=300)
+    backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias)
+    serial = kernels.ROWS[kernels.SPARSE][True][False][1]  # the gradient's, whole rows, on the calling thread
+    logits = [signature[0] for signature in serial.signatures]
+    assert logits and not any(x.mutable for x in logits), logits
+
+
 @pytest.mark.parametrize("name", ["numpy", "numba"])
 def test_no_array_of_the_logits_size_is_made(name, monkeypatch):
     backend = backend_or_skip(name)

@@ -411,13 +411,13 @@ def _widened(x, z, labels, out, loss, kernel):
 
 class _InFloat32:
     """The float32 serial kernel ``serial`` (of ``ROWS``) on half-precision arguments, through
-    ``_widened``: on chunks of rows on every core (``_chunks``), or ``.serial`` on the calling thread.
-    ``serial`` is compiled once, for ``FLOAT32_CALL``, at the first call; the parallel call finds
-    ``_widened``'s address for its argument types once per type fingerprint, as ``_OnEveryCore``."""
+    ``_widened``: on chunks of rows on every core (``_OnEveryCore`` running ``_widened``, the float32
+    kernel's address its last argument), or ``.serial`` on the calling thread. ``serial`` is compiled
+    once, for ``FLOAT32_CALL``, at the first call."""
 
     def __init__(self, serial):
+        self.on_every_core = _OnEveryCore(_chunks, (_widened,), f"{serial.__name__}_widened", _chunk_arguments)
         self.kernels = (serial, _widened)
-        self._addresses = {}
 
     @functools.cached_property
     def address(self) -> int:
@@ -428,12 +428,7 @@ class _InFloat32:
         _widened(x, z, labels, out, loss, self.address)
 
     def __call__(self, x, z, labels, out, loss, opt, threads):
-        key = compute_fingerprint((x, z, labels, out, loss))
-        shim = self._addresses.get(key)
-        if shim is None:
-            signature = tuple(numba.typeof(a) for a in (x, z, labels, out, loss)) + (types.int64,)
-            shim = self._addresses[key] = _address(_widened, signature)
-        _chunks((shim,), x, z, labels, out, loss, self.address, threads)
+        self.on_every_core(x, z, labels, out, loss, self.address, threads)
 
 
 def _widened_whole(pieces):

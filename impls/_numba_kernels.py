@@ -17,12 +17,11 @@ Online over blocks (Milakov & Gimelshein 2018, one block at a time)
     into pieces whose statistics merge the same way.
 
 The loss options (``impls._options``)
-    The kernels (``ROWS``) take ``opt = (w, eps, lam, scale, ignore, exact,
+    The kernels of ``OPTIONS`` take ``opt = (w, eps, lam, scale, ignore,
     wsum, alpha, beta)``, indexed by the names ``impls._numba_rows`` gives them:
     the class weights ``w`` (empty for none), the smoothing ``eps``, the z-loss
-    ``lam``, the row ``scale``, the ignored label, whether any option is set
-    (``exact``), ``wsum = sum(w)`` (``C`` for none), ``alpha = scale (1 - eps)``
-    and ``beta = scale eps / C``. They are applied
+    ``lam``, the row ``scale``, the ignored label, ``wsum = sum(w)`` (``C`` for
+    none), ``alpha = scale (1 - eps)`` and ``beta = scale eps / C``. They are applied
     inside the same passes: the statistics pass also sums, block by block from
     L1, ``B = sum w x`` (for smoothing, ``_smoothing_sum``) and, in the pass
     of the exponentials, the dense ``Z = sum w z``, ``A = sum w z (x - m)`` (``_sums``); then,
@@ -31,11 +30,11 @@ The loss options (``impls._options``)
     weighted loss without smoothing (``w_y (log(s) - (x_y - m))`` or
     ``Z log(s) - A``), and its gradient ``c p - alpha w z - beta w`` with
     ``c = scale (W + 2 lam lse)``, ``W = (1 - eps) (w_y or Z) + eps wsum / C``.
-    An ignored row's loss and gradient are 0, whatever its logits. Without
-    options (``exact`` false), ``c = 1``, ``alpha = 1``, ``beta = 0``: the
-    results of before, bit for bit. A call without options passes ``opt = None``
-    and gets a compilation of its own, in which these neutral values are
-    built inside the kernel (``_neutral``).
+    An ignored row's loss and gradient are 0, whatever its logits. A call
+    without options runs the kernels of ``ROWS`` with ``opt = None``: kernels of
+    their own (``exact``, a constant of each kernel, is false), which type none of
+    the options' code and build neutral values inside (``_neutral``): ``c = 1``,
+    ``alpha = 1``, ``beta = 0``, the results of the plain formulas, bit for bit.
 
 Accuracy
     ``exp`` is a polynomial of at most about one ulp (``_exp``). Each block sum
@@ -74,11 +73,11 @@ Half precision (float16, bfloat16)
     float32 and narrowed by the caller. A call with loss options gets its
     half-precision logits as float32 from the front door (``impls._options``).
 
-One kernel per call (``ROWS``)
-    Each ``(mode, grad, path)`` has a kernel of its own, in which the three are
-    constants, so that Numba prunes every other mode and path before it types
-    the code, and a first call compiles only what it runs (``_kernel_of``;
-    ``benchmarks/NOTES.md`` entry 26). Whole rows and tiles are serial kernels,
+One kernel per call (``ROWS``, ``OPTIONS``)
+    Each ``(mode, grad, path)``, without and with options, has a kernel of its own,
+    in which the four are constants, so that Numba prunes every other mode, path
+    and the options before it types the code, and a first call compiles only what
+    it runs (``_kernel_of``; ``benchmarks/NOTES.md`` entries 26 and 30). Whole rows and tiles are serial kernels,
     run on every core by a ``prange`` over chunks of rows (``_on_every_core``)
     that shares their compiled code.
 
@@ -104,7 +103,7 @@ from numba.extending import intrinsic
 
 from ._half import convert, convert_span, narrow, widen
 from ._numba_math import (
-    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _empty, _exp, _glue, _half, _jit, _kernel, _log1p_small)
+    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _log1p_small, _row_buffers)
 from ._numba_rows import (
     BLOCK, CHUNKS, DENSE, LOG_SOFTMAX, PIECES, SOFTMAX, SPARSE, TILE, TILES, WHOLE, _loss, _merge, _piece,
     _piece_results, _piece_stats, _row_task, _target, _tile_task, IGNORE, W, pieces_per_row)
@@ -138,27 +137,25 @@ def _tiles(task, x, z, labels, out, loss, opt):
 
 
 @_jit(inline="always")
-def _whole(x, z, labels, out, loss, mode, grad, opt):
+def _whole(x, z, labels, out, loss, mode, grad, exact, opt):
     """Each row one task: statistics, loss, and results while the row is in cache."""
     n_rows, classes = x.shape
-    maxima = _empty(x, -(-classes // BLOCK))
-    xbuf = np.empty(classes * _half(x), np.float32)
-    obuf = np.empty(out.shape[1] * _half(out), np.float32)
+    maxima, xbuf, obuf = _row_buffers(x, out, -(-classes // BLOCK))
     for r in range(n_rows):
-        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf)
+        _row_task(x, z, labels, out, loss, maxima, r, mode, grad, exact, opt, xbuf, obuf)
 
 
-def _piece_steps(mode, grad):
+def _piece_steps(mode, grad, exact):
     """Rows cut into pieces (fewer rows than threads, ``pieces_per_row``), as three serial kernels of
-    ``mode`` and ``grad`` that ``_pieces`` runs: the statistics of piece ``i`` into ``parts[i]`` and
+    ``mode``, ``grad`` and ``exact`` (options or none) that ``_pieces`` runs: the statistics of piece ``i`` into ``parts[i]`` and
     ``maxima[i]``; each row's merged statistics and loss, into its first piece's ``parts`` and ``loss``;
     the results of piece ``i`` (none where a loss without gradient has none to write)."""
     def stats(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
         parts[i, 0], parts[i, 1], parts[i, 2], parts[i, 3], parts[i, 4] = _piece_stats(
-            x, z, out, maxima[i], i, pieces, mode, grad, _neutral(z) if opt is None else opt)
+            x, z, out, maxima[i], i, pieces, mode, grad, exact, opt if exact else _neutral(z))
 
     def merge(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
-        options = _neutral(z) if opt is None else opt
+        options = opt if exact else _neutral(z)
         compute = maxima.dtype.type
         for r in range(x.shape[0]):
             merged = (compute(-np.inf), 0.0, 0.0, 0.0, 0.0)
@@ -170,18 +167,18 @@ def _piece_steps(mode, grad):
             if mode >= SPARSE:
                 label, w_label, keep = _target(labels, options[W], r, mode, options[IGNORE])
                 row_loss, parts[first, 5] = _loss(mode, math.log(merged[1]), x[r, label], w_label, merged,
-                                                  options, x.shape[1])
+                                                  opt if exact else None, x.shape[1])
                 loss[r] = row_loss if keep else 0.0
 
     def results(x, z, labels, out, loss, maxima, parts, i, pieces, opt):
         first = i - i % pieces  # the row's merged statistics
         compute = maxima.dtype.type
         merged = (compute(parts[first, 0]), parts[first, 1], parts[first, 2], parts[first, 3], parts[first, 4])
-        _piece_results(x, z, labels, out, maxima[i], merged, i, pieces, mode, grad, _neutral(z) if opt is None else opt,
-                       parts[first, 5])
+        _piece_results(x, z, labels, out, maxima[i], merged, i, pieces, mode, grad, exact,
+                       opt if exact else _neutral(z), parts[first, 5])
 
     steps = (stats, merge) + (() if mode >= SPARSE and not grad else (results,))
-    return tuple(_jit(_bound(step, f"pieces_{step.__name__}_{_name(mode, grad)}")) for step in steps)
+    return tuple(_jit(_bound(step, f"pieces_{step.__name__}_{_name(mode, grad, exact)}")) for step in steps)
 
 
 @_jit(parallel=True)
@@ -205,54 +202,53 @@ def _pieces(addresses, x, z, labels, out, loss, opt, threads):
 def _neutral(z):
     """The options of a call without options: no weights (an empty view of
     ``z``, of the compute dtype), ``eps = lam = 0``, ``scale = 1``, no label
-    ignored (labels are ``>= 0``), not ``exact``, ``alpha = 1``, ``beta = 0``.
-    Built inside the kernel, so that the serial kernel compiles to the code of before."""
-    return (z.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, False, 0.0, 1.0, 0.0)
+    ignored (labels are ``>= 0``), ``alpha = 1``, ``beta = 0``. Built inside the kernel."""
+    return (z.reshape(-1)[:0], 0.0, 0.0, 1.0, -1, 0.0, 1.0, 0.0)
 
 
-def _kernel_of(mode, grad, path):
+def _kernel_of(mode, grad, path, exact):
     """The compiled kernel of one ``mode`` and ``path`` (``_tiles`` or ``_whole``), with or without the
-    gradient (``grad``): serial for ``TILES`` and ``WHOLE`` (``_OnEveryCore`` runs it on every core);
-    for ``PIECES``, ``_pieces`` running the serial steps of ``_piece_steps``.
+    gradient (``grad``), with or without loss options (``exact``): serial for ``TILES`` and ``WHOLE``
+    (``_OnEveryCore`` runs it on every core); for ``PIECES``, ``_pieces`` running the serial steps of
+    ``_piece_steps``.
 
-    The three are constants of the kernel (closure variables, part of its cache key). The branch
-    on ``path`` is pruned before Numba inlines the path, and every branch on ``mode`` and ``grad``
-    after, before it types the code: a call types and compiles only the code it runs
-    (``benchmarks/NOTES.md`` entry 26). ``opt``: the loss options (module docstring), or None for
-    none, which Numba compiles apart (its branch is pruned by type), so that a call without
-    options pays neither their argument (Numba's dispatch of the tuple costs 0.25 us, of None
-    0.03 us) nor their compilation. ``PIECES`` takes ``threads`` too: Numba's thread count
-    (``numba.get_num_threads()``, which would keep the kernel out of the on-disk cache if called
-    inside it). No argument has a default: an omitted one costs the dispatch 0.06 us.
-    The serial steps of ``PIECES`` are constants of ``mode`` and ``grad`` the same way.
+    The four are constants of the kernel (closure variables, part of its cache key). The branch
+    on ``path`` is pruned before Numba inlines the path, and every branch on ``mode``, ``grad`` and
+    ``exact`` after, before it types the code: a call types and compiles only the code it runs
+    (``benchmarks/NOTES.md`` entries 26 and 30). ``opt``: the loss options (module docstring) where
+    ``exact``, else None (Numba's dispatch of None costs 0.03 us, of the tuple 0.25 us).
+    ``PIECES`` takes ``threads`` too: Numba's thread count (``numba.get_num_threads()``, which would
+    keep the kernel out of the on-disk cache if called inside it). No argument has a default: an
+    omitted one costs the dispatch 0.06 us. The serial steps of ``PIECES`` are constants of
+    ``mode``, ``grad`` and ``exact`` the same way.
     """
-    name = f"rows_{_name(mode, grad)}_{('tiles', 'whole', 'pieces')[path]}"
+    name = f"rows_{_name(mode, grad, exact)}_{('tiles', 'whole', 'pieces')[path]}"
     if path == PIECES:
-        return _OnEveryCore(_pieces, _piece_steps(mode, grad), name, _piece_arguments)
+        return _OnEveryCore(_pieces, _piece_steps(mode, grad, exact), name, _piece_arguments)
     if path == WHOLE:
         def kernel(x, z, labels, out, loss, opt):
-            _whole(x, z, labels, out, loss, mode, grad, _neutral(z) if opt is None else opt)
+            _whole(x, z, labels, out, loss, mode, grad, exact, opt if exact else _neutral(z))
         return _jit(_bound(kernel, name))
 
     def kernel(x, z, labels, out, loss, opt):
-        _tiles(tile_task, x, z, labels, out, loss, _neutral(z) if opt is None else opt)  # noqa: F821  (bound)
-    return _jit(_bound(kernel, name, tile_task=_tile_task_of(mode, grad)))
+        _tiles(tile_task, x, z, labels, out, loss, opt if exact else _neutral(z))  # noqa: F821  (bound)
+    return _jit(_bound(kernel, name, tile_task=_tile_task_of(mode, grad, exact)))
 
 
-def _tile_task_of(mode, grad):
-    """``_tile_task`` of one ``mode``, with or without the gradient, compiled as a helper of its own:
-    without Numba's reference counting (``_kernel``), which the kernel that allocates the tile's
-    buffers needs and which would cost every view of a row in the tile an atomic increment
-    (log_softmax at 4096x2: 1.6x the time), and with the other modes pruned (``_kernel_of``)."""
+def _tile_task_of(mode, grad, exact):
+    """``_tile_task`` of one ``mode``, with or without the gradient and the options, compiled as a
+    helper of its own: without Numba's reference counting (``_kernel``), which the kernel that
+    allocates the tile's buffers needs and which would cost every view of a row in the tile an
+    atomic increment (log_softmax at 4096x2: 1.6x the time), the rest pruned (``_kernel_of``)."""
     def task(x, z, labels, out, loss, lo, hi, opt, scratch, lanes):
-        _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes)
-    task.__name__ = task.__qualname__ = f"tile_{_name(mode, grad)}"
+        _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, exact, opt, scratch, lanes)
+    task.__name__ = task.__qualname__ = f"tile_{_name(mode, grad, exact)}"
     return _kernel(task)
 
 
-def _name(mode, grad) -> str:
-    """What a kernel of ``mode`` and ``grad`` computes, for its name (and so its cache files)."""
-    return ("softmax", "log_softmax", "sparse", "dense")[mode] + ("_grad" if grad else "")
+def _name(mode, grad, exact) -> str:
+    """What a kernel of ``mode``, ``grad`` and ``exact`` computes, for its name (and so its cache files)."""
+    return ("softmax", "log_softmax", "sparse", "dense")[mode] + ("_grad" if grad else "") + ("_options" * exact)
 
 
 def _bound(fn, name, **names):
@@ -459,24 +455,29 @@ def _long_rows(whole, pieces):
 
 
 def _entry_points():
-    """``ROWS`` and ``HALF``: the ``(parallel, serial)`` kernels at ``[mode][grad][short]``, ``short``
-    whether the rows have fewer than ``SHORT`` classes (tiles); the parallel kernel takes ``threads``
-    last. ``ROWS`` for float32 and float64 logits; ``HALF`` for half precision's bits, without
+    """``ROWS``, ``OPTIONS`` and ``HALF``: the ``(parallel, serial)`` kernels at ``[mode][grad][short]``,
+    ``short`` whether the rows have fewer than ``SHORT`` classes (tiles); the parallel kernel takes
+    ``threads`` last. ``ROWS`` for float32 and float64 logits without options, ``OPTIONS`` with them
+    (the losses only: None for the two softmax modes); ``HALF`` for half precision's bits, without
     options (module docstring): whole rows compiled for the bits, tiles and pieces by the float32
     kernels on widened rows (``_InFloat32``, ``_widened_whole``). Nested lists, not a
     dict keyed by the three: indexing them costs a call 0.1 us less (it is 5 us)."""
-    def pairs(mode, grad):
-        tiles, whole, pieces = (_kernel_of(mode, grad, path) for path in (TILES, WHOLE, PIECES))
-        on_every_core, widened = _on_every_core(whole), _InFloat32(tiles)
-        rows = [(_long_rows(on_every_core, pieces), whole), (_on_every_core(tiles), tiles)]
+    def pairs(mode, grad, exact):
+        kernels = tiles, whole, pieces = tuple(_kernel_of(mode, grad, path, exact) for path in (TILES, WHOLE, PIECES))
+        on_every_core = _on_every_core(whole)
+        return [(_long_rows(on_every_core, pieces), whole), (_on_every_core(tiles), tiles)], on_every_core, kernels
+
+    def tables(mode, grad):
+        rows, on_every_core, (tiles, whole, pieces) = pairs(mode, grad, False)
+        widened = _InFloat32(tiles)
         half = [(_long_rows(on_every_core, _widened_whole(pieces)), whole), (widened, widened.serial)]
-        return rows, half
-    table = [[pairs(mode, grad) for grad in (False, True)] if mode >= SPARSE else [pairs(mode, False)]
+        return rows, pairs(mode, grad, True)[0] if mode >= SPARSE else None, half
+    table = [[tables(mode, grad) for grad in (False, True)] if mode >= SPARSE else [tables(mode, False)]
              for mode in (SOFTMAX, LOG_SOFTMAX, SPARSE, DENSE)]
-    return ([[pair[which] for pair in grads] for grads in table] for which in (0, 1))
+    return ([[entry[which] for entry in grads] for grads in table] for which in (0, 1, 2))
 
 
-ROWS, HALF = _entry_points()
+ROWS, OPTIONS, HALF = _entry_points()
 
 
 @_callable(fastmath=_EXACT)

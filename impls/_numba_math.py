@@ -194,15 +194,19 @@ def _half_bits(dtype) -> bool:
     return dtype in (types.int16, types.uint16)
 
 
-def _half(a):
-    """1 if the array ``a`` holds half-precision bits, else 0 (chosen when compiling): the
-    factor of the sizes of the float32 buffers a row needs (``_load``, ``_into``)."""
+def _row_buffers(x, out, blocks):
+    """The buffers of rows computed whole: the ``blocks`` maxima of a row, of the dtype ``x`` is
+    computed in (float32 for half precision), and the float32 buffers of a row of ``x`` and of
+    ``out`` where they hold half-precision bits (``_load``, ``_into``; else empty). Chosen when
+    compiling, one allocation call typed for all three (a first call compiles each form apart)."""
 
 
-@overload(_half, inline="always")
-def _half_overload(a):
-    half = int(_half_bits(a.dtype))
-    return lambda a: half
+@overload(_row_buffers, inline="always")
+def _row_buffers_overload(x, out, blocks):
+    compute = np.float64 if x.dtype == types.float64 else np.float32
+    x_half, out_half = int(_half_bits(x.dtype)), int(_half_bits(out.dtype))
+    return lambda x, out, blocks: (np.empty(blocks, compute), np.empty(x.shape[1] * x_half, np.float32),
+                                   np.empty(out.shape[1] * out_half, np.float32))
 
 
 def _into(out, buffer):
@@ -216,17 +220,6 @@ def _into_overload(out, buffer):
     if _half_bits(out.dtype):
         return lambda out, buffer: buffer
     return lambda out, buffer: out
-
-
-def _empty(like, shape):
-    """``np.empty(shape)`` of the dtype the array ``like`` is computed in: float32 for half precision."""
-
-
-@overload(_empty, inline="always")
-def _empty_overload(like, shape):
-    if _half_bits(like.dtype):
-        return lambda like, shape: np.empty(shape, np.float32)
-    return lambda like, shape: np.empty(shape, like.dtype)
 
 
 def _load(x, buffer):

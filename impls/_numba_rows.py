@@ -11,11 +11,13 @@ from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _into, _kernel
 
 #: Where each loss option lies in the tuple ``opt`` the kernels take (``impls._numba_kernels``'
 #: docstring states the math): the class weights ``w`` (empty for none), the smoothing ``eps``, the
-#: z-loss ``lam``, the row ``scale``, the ignored label (-1 for none: labels are ``>= 0``), whether
-#: any option is set (``exact``), ``wsum = sum(w)`` (``C`` for none), ``alpha = scale (1 - eps)``,
-#: ``beta = scale eps / C``. A plain tuple: Numba 0.68 cannot pass a named tuple that holds an
-#: array into a ``prange`` loop (``_create_gufunc_for_parfor_body`` fails).
-W, EPS, LAM, SCALE, IGNORE, EXACT, WSUM, ALPHA, BETA = range(9)
+#: z-loss ``lam``, the row ``scale``, the ignored label (-1 for none: labels are ``>= 0``),
+#: ``wsum = sum(w)`` (``C`` for none), ``alpha = scale (1 - eps)``, ``beta = scale eps / C``.
+#: A plain tuple: Numba 0.68 cannot pass a named tuple that holds an array into a ``prange`` loop
+#: (``_create_gufunc_for_parfor_body`` fails). Whether a kernel takes options at all is ``exact``,
+#: a constant of the kernel like its mode: the glue branches on it, and hands the helpers ``None``
+#: for the options without it, so that a kernel without options types none of their code.
+W, EPS, LAM, SCALE, IGNORE, WSUM, ALPHA, BETA = range(8)
 
 #: Classes per block: 8 KiB of float32, in L1 cache between the max and the exp pass.
 BLOCK = 2048
@@ -151,11 +153,11 @@ def _merge(one, two):
 
 
 @_glue
-def _span_stats(x, z, w, out, maxima, dense, store, smooth):
+def _span_stats(x, z, w, out, maxima, dense, store, exact, smooth):
     """``(m, s, Z, A, B)`` of a span ``x`` (a row or a piece of one), block by
     block, reading the logits once: per block its max ``mb``, then
     ``sum exp(x - shift(mb))`` (and the dense sums, weighted by ``w`` unless
-    it is empty, and ``B`` if ``smooth``) from L1, merged online.
+    it is empty, and ``B`` if ``smooth``; both with options only, ``exact``) from L1, merged online.
 
     With ``store``, ``out`` receives ``exp(x - shift(mb))`` of each block and
     ``maxima`` each ``mb``, for ``_scale`` to turn into probabilities.
@@ -170,12 +172,12 @@ def _span_stats(x, z, w, out, maxima, dense, store, smooth):
         e = min(b + BLOCK, x.size)
         xb = x[b:e]
         m = _max(xb)
-        if dense and weighted:
+        if dense and exact and weighted:
             s, zsum, a = _sums(xb, z[b:e], w[b:e], out[b:e] if store else out, _shift(m), True, store)
         else:
             s, zsum, a = _sums(xb, z[b:e] if dense else xb, None, out[b:e] if store else out, _shift(m), dense,
                                store)
-        smooth_sum = _smoothing_sum(xb, w[b:e] if weighted else w) if smooth else 0.0
+        smooth_sum = _smoothing_sum(xb, w[b:e] if weighted else w) if exact and smooth else 0.0
         if store:
             maxima[b // BLOCK] = m
         stats = _merge(stats, (m, s, zsum, a, smooth_sum))
@@ -197,7 +199,7 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
     SIMD lanes across rows: a 10-class row costs no horizontal reduction and
     no loop set-up. Into ``lanes`` (float64): max, ``s``, ``Z``, ``A``, ``B``
     (the dense sums weighted by ``w`` unless it is empty, ``B = sum w x`` if
-    ``smooth``); ``xt`` is overwritten with ``exp(xt - shift)``, ``shift``
+    ``smooth``; ``w`` None without options); ``xt`` is overwritten with ``exp(xt - shift)``, ``shift``
     (``xt``'s dtype) the shift of each column.
 
     Four passes over the tile in L1: the exponentials in ``xt``'s dtype (8
@@ -205,7 +207,6 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
     costs less here than its rounding in the results).
     """
     m, s, zsum, a, b = lanes[0], lanes[1], lanes[2], lanes[3], lanes[4]
-    weighted = w.size > 0
     classes, n_rows = xt.shape
     shift[:] = -np.inf
     for j in range(classes):
@@ -215,7 +216,7 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
         m[r] = shift[r]
         shift[r] = _shift(shift[r])
     zsum[:], a[:] = 0.0, 0.0
-    if dense and weighted:
+    if dense and w is not None and w.size > 0:
         for j in range(classes):
             wj = np.float64(w[j])
             for r in range(n_rows):
@@ -227,10 +228,10 @@ def _lane_stats(xt, zt, w, shift, lanes, dense, smooth):
             for r in range(n_rows):
                 zsum[r] += np.float64(zt[j, r])
                 a[r] += _xent_term(np.float64(zt[j, r]), np.float64(xt[j, r]), np.float64(shift[r]))
-    if smooth:  # else ``B`` is never read
+    if w is not None and smooth:  # else ``B`` is never read
         b[:] = 0.0
         for j in range(classes):
-            wj = np.float64(w[j]) if weighted else 1.0
+            wj = np.float64(w[j]) if w.size > 0 else 1.0
             for r in range(n_rows):
                 b[r] += wj * np.float64(xt[j, r])
     for j in range(classes):
@@ -259,17 +260,17 @@ def _plain_loss(mode, log_s, x_label, m, zsum, a):
 def _loss(mode, log_s, x_label, w_label, stats, opt, classes):
     """A row's loss and gradient coefficient ``c`` from its statistics, in float64.
 
-    Without options ``_plain_loss`` and ``c = 1``. With options (module
+    Without options (``opt`` None) ``_plain_loss`` and ``c = 1``. With options (module
     docstring): ``F`` the plain loss weighted (``w_label`` the label's class
     weight; the dense ``Z``, ``A`` are weighted already), the loss
     ``scale ((1 - eps) F + eps / C (wsum lse - B) + lam lse**2)`` and
     ``c = scale (W + 2 lam lse)``. Not yet 0 for an ignored row.
     """
     m, _, zsum, a, b = stats
-    eps, lam, scale, exact, wsum = opt[EPS], opt[LAM], opt[SCALE], opt[EXACT], opt[WSUM]
     first = _plain_loss(mode, log_s, x_label, m, zsum, a)
-    if not exact:
+    if opt is None:
         return first, 1.0
+    eps, lam, scale, wsum = opt[EPS], opt[LAM], opt[SCALE], opt[WSUM]
     weight = np.float64(w_label) if mode == SPARSE else zsum
     first = first * weight if mode == SPARSE else first
     lse = np.float64(_shift(m)) + log_s
@@ -298,9 +299,9 @@ def _factor(mb, m, s):
 @_kernel(fastmath=_EXACT)
 def _scale_block(out, z, w, factor, alpha, beta, dense):
     """``out = out * factor - (alpha z + beta) w`` (``z`` only if ``dense``, ``w``
-    unless empty), in float64, rounded once. Without options (``alpha = 1``,
-    ``beta = 0``, no ``w``) the loops of ``out * factor - z`` and ``out * factor``."""
-    if w.size > 0 or alpha != 1.0 or beta != 0.0:
+    unless empty), in float64, rounded once. Without options (``w`` None) or with neutral
+    ones (``alpha = 1``, ``beta = 0``, no ``w``) the loops of ``out * factor - z`` and ``out * factor``."""
+    if w is not None and (w.size > 0 or alpha != 1.0 or beta != 0.0):
         _subtract_targets(out, z, w, factor, alpha, beta, dense)
     elif dense:
         for j in range(out.size):
@@ -328,16 +329,15 @@ def _subtract_targets(out, z, w, factor, alpha, beta, dense):
 
 
 @_glue
-def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta):
-    """Probabilities times ``coefficient``, minus ``(alpha z + beta) w``
-    (``_scale_block``), of a span from the exponentials ``_span_stats`` stored,
-    block by block."""
+def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta, exact):
+    """Probabilities times ``coefficient``, minus ``(alpha z + beta) w`` with options (``exact``)
+    (``_scale_block``), of a span from the exponentials ``_span_stats`` stored, block by block."""
     m, s, _, _, _ = stats
     weighted = w.size > 0
     for b in range(0, out.size, BLOCK):
         e = min(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s) * coefficient
-        wb = w[b:e] if weighted else w
+        wb = (w[b:e] if weighted else w) if exact else None
         if dense:  # two calls, not one choosing ``z``: each call site keeps its own array types
             _scale_block(out[b:e], z[b:e], wb, factor, alpha, beta, True)
         else:
@@ -363,18 +363,18 @@ def _subtract_target(out, j, target):
 
 
 @_glue
-def _span_results(x, z, w, out, maxima, label, stats, mode, grad, opt, coefficient, w_label, keep):
+def _span_results(x, z, w, out, maxima, label, stats, mode, grad, exact, opt, coefficient, w_label, keep):
     """Log-softmax, or probabilities / gradient from what ``_span_stats``
     stored, of a span (``w``: its class weights, or empty); ``label``: the
-    sparse label's index in the span, if in it; an ignored row (not ``keep``) gets 0."""
+    sparse label's index in the span, if in it; an ignored row (not ``keep``, with options) gets 0."""
     m, s, _, _, _ = stats
     alpha, beta = opt[ALPHA], opt[BETA]
     if mode == LOG_SOFTMAX:
         _write_log_probs(x, out, m, math.log(s))
-    elif not keep:
+    elif exact and not keep:
         out[:] = 0.0
     elif mode == SOFTMAX or grad:
-        _scale(out, z, w, maxima, stats, mode == DENSE, coefficient, alpha, beta)
+        _scale(out, z, w, maxima, stats, mode == DENSE, coefficient, alpha, beta, exact)
         if mode == SPARSE and 0 <= label < x.size:
             _subtract_target(out, label, alpha * np.float64(w_label))
 
@@ -402,29 +402,30 @@ def _target(labels, w, r, mode, ignore):
 
 
 @_glue
-def _row(x, z, out, loss, maxima, r, target, mode, grad, opt):
+def _row(x, z, out, loss, maxima, r, target, mode, grad, exact, opt):
     """Row ``r`` (``x``, ``z``; ``target``: ``_target``'s) whole into ``out`` (the results row) and ``loss[r]``."""
     dense = mode == DENSE
     w = opt[W]
     label, w_label, keep = target
-    stats = _span_stats(x, z, w, out, maxima, dense, _stores(mode, grad), opt[EPS] > 0.0)
+    stats = _span_stats(x, z, w, out, maxima, dense, _stores(mode, grad), exact, opt[EPS] > 0.0)
     coefficient = 1.0
     if mode >= SPARSE:
-        row_loss, coefficient = _loss(mode, math.log(stats[1]), x[label], w_label, stats, opt, x.size)
+        row_loss, coefficient = _loss(mode, math.log(stats[1]), x[label], w_label, stats, opt if exact else None,
+                                      x.size)
         loss[r] = row_loss if keep else 0.0
-    _span_results(x, z, w, out, maxima, label if mode == SPARSE else -1, stats, mode, grad, opt,
+    _span_results(x, z, w, out, maxima, label if mode == SPARSE else -1, stats, mode, grad, exact, opt,
                   coefficient, w_label, keep)
 
 
 @_glue
-def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, opt, xbuf, obuf):
+def _row_task(x, z, labels, out, loss, maxima, r, mode, grad, exact, opt, xbuf, obuf):
     """Row ``r`` whole: statistics, loss, and results while the row is in cache.
     ``out`` has no columns when there are no results; ``xbuf``, ``obuf``: the
     float32 row buffers of half precision (``_load``, ``_store``)."""
     xr = _load(x[r], xbuf)
     zr = z[r] if mode == DENSE else xr
     target = _target(labels, opt[W], r, mode, opt[IGNORE])
-    _row(xr, zr, _into(out[r], obuf), loss, maxima, r, target, mode, grad, opt)
+    _row(xr, zr, _into(out[r], obuf), loss, maxima, r, target, mode, grad, exact, opt)
     _store(obuf, out[r])
 
 
@@ -448,7 +449,7 @@ def _piece(i, pieces, classes):
 
 
 @_glue
-def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt):
+def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, exact, opt):
     """Statistics of piece ``i`` (``_piece``)."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
@@ -456,11 +457,11 @@ def _piece_stats(x, z, out, maxima, i, pieces, mode, grad, opt):
     wp = w[lo:hi] if w.size > 0 else w
     xp = x[r, lo:hi]
     zp = z[r, lo:hi] if dense else xp
-    return _span_stats(xp, zp, wp, out[r, lo:hi], maxima, dense, _stores(mode, grad), opt[EPS] > 0.0)
+    return _span_stats(xp, zp, wp, out[r, lo:hi], maxima, dense, _stores(mode, grad), exact, opt[EPS] > 0.0)
 
 
 @_glue
-def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt, coefficient):
+def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, exact, opt, coefficient):
     """Results of piece ``i`` given its row's merged ``stats`` and gradient ``coefficient``."""
     r, lo, hi = _piece(i, pieces, x.shape[1])
     dense = mode == DENSE
@@ -470,7 +471,8 @@ def _piece_results(x, z, labels, out, maxima, stats, i, pieces, mode, grad, opt,
     zp = z[r, lo:hi] if dense else xp
     label, w_label, keep = _target(labels, w, r, mode, opt[IGNORE])
     label = label - lo if mode == SPARSE else -1
-    _span_results(xp, zp, wp, out[r, lo:hi], maxima, label, stats, mode, grad, opt, coefficient, w_label, keep)
+    _span_results(xp, zp, wp, out[r, lo:hi], maxima, label, stats, mode, grad, exact, opt, coefficient, w_label,
+                  keep)
 
 
 @_kernel
@@ -498,8 +500,8 @@ def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
     ``mode >= SPARSE`` (``x_label``, ``w_label``: the label's logit and class
     weight, the latter with options only), and into ``lanes[1]`` ``log(s)`` if
     ``log`` else the factor ``c / s`` of the exponentials (``c``: ``_loss``'s
-    gradient coefficient, 1 without options)."""
-    if not opt[EXACT]:
+    gradient coefficient, 1 without options: ``opt`` None)."""
+    if opt is None:
         for r in range(lanes.shape[1]):
             s = lanes[1, r]
             log_s = _log(s)
@@ -521,9 +523,9 @@ def _lane_finish(lanes, x_label, w_label, loss, mode, log, opt, classes):
 def _untranspose(xt, z, w, out, factor, alpha, beta, dense):
     """``out[r, j] = xt[j, r] * factor[r] - (alpha z[r, j] + beta) w[j]`` (``z``
     only if ``dense``, ``w`` unless empty), in float64, rounded once. Without
-    options (``alpha = 1``, ``beta = 0``, no ``w``) the loop of ``xt * factor - z``."""
-    weighted = w.size > 0
-    if weighted or alpha != 1.0 or beta != 0.0:
+    options (``w`` None) or with neutral ones the loop of ``xt * factor - z``."""
+    if w is not None and (w.size > 0 or alpha != 1.0 or beta != 0.0):
+        weighted = w.size > 0
         for r in range(out.shape[0]):
             for j in range(out.shape[1]):
                 v = np.float64(xt[j, r]) * factor[r]
@@ -537,16 +539,16 @@ def _untranspose(xt, z, w, out, factor, alpha, beta, dense):
 
 
 @_glue
-def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, opt):
+def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, exact, opt):
     """Results of a tile of rows ``x`` (labels ``z``, ``labels``; ``w_label``: the
     labels' class weights, with options only) into ``out`` from the transposed
     exponentials ``xt`` and the lane statistics (``_lane_finish``); an ignored row's are 0."""
-    w, ignore, exact, alpha, beta = opt[W], opt[IGNORE], opt[EXACT], opt[ALPHA], opt[BETA]
+    w, ignore, alpha, beta = opt[W], opt[IGNORE], opt[ALPHA], opt[BETA]
     if mode == LOG_SOFTMAX:
         for r in range(x.shape[0]):
             _write_log_probs(x[r], out[r], lanes[0, r], lanes[1, r])
     elif _stores(mode, grad):
-        _untranspose(xt, z, w, out, lanes[1], alpha, beta, mode == DENSE)
+        _untranspose(xt, z, w if exact else None, out, lanes[1], alpha, beta, mode == DENSE)
         if mode == SPARSE:
             for r in range(x.shape[0]):
                 label = labels[r]
@@ -559,7 +561,7 @@ def _tile_results(x, z, labels, out, lanes, xt, w_label, mode, grad, opt):
 
 
 @_glue
-def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes):
+def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, exact, opt, scratch, lanes):
     """Rows ``[lo, hi)`` of short rows whole: transposed into ``scratch``
     (``(2 classes + 3, hi - lo)``, the logits' dtype), statistics, loss and factors
     in SIMD lanes (``lanes``, ``(5, hi - lo)`` float64), results transposed
@@ -574,15 +576,14 @@ def _tile_task(x, z, labels, out, loss, lo, hi, mode, grad, opt, scratch, lanes)
     _transpose(xs, xt)
     if dense:
         _transpose(zs, zt)
-    exact = opt[EXACT]
-    _lane_stats(xt, zt, w, shift, lanes, dense, opt[EPS] > 0.0)
+    _lane_stats(xt, zt, w if exact else None, shift, lanes, dense, opt[EPS] > 0.0)
     if mode == SPARSE and exact:
         _take_options(xs, labels[lo:hi], w, ignore, x_label, w_label)
     elif mode == SPARSE:
         _take(xs, labels[lo:hi], x_label)
     _lane_finish(lanes, x_label, w_label, loss[lo:hi] if mode >= SPARSE else loss, mode, mode == LOG_SOFTMAX,
-                 opt, classes)
-    _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, w_label, mode, grad, opt)
+                 opt if exact else None, classes)
+    _tile_results(xs, zs, labels[lo:hi], out[lo:hi], lanes, xt, w_label, mode, grad, exact, opt)
     if mode == SPARSE and exact:
         for r in range(hi - lo):
             if labels[lo + r] == ignore:

@@ -9,9 +9,9 @@ as they are (``dtypes``) and reach the kernels as their bits
 (``impls._half.as_bits``); the kernels compute them in float32 and round the
 results back, the per-row losses rounded here (``impls._numba_kernels.HALF``). The loss options
 (``impls._options``) go to the kernels as one tuple of scalars and the class
-weights (``_kernel_options``), applied inside the kernels' passes; a call
-without options passes None, for which Numba compiles each kernel apart
-(``impls._numba_kernels``). A call with options never brings half precision:
+weights (``_kernel_options``), applied inside the passes of kernels of their own
+(``impls._numba_kernels.OPTIONS``); a call without options runs kernels that compile
+none of their code (``ROWS``) and passes None. A call with options never brings half precision:
 the front door converts it to float32 first. Threading: the TBB layer, safe
 for concurrent callers (see ``impls._numba_setup``).
 """
@@ -56,13 +56,13 @@ _NO_WEIGHTS = {np.dtype(d): _readonly(np.zeros(0, dtype=d)) for d in (np.float32
 
 
 def _kernel_options(options, logits):
-    """``(w, eps, lam, scale, ignore, exact, wsum, alpha, beta)``, the kernels' form of ``options``
+    """``(w, eps, lam, scale, ignore, wsum, alpha, beta)``, the kernels' form of ``options``
     (``impls._numba_rows`` names the places); ``logits`` of float32 or float64."""
     classes = logits.shape[1]
     w, eps, scale = options.class_weights, options.label_smoothing, options.scale
     wsum = float(classes) if w is None else float(np.add.reduce(w, dtype=np.float64))  # np.sum: 2 us more
     ignore = -1 if options.ignore_index is None else options.ignore_index  # labels are >= 0 without one
-    return (_NO_WEIGHTS[logits.dtype] if w is None else w, eps, options.z_loss, scale, ignore, True, wsum,
+    return (_NO_WEIGHTS[logits.dtype] if w is None else w, eps, options.z_loss, scale, ignore, wsum,
             scale * (1.0 - eps), scale * eps / classes)
 
 
@@ -72,8 +72,8 @@ _NO_LOSS = {np.dtype(d): np.empty(0, dtype=d) for d in (np.float32, np.float64)}
 
 
 def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad=False, options=None):
-    """Run the kernels of ``mode`` and ``grad`` (``kernels.ROWS``, tiles for rows shorter than
-    ``SHORT``), with ``options`` or None; ``out`` (of the logits' dtype) and ``loss`` (of the
+    """Run the kernels of ``mode`` and ``grad`` (``kernels.ROWS``, or with ``options``
+    ``kernels.OPTIONS``; tiles for rows shorter than ``SHORT``); ``out`` (of the logits' dtype) and ``loss`` (of the
     compute dtype) default to empty placeholders."""
     compute = compute_dtype(logits.dtype)
     if out is None:
@@ -85,10 +85,12 @@ def _rows(mode, logits, sparse=_NO_LABELS, dense=None, out=None, loss=None, grad
     if compute != logits.dtype:  # half precision, never with options: float32's kernels on its bits widened
         parallel, serial = kernels.HALF[mode][grad][short]
         _launch(parallel, serial, logits.size, _half.as_bits(logits), z, sparse, _half.as_bits(out), loss, None)
-    else:
+    elif options is None:
         parallel, serial = kernels.ROWS[mode][grad][short]
-        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss,
-                None if options is None else _kernel_options(options, logits))
+        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss, None)
+    else:
+        parallel, serial = kernels.OPTIONS[mode][grad][short]
+        _launch(parallel, serial, logits.size, logits, z, sparse, out, loss, _kernel_options(options, logits))
     return out, loss
 
 

@@ -23,8 +23,8 @@ from impls import _half, _numba_kernels, _numba_math, _numba_rows
 warm.compile_dtype(sys.argv[1])  # every call a user's first calls would compile for
 kernels = [k for m in (_numba_kernels, _numba_math, _numba_rows, _half) for k in vars(m).values()
            if isinstance(k, CPUDispatcher)]
-kernels += [k for by_grad in _numba_kernels.ROWS for by_short in by_grad for parallel, serial in by_short
-            for k in (serial, *getattr(parallel, "kernels", [parallel]))]
+kernels += [k for table in (_numba_kernels.ROWS, _numba_kernels.OPTIONS) for by_grad in table for by_short in by_grad
+            if by_short for parallel, serial in by_short for k in (serial, *getattr(parallel, "kernels", [parallel]))]
 stats = {f"{k.py_func.__module__}.{k.__name__}": [len(k.stats.cache_hits), len(k.stats.cache_misses)] for k in kernels}
 print(json.dumps({name: hm for name, hm in stats.items() if any(hm)}))
 """
@@ -38,7 +38,7 @@ def test_after_warm_no_first_call_compiles(capsys):
     done = subprocess.run([sys.executable, "-c", FIRST_CALLS, "float64"], capture_output=True, text=True, check=True)
     stats = json.loads(done.stdout.strip().splitlines()[-1])
     assert {"impls._numba_kernels._chunks", "impls._numba_kernels.rows_sparse_whole",  # _chunks: on every core
-            "impls._numba_kernels.rows_sparse_tiles",
+            "impls._numba_kernels.rows_sparse_tiles", "impls._numba_kernels.rows_sparse_grad_options_whole",
             "impls._numba_kernels.sigmoid_xent"} <= set(stats)
     if numba.config.NUMBA_NUM_THREADS > 1:  # a row is cut into pieces only for two threads or more
         assert {"impls._numba_kernels._pieces", "impls._numba_kernels.pieces_stats_sparse"} <= set(stats)

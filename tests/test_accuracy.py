@@ -88,6 +88,22 @@ def test_a_log_softmax_off_by_1e_4_fails_whatever_the_logits(dtype):
         assert judged.status == "FAIL" and judged.stability > 50, (scale, judged)
 
 
+def test_a_result_no_worse_than_a_stable_reference_beyond_the_tolerance_passes():
+    """``judge``'s yardstick: where the reference (TensorFlow in ``verify``) is beyond the tolerance
+    but backward stable, a result within ``YARDSTICK_FACTOR`` times its error passes, and one beyond
+    is judged as without it; a reference beyond its bound is no yardstick."""
+    x = (np.random.default_rng(0).standard_normal((50, 1000)) * 1000).astype(np.float32)
+    t = accuracy.truth("softmax", None, x)
+    reference = accuracy.judge(t, np.exp(x - lse(x)))  # less accurate: beyond the tolerance, stable
+    assert reference.status == "less accurate"
+    assert accuracy.judge(t, np.exp(x - lse(x)), reference).status == "pass"
+    worse = accuracy.judge(t, np.exp(x - lse(x)) * (1 + 3 * reference.error))
+    assert worse.error > accuracy.YARDSTICK_FACTOR * reference.error
+    assert accuracy.judge(t, np.exp(x - lse(x)) * (1 + 3 * reference.error), reference).status == worse.status != "pass"
+    unstable = accuracy.Verdict("FAIL", 1.0, 1e9, 2.0)
+    assert accuracy.judge(t, np.exp(x - lse(x)), unstable).status == "less accurate"
+
+
 def test_the_sigmoid_truth_of_a_huge_label_does_not_cancel():
     # loss(x=0) = z log 2 + (1 - z) log 2 = log 2 for every z: the weight 1 + z - z cancelled to 0 at 1e30
     t = accuracy.truth("sigmoid_cross_entropy_with_logits", np.array([1e30], np.float32), np.array([0.0], np.float16))

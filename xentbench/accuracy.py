@@ -96,6 +96,7 @@ Tolerances (``TOLERANCE``), relative errors in that measure, per logits dtype:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import ml_dtypes
@@ -192,15 +193,29 @@ class Truth:
 
     def errors(self, got, reference=None) -> tuple:
         """The relative error of each value of ``got``, one array per result (see ``error``)."""
-        return tuple(_ratio(d, s) for d, s in zip(self._deviations(got, reference), self.scales))
+        return self._errors(self._deviations(got, reference))
 
     def ulps(self, got, reference=None) -> float:
         """The largest error in ulps of the result's dtype at each value's scale (module docstring)."""
-        return _worst(_ratio(d, ulp(s, self.dtype)) for d, s in zip(self._deviations(got, reference), self.scales))
+        return self._ulps(self._deviations(got, reference))
 
     def stability(self, got) -> float:
         """The largest error over the backward-stable bound: at most 1 for a backward-stable algorithm."""
-        return _worst(_ratio(d, b) for d, b in zip(self._deviations(got), self.bounds))
+        return self._stability(self._deviations(got))
+
+    def _errors(self, deviations) -> tuple:
+        return tuple(_ratio(d, s) for d, s in zip(deviations, self.scales))
+
+    def _ulps(self, deviations) -> float:
+        return _worst(_ratio(d, u) for d, u in zip(deviations, self._units))
+
+    def _stability(self, deviations) -> float:
+        return _worst(_ratio(d, b) for d, b in zip(deviations, self.bounds))
+
+    @functools.cached_property
+    def _units(self) -> tuple:
+        """The ulp of the result's dtype at each value's scale."""
+        return tuple(ulp(s, self.dtype) for s in self.scales)
 
     def _deviations(self, got, reference=None) -> tuple:
         got = got if isinstance(got, tuple) else (got,)
@@ -223,13 +238,27 @@ class Verdict:
     stability: float  # the error over the backward-stable bound
 
 
-def judge(t: Truth, got) -> Verdict:
+#: How much more than TensorFlow's error on the same inputs a result may err and still be no worse
+#: than TensorFlow (``judge``'s ``yardstick``): one more rounding of each value.
+YARDSTICK_FACTOR = 2.0
+
+
+def judge(t: Truth, got, yardstick: Verdict | None = None) -> Verdict:
     """*pass* within the tolerance (``LINEAR_TOLERANCE``'s for the fused linear + cross-entropy),
-    *less accurate* within the backward-stable bound, else *FAIL*."""
-    error, stability = t.error(got), t.stability(got)
+    *less accurate* within the backward-stable bound, else *FAIL*.
+
+    ``yardstick``: the reference's verdict on the same inputs (``xentbench verify`` gives
+    TensorFlow's). Where the reference is backward stable yet beyond the tolerance (the logits
+    of the fused functions, rounded by their matrix product, carry an error of their magnitude
+    times ``u`` into every implementation), a result within ``YARDSTICK_FACTOR`` times its error
+    passes: the tolerance stands for the reference's accuracy, and there it is the reference's."""
+    deviations = t._deviations(got)  # once: the three measures share them
+    error, stability = _worst(t._errors(deviations)), t._stability(deviations)
     limit = (LINEAR_TOLERANCE if t.function in impls.LINEAR_FUNCTIONS else TOLERANCE)[np.dtype(t.dtype)]
+    if yardstick is not None and yardstick.stability <= 1:
+        limit = max(limit, YARDSTICK_FACTOR * yardstick.error)
     status = VERDICTS[0] if error <= limit else VERDICTS[1] if stability <= 1 else VERDICTS[2]
-    return Verdict(status, error, t.ulps(got), stability)
+    return Verdict(status, error, t._ulps(deviations), stability)
 
 
 def truth(function: str, labels, logits, axis: int = -1, options: dict | None = None) -> Truth:
@@ -320,27 +349,57 @@ def linear_truth(labels, hidden, weight, bias=None, options: dict | None = None)
     grad_weight[, grad_bias])``, from the logits ``hidden @ weight.T + bias`` (capped by
     ``softcap``) and the sparse loss's truth with the options (``_options_truth``).
 
-    Each result's scale is its largest magnitude (normwise); the backward-stable bound is
-    ``BACKWARD_ROUNDOFFS * u * D`` of it, a product of inner dimension D (Higham 3.5).
+    The three matrix products of float32 and half-precision inputs are float64 products through
+    the BLAS: each product of two float32 numbers is exact in float64, and a sum of D of them is
+    within ``D 2**-53`` of its largest term, 1e-7 of a float32 ulp at D = 1024; those of float64
+    inputs in extended precision (NumPy's ``longdouble`` loops, 100x slower).
+
+    Scales, normwise (issue 30: relative to the largest magnitude), of the magnitudes the results
+    are formed from, as the module docstring's ``M``: with ``|G|`` the sparse gradient's scale
+    (``|p|`` and ``|w q|``, not their difference), ``|G| |W|``, ``|G|^T |h|`` and ``sum |G|``; the
+    loss's, the sparse loss's. So a gradient that cancels (a row whose label holds all of ``p``)
+    is judged against what it cancels from, as the sparse loss's gradient is.
+
+    The backward-stable bound: ``h`` and ``W`` perturbed by ``u`` each (``u`` the module's
+    ``BACKWARD_ROUNDOFFS`` unit roundoffs) move a row's logits by at most
+    ``e = u D max_c (|h| |W|^T + |b|)``, its loss by ``e sum_c |G|`` and its gradient by
+    ``2 e |G|`` (the softmax's Jacobian ``diag(p) - p p^T``), added to the sparse loss's own bound;
+    then each product rounds within ``u K`` of its magnitude, ``K`` its inner dimension (Higham 3.5).
     """
-    ld, options = np.longdouble, dict(options or {})
+    options = dict(options or {})
     softcap = options.pop("softcap", None)
     hidden, weight = np.asarray(hidden), np.asarray(weight)
     dtype = hidden.dtype
     compute = ml_dtypes.finfo(np.float32 if dtype in HALF else dtype)
     tiny = max(float(ml_dtypes.finfo(dtype).tiny), float(compute.tiny / compute.eps))
+    ld = np.longdouble if dtype == np.float64 else np.float64
     h, w = hidden.reshape(-1, hidden.shape[-1]).astype(ld), weight.astype(ld)
     x = h @ w.T + (0 if bias is None else np.asarray(bias).astype(ld))
     y = None if softcap is None else x / ld(softcap)
     if y is not None:
         x = ld(softcap) * np.tanh(y)
-    loss, g = _options_truth("sparse_softmax_cross_entropy_with_logits_and_grad", np.asarray(labels).reshape(-1),
-                             x, -1, options, dtype, tiny).values
-    g = g.astype(ld) if y is None else g.astype(ld) / np.square(np.cosh(y))  # sech^2: 1 - tanh^2 cancels
-    values = [loss.reshape(np.shape(labels)) if loss.ndim else loss, _f64((g @ w).reshape(hidden.shape)),
-              _f64(g.T @ h)] + ([] if bias is None else [_f64(g.sum(axis=0))])
-    scales = tuple(np.full(v.shape, max(float(np.max(np.abs(v), initial=0.0)), tiny)) for v in values)
-    bounds = tuple(BACKWARD_ROUNDOFFS * unit_roundoff(dtype) * hidden.shape[-1] * s for s in scales)
+    sparse = _options_truth("sparse_softmax_cross_entropy_with_logits_and_grad", np.asarray(labels).reshape(-1),
+                            x, -1, options, dtype, tiny)
+    (loss, g), (loss_scale, g_scale), (loss_bound, g_bound) = sparse.values, sparse.scales, sparse.bounds
+    if y is not None:  # sech^2: 1 - tanh^2 cancels
+        sech2 = 1 / np.square(np.cosh(_f64(y)))
+        g, g_scale, g_bound = g.astype(ld) * sech2.astype(ld), g_scale * sech2, g_bound * sech2
+    values = [loss.reshape(np.shape(labels)) if loss.ndim else loss, _f64((g.astype(ld) @ w).reshape(hidden.shape)),
+              _f64(g.astype(ld).T @ h)] + ([] if bias is None else [_f64(g.sum(axis=0))])
+    h_abs, w_abs = np.abs(_f64(h)), np.abs(_f64(w))
+    unit = BACKWARD_ROUNDOFFS * unit_roundoff(dtype)
+    shift = unit * hidden.shape[-1] * (h_abs @ w_abs.T + (0 if bias is None else np.abs(_f64(bias)))).max(
+        axis=-1, initial=0.0)[:, None]  # e of each row
+    moved = shift[:, 0] * g_scale.sum(axis=-1)
+    g_moved = 2 * shift * g_scale + g_bound
+    batch, vocabulary = g_scale.shape
+    magnitudes = [loss_scale, g_scale @ w_abs, g_scale.T @ h_abs] + ([] if bias is None else [g_scale.sum(axis=0)])
+    moves = [(moved.sum() if loss.ndim == 0 else moved) + loss_bound, g_moved @ w_abs, g_moved.T @ h_abs,
+             g_moved.sum(axis=0)]
+    inner = [0, vocabulary, batch, batch]
+    scales = tuple(np.full(v.shape, max(float(np.max(m, initial=0.0)), tiny)) for v, m in zip(values, magnitudes))
+    bounds = tuple(np.full(v.shape, float(np.max(d, initial=0.0)) + unit * k * float(np.max(s, initial=0.0)))
+                   for v, d, k, s in zip(values, moves, inner, scales))
     return Truth("linear_cross_entropy_and_grad", tuple(values), scales, bounds, dtype)
 
 

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xentbench import quirks
+
 import impls
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,7 +319,9 @@ def broken_registry(monkeypatch):
     """numpy, plus a backend that cannot import, one whose import raises RuntimeError, and one that raises.
 
     TensorFlow is made unavailable too (verify then has no reference and must
-    still run). Everything is restored after the test.
+    still run). Everything is restored after the test, the quirks found here too: found without
+    a reference they are none, and that answer, cached, would hide the real reference's from the
+    tests after this one (``xentbench.quirks.found``).
     """
     raising = _raising_module()
     monkeypatch.setitem(sys.modules, "xentbench_test_raising", raising)
@@ -342,7 +346,9 @@ def broken_registry(monkeypatch):
                                                       "tensorflow": "xentbench_test_import_error"})
     monkeypatch.setattr(impls._registry, "_loaded", {})
     monkeypatch.setattr(impls._registry, "_discovered", True)  # no plugins from entry points either
+    quirks.found.cache_clear()
     yield
+    quirks.found.cache_clear()
 
 
 def test_an_import_that_raises_anything_is_unavailable(broken_registry):

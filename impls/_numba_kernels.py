@@ -103,7 +103,8 @@ from numba.extending import intrinsic
 
 from ._half import convert, convert_span, narrow, widen
 from ._numba_math import (
-    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _log1p_small, _row_buffers)
+    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _least, _log1p_small, _row_buffers,
+    _vector)
 from ._numba_rows import (
     BLOCK, CHUNKS, DENSE, LOG_SOFTMAX, PIECES, SOFTMAX, SPARSE, TILE, TILES, WHOLE, _loss, _merge, _piece,
     _piece_results, _piece_stats, _row_task, _target, _tile_task, IGNORE, W, pieces_per_row)
@@ -127,11 +128,11 @@ def _tiles(task, x, z, labels, out, loss, opt):
     """Rows shorter than ``SHORT``, in tiles of ``TILE // classes`` rows, each computed by ``task``
     (``_tile_task_of``) in buffers of the tile's shape, views of four allocated once per call."""
     n_rows, classes = x.shape
-    tile = max(1, min(TILE // classes, n_rows))  # no rows: one empty tile's buffers, no tile
-    scratch = np.empty((2 * classes + 3) * tile, x.dtype)
-    lanes = np.empty(5 * tile)
+    tile = max(1, _least(TILE // classes, n_rows))  # no rows: one empty tile's buffers, no tile
+    scratch = _vector((2 * classes + 3) * tile, x.dtype)
+    lanes = _vector(5 * tile, np.float64)
     for lo in range(0, n_rows, tile):
-        n = min(tile, n_rows - lo)
+        n = _least(tile, n_rows - lo)
         task(x, z, labels, out, loss, lo, lo + n, opt,
              scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)), lanes[:5 * n].reshape((5, n)))
 
@@ -286,7 +287,7 @@ def _chunks(addresses, x, z, labels, out, loss, opt, threads):
     chunk = -(-n_rows // (CHUNKS * threads))
     for c in prange(-(-n_rows // chunk)):
         lo = c * chunk
-        hi = min(lo + chunk, n_rows)
+        hi = _least(lo + chunk, n_rows)
         _call_at(addresses[0], (x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], opt))
 
 
@@ -396,11 +397,11 @@ def _widened(x, z, labels, out, loss, kernel):
     logits to float32, running the float32 kernel and converting back gives."""
     _as_float32_call(z, labels, loss)
     n_rows, classes = x.shape
-    rows = max(1, min(n_rows, WIDENED // max(1, classes)))
+    rows = max(1, _least(n_rows, WIDENED // max(1, classes)))
     xbuf = np.empty((rows, classes), np.float32)
     obuf = np.empty((rows, out.shape[1]), np.float32)
     for lo in range(0, n_rows, rows):
-        hi = min(lo + rows, n_rows)
+        hi = _least(lo + rows, n_rows)
         _widened_block(x[lo:hi], z[lo:hi], labels[lo:hi], out[lo:hi], loss[lo:hi], kernel, xbuf[:hi - lo],
                        obuf[:hi - lo])
 

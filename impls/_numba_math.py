@@ -9,7 +9,9 @@ import functools
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core.imputils import impl_ret_new_ref
 from numba.extending import intrinsic, overload
+from numba.np.arrayobj import _empty_nd_impl
 
 from ._half import narrow, widen
 
@@ -58,6 +60,36 @@ def _maximum(typingctx, a, b):
     return a(a, b), codegen
 
 
+@intrinsic
+def _least(typingctx, a, b):
+    """``min(a, b)`` of two integers of one type: a ``select``, typed in place, where Python's ``min``
+    is a function Numba compiles apart (0.05 s of a first call)."""
+    if not (isinstance(a, types.Integer) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        less = builder.icmp_signed("<", *args) if a.signed else builder.icmp_unsigned("<", *args)
+        return builder.select(less, *args)
+
+    return a(a, b), codegen
+
+
+@intrinsic
+def _as(typingctx, value, to):
+    """The bits of the number ``value`` as the number type ``to`` of the same width (``_as(x, np.int32)``
+    is ``np.float32(x).view(np.int32)``): a ``bitcast``, typed in place, where NumPy's scalar ``view``
+    is a function Numba compiles apart for each pair of types."""
+    target = getattr(to, "instance_type", None)
+    if not (isinstance(value, (types.Integer, types.Float)) and isinstance(target, (types.Integer, types.Float))
+            and value.bitwidth == target.bitwidth):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(target))
+
+    return target(value, to), codegen
+
+
 @_kernel(fastmath=_EXACT)
 def _horner(v, coefficients):
     """``sum(c[k] v**k)`` by Horner's rule, in ``v``'s dtype; unrolled by LLVM."""
@@ -95,8 +127,8 @@ def _exp_f32(x):
     r = x - k * np.float32(0.693145751953125)
     r = r - k * np.float32(1.428606765330187e-06)
     p = _horner(r, _EXP32)
-    bits = np.int32(np.float32(p).view(np.int32) + (np.float32(t).view(np.int32) << 23))
-    return np.float32(0.0) if x < np.float32(-87.3) else bits.view(np.float32)
+    bits = np.int32(_as(np.float32(p), np.int32) + (_as(np.float32(t), np.int32) << 23))
+    return np.float32(0.0) if x < np.float32(-87.3) else _as(bits, np.float32)
 
 
 @_kernel(fastmath=_EXACT)
@@ -111,8 +143,8 @@ def _exp_f64(x):
     r = x - k * 0.69314718055966295651160180568695068359375
     r = r - k * 0.28235290563031577122588448175013436025525412068e-12
     p = _horner(r, _EXP64)
-    bits = np.int64(np.float64(p).view(np.int64) + (np.float64(t).view(np.int64) << 52))
-    return 0.0 if x < -708.3 else bits.view(np.float64)
+    bits = np.int64(_as(np.float64(p), np.int64) + (_as(np.float64(t), np.int64) << 52))
+    return 0.0 if x < -708.3 else _as(bits, np.float64)
 
 
 def _exp(x):
@@ -172,11 +204,11 @@ def _log(v):
     ``log(v) = e ln2 + log1p(f - 1)`` (``f - 1`` is exact). For ``v`` a normal
     number; 0 gives ``-inf``, NaN and ``+inf`` themselves.
     """
-    bits = np.float64(v).view(np.uint64)
+    bits = _as(np.float64(v), np.uint64)
     # the biased exponent as a float, by the 2**52 trick: AVX2 converts no int64
-    e = np.uint64((bits >> np.uint64(52)) | np.uint64(0x4330000000000000)).view(np.float64)
+    e = _as(np.uint64((bits >> np.uint64(52)) | np.uint64(0x4330000000000000)), np.float64)
     e = e - 4503599627371519.0  # 2**52 + 1023
-    f = np.uint64((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)).view(np.float64)
+    f = _as(np.uint64((bits & np.uint64(0x000FFFFFFFFFFFFF)) | np.uint64(0x3FF0000000000000)), np.float64)
     big = f > 1.4142135623730951
     f = f * 0.5 if big else f
     e = e + 1.0 if big else e
@@ -194,19 +226,36 @@ def _half_bits(dtype) -> bool:
     return dtype in (types.int16, types.uint16)
 
 
+@intrinsic
+def _vector(typingctx, size, dtype):
+    """``np.empty(size, dtype)`` of a ``dtype`` given as a NumPy number class (``np.float32``) or an
+    array's ``.dtype``: allocated in place by Numba's own allocation (``_empty_nd_impl``, which its
+    ``np.empty`` calls), where ``np.empty`` is a function Numba compiles apart (0.13 s of a first call)."""
+    element = getattr(dtype, "instance_type", None) or getattr(dtype, "dtype", None)
+    if not (isinstance(size, types.Integer) and isinstance(element, types.Number)):
+        return None
+    vector = types.Array(element, 1, "C")
+
+    def codegen(context, builder, signature, args):
+        n = context.cast(builder, args[0], signature.args[0], types.intp)
+        return impl_ret_new_ref(context, builder, vector, _empty_nd_impl(context, builder, vector, [n])._getvalue())
+
+    return vector(size, dtype), codegen
+
+
 def _row_buffers(x, out, blocks):
     """The buffers of rows computed whole: the ``blocks`` maxima of a row, of the dtype ``x`` is
     computed in (float32 for half precision), and the float32 buffers of a row of ``x`` and of
     ``out`` where they hold half-precision bits (``_load``, ``_into``; else empty). Chosen when
-    compiling, one allocation call typed for all three (a first call compiles each form apart)."""
+    compiling."""
 
 
 @overload(_row_buffers, inline="always")
 def _row_buffers_overload(x, out, blocks):
     compute = np.float64 if x.dtype == types.float64 else np.float32
     x_half, out_half = int(_half_bits(x.dtype)), int(_half_bits(out.dtype))
-    return lambda x, out, blocks: (np.empty(blocks, compute), np.empty(x.shape[1] * x_half, np.float32),
-                                   np.empty(out.shape[1] * out_half, np.float32))
+    return lambda x, out, blocks: (_vector(blocks, compute), _vector(x.shape[1] * x_half, np.float32),
+                                   _vector(out.shape[1] * out_half, np.float32))
 
 
 def _into(out, buffer):

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from ._numba_math import _EXACT, _REDUCE, _callable, _exp, _glue, _into, _kernel, _load, _log, _maximum, _store
+from ._numba_math import (
+    _EXACT, _REDUCE, _callable, _exp, _glue, _into, _kernel, _least, _load, _log, _maximum, _store)
 
 #: Where each loss option lies in the tuple ``opt`` the kernels take (``impls._numba_kernels``'
 #: docstring states the math): the class weights ``w`` (empty for none), the smoothing ``eps``, the
@@ -91,7 +92,7 @@ def _sums(x, z, w, out, shift, dense, store):
     zero = x.dtype.type(0.0)
     for b in range(0, x.size, SUB):
         part_s, part_z, part_a = zero, zero, zero
-        for j in range(np.uint64(b), np.uint64(min(b + SUB, x.size))):
+        for j in range(np.uint64(b), np.uint64(_least(b + SUB, x.size))):
             e = _exp(x[j] - shift)
             part_s += e
             if store:
@@ -115,7 +116,7 @@ def _smoothing_sum(x, w):
     zero = x.dtype.type(0.0)
     for start in range(0, x.size, SUB):
         part = zero
-        run = range(np.uint64(start), np.uint64(min(start + SUB, x.size)))  # unsigned, as in ``_sums``
+        run = range(np.uint64(start), np.uint64(_least(start + SUB, x.size)))  # unsigned, as in ``_sums``
         if w.size > 0:
             for j in run:
                 part += w[j] * x[j]
@@ -169,7 +170,7 @@ def _span_stats(x, z, w, out, maxima, dense, store, exact, smooth):
     weighted = w.size > 0
     stats = (x.dtype.type(-np.inf), 0.0, 0.0, 0.0, 0.0)
     for b in range(0, x.size, BLOCK):
-        e = min(b + BLOCK, x.size)
+        e = _least(b + BLOCK, x.size)
         xb = x[b:e]
         m = _max(xb)
         if dense and exact and weighted:
@@ -335,7 +336,7 @@ def _scale(out, z, w, maxima, stats, dense, coefficient, alpha, beta, exact):
     m, s, _, _, _ = stats
     weighted = w.size > 0
     for b in range(0, out.size, BLOCK):
-        e = min(b + BLOCK, out.size)
+        e = _least(b + BLOCK, out.size)
         factor = _factor(maxima[b // BLOCK], m, s) * coefficient
         wb = (w[b:e] if weighted else w) if exact else None
         if dense:  # two calls, not one choosing ``z``: each call site keeps its own array types
@@ -444,7 +445,7 @@ def _piece(i, pieces, classes):
     r, p = divmod(np.int64(i), np.int64(pieces))
     blocks = -(-classes // BLOCK)
     lo = blocks * p // pieces * BLOCK
-    hi = min(blocks * (p + 1) // pieces * BLOCK, classes)
+    hi = _least(blocks * (p + 1) // pieces * BLOCK, classes)
     return r, lo, hi
 
 

@@ -103,8 +103,7 @@ from numba.extending import intrinsic
 
 from ._half import convert, convert_span, narrow, widen
 from ._numba_math import (
-    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _least, _log1p_small, _row_buffers,
-    _vector)
+    _ATANH32, _ATANH64, _EXACT, _by_dtype, _callable, _exp, _glue, _jit, _kernel, _least, _log1p_small, _row_buffers)
 from ._numba_rows import (
     BLOCK, CHUNKS, DENSE, LOG_SOFTMAX, PIECES, SOFTMAX, SPARSE, TILE, TILES, WHOLE, _loss, _merge, _piece,
     _piece_results, _piece_stats, _row_task, _target, _tile_task, IGNORE, W, pieces_per_row)
@@ -128,11 +127,11 @@ def _tiles(task, x, z, labels, out, loss, opt):
     """Rows shorter than ``SHORT``, in tiles of ``TILE // classes`` rows, each computed by ``task``
     (``_tile_task_of``) in buffers of the tile's shape, views of four allocated once per call."""
     n_rows, classes = x.shape
-    tile = max(1, _least(TILE // classes, n_rows))  # no rows: one empty tile's buffers, no tile
-    scratch = _vector((2 * classes + 3) * tile, x.dtype)
-    lanes = _vector(5 * tile, np.float64)
+    tile = max(1, min(TILE // classes, n_rows))  # no rows: one empty tile's buffers, no tile
+    scratch = np.empty((2 * classes + 3) * tile, x.dtype)
+    lanes = np.empty(5 * tile)
     for lo in range(0, n_rows, tile):
-        n = _least(tile, n_rows - lo)
+        n = min(tile, n_rows - lo)
         task(x, z, labels, out, loss, lo, lo + n, opt,
              scratch[:(2 * classes + 3) * n].reshape((2 * classes + 3, n)), lanes[:5 * n].reshape((5, n)))
 

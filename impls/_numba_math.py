@@ -228,10 +228,10 @@ def _half_bits(dtype) -> bool:
 
 @intrinsic
 def _vector(typingctx, size, dtype):
-    """``np.empty(size, dtype)`` of a ``dtype`` given as a NumPy number class (``np.float32``) or an
-    array's ``.dtype``: allocated in place by Numba's own allocation (``_empty_nd_impl``, which its
-    ``np.empty`` calls), where ``np.empty`` is a function Numba compiles apart (0.13 s of a first call)."""
-    element = getattr(dtype, "instance_type", None) or getattr(dtype, "dtype", None)
+    """``np.empty(size, dtype)`` for ``size >= 0`` and a NumPy number class ``dtype`` (``np.float32``):
+    allocated in place by Numba's own allocation (``_empty_nd_impl``, which its ``np.empty`` calls),
+    where ``np.empty`` is a function Numba compiles apart (0.13 s of a first call)."""
+    element = getattr(dtype, "instance_type", None)
     if not (isinstance(size, types.Integer) and isinstance(element, types.Number)):
         return None
     vector = types.Array(element, 1, "C")

@@ -24,8 +24,10 @@ all three: with ``beta = 1`` it adds each chunk's ``G^T h`` into ``dW`` in place
 no second array of dW's size is made; and one BLAS only, since NumPy's and SciPy's each keep
 threads that spin after a call and, taking turns, slow each other 1.6x on 2 cores),
 the softmax and gradient work by the backend's own sparse loss (its
-``sparse_softmax_cross_entropy_with_logits[_and_grad]`` with the options). So
-the memory above the inputs and the gradients is a few chunks, whatever V.
+``sparse_softmax_cross_entropy_with_logits[_and_grad]`` with the options), a few rows
+(``BLOCK_BYTES``) at a time, each block's gradient copied over its logits once the loss has
+read them. So the memory above the inputs and the gradients is one chunk and one block,
+whatever V.
 float16 and bfloat16 inputs are computed in float32 (products, row statistics
 and dW accumulated there) and the results rounded back.
 """
@@ -41,16 +43,21 @@ from . import _options, _validate
 
 #: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
 LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
-#: The logits of one chunk of rows: 16 MiB, so that the chunk's logits and its gradient (``_chunk``
-#: frees each chunk's arrays before the next's are made) and the BLAS's and the kernels' own buffers
-#: stay within the 64 MiB above the inputs and gradients that issue 30 allows: 13-15 MiB to spare at
-#: V = 32000 (24 MiB: 10 MiB over at N = 2048); 7-12% faster than 12 MiB (fewer passes of
-#: ``dW += G^T h`` over dW; ``benchmarks/NOTES.md`` entry 29)...
-CHUNK_BYTES = 16 << 20
+#: The logits of one chunk of rows: 32 MiB. The chunk's gradient replaces its logits a block of rows
+#: at a time (``_gradient_over``), so that one chunk-sized array lives: with a block (``BLOCK_BYTES``)
+#: and the BLAS's own buffers, within the 64 MiB above the inputs and gradients that issue 30 allows.
+#: Larger chunks make fewer passes over W and dW (each of the three products reads all of W, or
+#: reads and writes all of dW, once per chunk): 32 MiB ran 1.12x faster than 16 MiB at
+#: 2048 x 1024 x 32000 (``benchmarks/NOTES.md`` entries 29 and 32)...
+CHUNK_BYTES = 32 << 20
 #: ...but at least 64 rows: each chunk's ``dW += G^T h`` reads and writes all of dW for ``2 rows``
 #: flops per element, so that fewer rows make it memory-bound (V = 128256: 32 rows a chunk ran at
 #: 50% of SGEMM's rate on Zen 4). At V = 128256, float32, 64 rows are 31 MiB of logits.
 MIN_ROWS = 64
+#: The logits the sparse loss reads at a time, within a chunk: its gradient is a new array of their
+#: size, copied over them. 4 MiB: 32 rows at V = 32000, 8 at 128256, enough for every core (1 MiB
+#: blocks ran 1.5% slower at 256 x 512 x 128256).
+BLOCK_BYTES = 4 << 20
 #: The sparse loss's options, the ones these functions take besides ``softcap``.
 _SPARSE_GRAD = "sparse_softmax_cross_entropy_with_logits_and_grad"
 
@@ -169,18 +176,17 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
     """One chunk of rows ``part``: its loss into ``loss`` and, with ``grads``, its rows of ``grad_hidden``
     and its terms of ``grad_weight`` (and ``grad_bias``) added (``fn``: the sparse loss, or its
     ``_and_grad`` where there are ``grads``). A function of its own, so that the chunk's arrays are
-    freed before the next chunk's are made, and each ``x`` before its gradient's products: at most the
-    logits and their gradient (under a softcap, also ``x / c`` and ``cosh^2``) live at once."""
+    freed before the next chunk's are made: at most the logits (their gradient written over them) and a
+    block's gradient (under a softcap, also ``x / c``) live at once."""
     x, y = logits(hidden, weight, bias, softcap)
-    x.flags.writeable = False  # the front door's type of logits: the loss kernels that ``warm`` compiled
     if not grads:
+        x.flags.writeable = False  # the front door's type of logits: the loss kernels that ``warm`` compiled
         loss[:] = fn(labels, x, **kwargs)
         return
-    loss[:], g = fn(labels, x, **kwargs)
-    del x
+    g = _gradient_over(fn, kwargs, labels, x, loss)
     if y is not None:
         with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
-            g = g / np.square(np.cosh(y))
+            g /= np.square(np.cosh(y, out=y), out=y)
         del y
     grad_hidden, grad_weight, *grad_bias = grads
     gemm = blas.get_blas_funcs("gemm", (hidden,))
@@ -189,3 +195,17 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
     gemm(1.0, hidden.T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)
     if grad_bias:
         grad_bias[0] += g.sum(axis=0)
+
+
+def _gradient_over(fn, kwargs, labels, x, loss) -> np.ndarray:
+    """``x`` (a chunk's logits, C-ordered) replaced by the gradient of their loss, and the loss into ``loss``:
+    ``fn`` (the sparse loss's ``_and_grad``) on a block of ``BLOCK_BYTES`` of rows at a time, each block's
+    gradient copied over the block's logits, which no later block reads. The loss reads the blocks
+    through a read-only view, the front door's type of logits (the kernels ``warm`` compiled)."""
+    logits = x.view()
+    logits.flags.writeable = False
+    step = max(1, BLOCK_BYTES // (x.shape[1] * x.itemsize))
+    for start in range(0, len(x), step):
+        rows = slice(start, start + step)
+        loss[rows], x[rows] = fn(labels[rows], logits[rows], **kwargs)
+    return x

@@ -44,8 +44,10 @@ from . import _options, _validate
 #: The two functions, beside ``impls.FUNCTIONS``: their arguments are not logits.
 LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
 #: The logits of one chunk of rows: 32 MiB. The chunk's gradient replaces its logits a block of rows
-#: at a time (``_gradient_over``), so that one chunk-sized array lives: with a block (``BLOCK_BYTES``)
-#: and the BLAS's own buffers, within the 64 MiB above the inputs and gradients that issue 30 allows.
+#: at a time (``_gradient_over``), so that one chunk-sized array lives: with a block (``BLOCK_BYTES``),
+#: within the 64 MiB above the inputs and gradients that issue 30 allows, except that a process's
+#: first call of a size also fills OpenBLAS's packing buffer (34-35 MiB for 256-row chunks, kept
+#: for later products; 5-8 MiB over at V = 32000, ``benchmarks/NOTES.md`` entry 32).
 #: Larger chunks make fewer passes over W and dW (each of the three products reads all of W, or
 #: reads and writes all of dW, once per chunk): 32 MiB ran 1.12x faster than 16 MiB at
 #: 2048 x 1024 x 32000 (``benchmarks/NOTES.md`` entries 29 and 32)...

@@ -182,8 +182,8 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
     block's gradient (under a softcap, also ``x / c``) live at once."""
     x, y = logits(hidden, weight, bias, softcap)
     if not grads:
-        x.flags.writeable = False  # the front door's type of logits: the loss kernels that ``warm`` compiled
-        loss[:] = fn(labels, x, **kwargs)
+        # read-only, the front door's type of logits: the loss kernels that ``warm`` compiled
+        loss[:] = fn(labels, _validate._readonly(x), **kwargs)
         return
     g = _gradient_over(fn, kwargs, labels, x, loss)
     if y is not None:
@@ -206,8 +206,7 @@ def _gradient_over(fn, kwargs, labels, x, loss) -> np.ndarray:
     ``fn`` (the sparse loss's ``_and_grad``) on a block of ``BLOCK_BYTES`` of rows at a time, each block's
     gradient copied over the block's logits, which no later block reads. The loss reads the blocks
     through a read-only view, the front door's type of logits (the kernels ``warm`` compiled)."""
-    logits = x.view()
-    logits.flags.writeable = False
+    logits = _validate._readonly(x)
     step = max(1, BLOCK_BYTES // (x.shape[1] * x.itemsize))
     for start in range(0, len(x), step):
         rows = slice(start, start + step)

@@ -52,14 +52,16 @@ LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
 #: reads and writes all of dW, once per chunk): 32 MiB ran 1.12x faster than 16 MiB at
 #: 2048 x 1024 x 32000 (``benchmarks/NOTES.md`` entries 29 and 32)...
 CHUNK_BYTES = 32 << 20
-#: ...but at least 64 rows: each chunk's ``dW += G^T h`` reads and writes all of dW for ``2 rows``
-#: flops per element, so that fewer rows make it memory-bound (V = 128256: 32 rows a chunk ran at
-#: 50% of SGEMM's rate on Zen 4). At V = 128256, float32, 64 rows are 31 MiB of logits.
-MIN_ROWS = 64
+#: ...but at least 86 rows: OpenBLAS runs the three products faster the more rows they have (V = 128256,
+#: D = 512, 2 threads, Zen 4: 64 rows 119-133, 89-106 and 164-165 GFLOP/s for the logits, dh and dW,
+#: 86 rows 118-135, 94-117 and 164-176, 256 rows 174, 161 and 186; SGEMM 207), and 86 rows are the
+#: most whose logits (43 MiB at V = 128256, float32), a block and the BLAS's buffer fit the 64 MiB on a
+#: process's first call (2.5-2.8 MiB to spare), and a third of 256 (``benchmarks/NOTES.md`` entry 33).
+MIN_ROWS = 86
 #: The logits the sparse loss reads at a time, within a chunk: its gradient is a new array of their
-#: size, copied over them. 4 MiB: 32 rows at V = 32000, 8 at 128256, enough for every core (1 MiB
-#: blocks ran 1.5% slower at 256 x 512 x 128256).
-BLOCK_BYTES = 4 << 20
+#: size, copied over them. 2 MiB: 16 rows at V = 32000, 4 at 128256, enough for every core, and 2 MiB
+#: more room for the chunk than 4 MiB blocks (as fast, within the noise: entry 33).
+BLOCK_BYTES = 2 << 20
 #: The sparse loss's options, the ones these functions take besides ``softcap``.
 _SPARSE_GRAD = "sparse_softmax_cross_entropy_with_logits_and_grad"
 
@@ -160,18 +162,25 @@ def chunked(loss_fn, labels, hidden, weight, bias=None, options=None, softcap=No
     ``_and_grad``; both get ``options=`` only where there are some. Returns ``loss``, or
     ``(loss, grad_hidden, grad_weight)`` plus ``grad_bias`` where there is a bias.
     """
-    rows, vocabulary = len(hidden), len(weight)
-    step = max(rows, 1) if whole else max(MIN_ROWS, CHUNK_BYTES // (vocabulary * hidden.itemsize))
+    rows = len(hidden)
     kwargs = {} if options is None else {"options": options}
     loss = np.empty(rows, hidden.dtype)
     grads = ()
     if grad_fn is not None:
         grads = (np.empty_like(hidden), np.zeros_like(weight)) + (() if bias is None else (np.zeros_like(bias),))
-    for start in range(0, rows, step):
-        part = slice(start, min(start + step, rows))
+    for part in _parts(rows, len(weight) * hidden.itemsize, whole):
         _chunk(loss_fn if grad_fn is None else grad_fn, kwargs, labels[part], hidden[part], weight, bias, softcap,
                loss[part], part, grads)
     return (loss, *grads) if grads else loss
+
+
+def _parts(rows: int, row_bytes: int, whole: bool = False) -> list:
+    """The chunks of ``rows`` rows of ``row_bytes`` of logits each: as few as hold at most ``CHUNK_BYTES``
+    (or ``MIN_ROWS``) each, of equal rows to within one (a last chunk of a few rows would read all of W for
+    them); one with ``whole``, none without rows."""
+    count = 0 if not rows else 1 if whole else -(-rows // max(MIN_ROWS, CHUNK_BYTES // row_bytes))
+    edges = [rows * i // count for i in range(count + 1)] if count else []
+    return [slice(start, stop) for start, stop in zip(edges, edges[1:])]
 
 
 def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads) -> None:

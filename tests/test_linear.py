@@ -109,12 +109,29 @@ def test_the_chunks_do_not_change_the_results(name, block_rows, monkeypatch):
     backend = backend_or_skip(name)
     labels, hidden, weight, bias = make(np.float32, batch=(37,), vocabulary=300)
     whole = backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=5.0, reduction="mean")
-    monkeypatch.setattr(_linear, "CHUNK_BYTES", 300 * 4 * 5)  # 5 rows a chunk: 8 chunks, the last of 2
+    monkeypatch.setattr(_linear, "CHUNK_BYTES", 300 * 4 * 5)  # at most 5 rows a chunk: 8 chunks of 4 or 5
     monkeypatch.setattr(_linear, "MIN_ROWS", 1)
     monkeypatch.setattr(_linear, "BLOCK_BYTES", 300 * 4 * block_rows)  # the loss on 2 rows at a time, or 5
     parts = backend.linear_cross_entropy_and_grad(labels, hidden, weight, bias, softcap=5.0, reduction="mean")
     for a, b in zip(whole, parts):  # the sums over rows (grad_weight, grad_bias, the mean) may round apart
         np.testing.assert_allclose(a, b, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(a).max())
+
+
+@pytest.mark.parametrize("rows", [0, 1, 85, 86, 87, 256, 2048])
+@pytest.mark.parametrize("vocabulary", [1000, 32000, 128256, 1 << 20])
+def test_the_chunks_are_as_few_as_the_bytes_allow_and_equal(rows, vocabulary):
+    row_bytes = vocabulary * 4
+    most = max(_linear.MIN_ROWS, _linear.CHUNK_BYTES // row_bytes)
+    sizes = [part.stop - part.start for part in _linear._parts(rows, row_bytes)]
+    assert sum(sizes) == rows and all(part.step is None for part in _linear._parts(rows, row_bytes))
+    assert len(sizes) == -(-rows // most), (sizes, most)  # no more chunks than the most rows need
+    assert not sizes or (max(sizes) <= most and max(sizes) - min(sizes) <= 1), (sizes, most)
+    assert [p.stop - p.start for p in _linear._parts(rows, row_bytes, whole=True)] == ([rows] if rows else [])
+
+
+def test_the_grid_at_128256_takes_three_chunks_of_256_rows():
+    """256 rows of V = 128256 (issue 30's grid): three chunks of 85-86 rows, not four of 64 (entry 33)."""
+    assert [p.stop - p.start for p in _linear._parts(256, 128256 * 4)] == [85, 85, 86]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

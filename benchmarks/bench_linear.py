@@ -43,7 +43,7 @@ def products(hidden, weight):
     ``x W`` and ``x^T h`` with ``x`` standing for the logits' gradient: ``6 N D V`` flops, SciPy's
     ``gemm`` on the arrays' Fortran views, as ``impls._linear`` calls it (no copies): its own
     ``logits`` for the first product."""
-    x, _ = _linear.logits(hidden, weight, None, None)  # C-ordered (N, V)
+    x = _linear.logits(hidden, weight, None)  # C-ordered (N, V)
     gemm = blas.get_blas_funcs("gemm", (hidden,))
     gemm(1.0, weight.T, x.T)  # (D, N): dh^T = W^T x^T
     gemm(1.0, hidden.T, x.T, trans_b=1)  # (D, V): dW^T = h^T x

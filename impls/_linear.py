@@ -19,15 +19,15 @@ reduced) loss, with ``G = dloss/dx`` (times ``sech^2(x / c)`` under a softcap, c
     \\frac{\\partial}{\\partial b} = \\sum_{rows} G.
 
 ``chunked`` computes them without the N x V logits: a chunk of rows at a time
-(at most ``CHUNK_BYTES`` of logits), the products through the BLAS (SciPy's ``gemm``,
+(at most ``CHUNK_BYTES`` of logits, or ``MIN_ROWS`` rows; equal chunks), the products through the BLAS (SciPy's ``gemm``,
 all three: with ``beta = 1`` it adds each chunk's ``G^T h`` into ``dW`` in place, so that
 no second array of dW's size is made; and one BLAS only, since NumPy's and SciPy's each keep
 threads that spin after a call and, taking turns, slow each other 1.6x on 2 cores),
 the softmax and gradient work by the backend's own sparse loss (its
 ``sparse_softmax_cross_entropy_with_logits[_and_grad]`` with the options), a few rows
 (``BLOCK_BYTES``) at a time, each block's gradient copied over its logits once the loss has
-read them. So the memory above the inputs and the gradients is one chunk and one block,
-whatever V.
+read them. So the memory above the inputs and the gradients is one chunk and one block (under a
+softcap, two: the block's capped logits are made from ``x / c``, which the chunk holds), whatever V.
 float16 and bfloat16 inputs are computed in float32 (products, row statistics
 and dW accumulated there) and the results rounded back.
 """
@@ -130,16 +130,20 @@ def deliver(call: Linear, loss, grads=()) -> tuple | np.ndarray:
     return (loss, grad_hidden.reshape(call.batch_shape + call.hidden.shape[-1:]), *rest)
 
 
-def logits(hidden, weight, bias, softcap):
-    """``h W^T + b``, capped: ``(c tanh(y), y)`` with ``y = x / c`` under a softcap ``c``, else ``(x, None)``."""
+def logits(hidden, weight, bias):
+    """``h W^T + b``, C-ordered."""
     gemm = blas.get_blas_funcs("gemm", (hidden,))
     x = gemm(1.0, weight.T, hidden.T, trans_a=1).T  # Fortran's x^T = W h^T, C-ordered x
     if bias is not None:
         x += bias
-    if softcap is None:
-        return x, None
-    y = x / softcap
-    return softcap * np.tanh(y), y
+    return x
+
+
+def _capped(y, softcap, out=None):
+    """The capped logits ``c tanh(y)`` of ``y = x / c``."""
+    out = np.tanh(y, out=out)
+    out *= softcap
+    return out
 
 
 def functions(loss_fn, grad_fn, whole: bool = False) -> tuple:
@@ -187,18 +191,16 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
     """One chunk of rows ``part``: its loss into ``loss`` and, with ``grads``, its rows of ``grad_hidden``
     and its terms of ``grad_weight`` (and ``grad_bias``) added (``fn``: the sparse loss, or its
     ``_and_grad`` where there are ``grads``). A function of its own, so that the chunk's arrays are
-    freed before the next chunk's are made: at most the logits (their gradient written over them) and a
-    block's gradient (under a softcap, also ``x / c``) live at once."""
-    x, y = logits(hidden, weight, bias, softcap)
+    freed before the next chunk's are made: at most the logits (under a softcap ``x / c``; their gradient
+    written over them) and a block's gradient (under a softcap, and its capped logits) live at once."""
+    x = logits(hidden, weight, bias)
+    if softcap is not None:
+        x /= softcap  # y = x / c: the cap and its derivative are made from it, a block at a time
     if not grads:
         # read-only, the front door's type of logits: the loss kernels that ``warm`` compiled
-        loss[:] = fn(labels, _validate._readonly(x), **kwargs)
+        loss[:] = fn(labels, _validate._readonly(x if softcap is None else _capped(x, softcap, out=x)), **kwargs)
         return
-    g = _gradient_over(fn, kwargs, labels, x, loss)
-    if y is not None:
-        with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
-            g /= np.square(np.cosh(y, out=y), out=y)
-        del y
+    g = _gradient_over(fn, kwargs, labels, x, loss, softcap)
     grad_hidden, grad_weight, *grad_bias = grads
     gemm = blas.get_blas_funcs("gemm", (hidden,))
     # dh = G W, as Fortran sees the C-ordered arrays: (g^T)^T (W^T)^T, an n x D result copied into dh's rows;
@@ -210,14 +212,27 @@ def _chunk(fn, kwargs, labels, hidden, weight, bias, softcap, loss, part, grads)
         grad_bias[0] += g.sum(axis=0)
 
 
-def _gradient_over(fn, kwargs, labels, x, loss) -> np.ndarray:
-    """``x`` (a chunk's logits, C-ordered) replaced by the gradient of their loss, and the loss into ``loss``:
-    ``fn`` (the sparse loss's ``_and_grad``) on a block of ``BLOCK_BYTES`` of rows at a time, each block's
-    gradient copied over the block's logits, which no later block reads. The loss reads the blocks
-    through a read-only view, the front door's type of logits (the kernels ``warm`` compiled)."""
+def _gradient_over(fn, kwargs, labels, x, loss, softcap=None) -> np.ndarray:
+    """``x`` (a chunk's logits, C-ordered; under a softcap ``c``, ``x / c``) replaced by the gradient of their
+    loss, and the loss into ``loss``: ``fn`` (the sparse loss's ``_and_grad``) on a block of ``BLOCK_BYTES`` of
+    rows at a time, each block's gradient copied over the block's rows, which no later block reads. The loss
+    reads the blocks through a read-only view, the front door's type of logits (the kernels ``warm``
+    compiled). Under a softcap it reads the block's capped logits ``c tanh(y)``, and its gradient is
+    multiplied by ``sech^2(y)``, as ``1 / cosh^2`` (``1 - tanh^2`` cancels where the cap saturates)."""
     logits = _validate._readonly(x)
     step = max(1, BLOCK_BYTES // (x.shape[1] * x.itemsize))
     for start in range(0, len(x), step):
         rows = slice(start, start + step)
-        loss[rows], x[rows] = fn(labels[rows], logits[rows], **kwargs)
+        loss[rows], x[rows] = (fn(labels[rows], logits[rows], **kwargs) if softcap is None
+                               else _capped_loss(fn, kwargs, labels[rows], logits[rows], softcap))
     return x
+
+
+def _capped_loss(fn, kwargs, labels, y, softcap) -> tuple:
+    """A block's loss of the capped logits ``c tanh(y)`` and its gradient in ``x = c y``: the loss's
+    times ``sech^2(y)``. A function of its own, so that a block's arrays are freed before the next's."""
+    capped = _capped(y, softcap)
+    loss, g = fn(labels, _validate._readonly(capped), **kwargs)
+    with np.errstate(over="ignore"):  # cosh overflows where sech^2 is below the dtype's range: 0
+        g /= np.square(np.cosh(y, out=capped), out=capped)
+    return loss, g

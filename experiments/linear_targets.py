@@ -2,6 +2,7 @@
 
     OPENBLAS_CORETYPE= python experiments/linear_targets.py speed  [N D V ...]   # paired speed, SGEMM share
     OPENBLAS_CORETYPE= python experiments/linear_targets.py memory [N D V ...]   # peak memory per backend
+    OPENBLAS_CORETYPE= python experiments/linear_targets.py rows D V ROWS ...     # the products' rates by rows
 
 ``speed``: numba, PyTorch's ``F.linear`` + ``F.cross_entropy`` and its chunked
 ``F.linear_cross_entropy(..., options=LinearCrossEntropyOptions())``, forward and
@@ -20,6 +21,11 @@ and the peak reset (``/proc/self/clear_refs``), so that the later call's growth 
 the memory the call itself needs, and the first call's also holds what the process
 keeps after it (the BLAS's buffers, the threads' arenas: paid once). Default shapes: issue 30's grid without its largest
 (2048 x 1024 x 128256 takes minutes per call for the unfused form).
+
+``rows``: the rate of each of a chunk's three products, as ``impls._linear`` calls them
+(the logits ``x = h W^T``, ``dh = G W``, ``dW += G^T h``), on chunks of each number of
+rows, the median of 5 after one untimed: how many rows a chunk needs (``_linear.MIN_ROWS``,
+``benchmarks/NOTES.md`` entry 33).
 """
 
 from __future__ import annotations
@@ -81,6 +87,24 @@ def speed(shapes) -> None:
               f"{rate / sgemm:.0%} of SGEMM's {sgemm / 1e9:.0f} GFLOP/s", flush=True)
 
 
+def rows(d: int, v: int, counts) -> None:
+    from scipy.linalg import blas
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((v, d), dtype=np.float32)
+    grad_weight = np.zeros_like(weight)
+    for n in counts:
+        hidden, g = rng.standard_normal((n, d), dtype=np.float32), rng.standard_normal((n, v), dtype=np.float32)
+        products = {"logits": lambda: blas.sgemm(1.0, weight.T, hidden.T, trans_a=1),
+                    "dh": lambda: blas.sgemm(1.0, g.T, weight.T, trans_a=1, trans_b=1),
+                    "dW": lambda: blas.sgemm(1.0, hidden.T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)}
+        rates = {}
+        for name, f in products.items():
+            f()
+            rates[name] = 2 * n * d * v / float(np.median([_timed(f) for _ in range(5)])) / 1e9
+        print(f"D={d} V={v} rows={n}: " + ", ".join(f"{k} {r:.0f}" for k, r in rates.items()) + " GFLOP/s",
+              flush=True)
+
+
 def _rss() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -130,6 +154,8 @@ if __name__ == "__main__":
     what, *rest = sys.argv[1:]
     if what == "one-peak":
         one_peak(rest[0], *map(int, rest[1:]))
+    elif what == "rows":
+        rows(int(rest[0]), int(rest[1]), list(map(int, rest[2:])))
     else:
         numbers = list(map(int, rest))
         chosen = [tuple(numbers[i:i + 3]) for i in range(0, len(numbers), 3)] or SHAPES

@@ -219,12 +219,12 @@ def _gradient_over(fn, kwargs, labels, x, loss, softcap=None) -> np.ndarray:
     reads the blocks through a read-only view, the front door's type of logits (the kernels ``warm``
     compiled). Under a softcap it reads the block's capped logits ``c tanh(y)``, and its gradient is
     multiplied by ``sech^2(y)``, as ``1 / cosh^2`` (``1 - tanh^2`` cancels where the cap saturates)."""
-    logits = _validate._readonly(x)
+    read = _validate._readonly(x)
     step = max(1, BLOCK_BYTES // (x.shape[1] * x.itemsize))
     for start in range(0, len(x), step):
         rows = slice(start, start + step)
-        loss[rows], x[rows] = (fn(labels[rows], logits[rows], **kwargs) if softcap is None
-                               else _capped_loss(fn, kwargs, labels[rows], logits[rows], softcap))
+        loss[rows], x[rows] = (fn(labels[rows], read[rows], **kwargs) if softcap is None
+                               else _capped_loss(fn, kwargs, labels[rows], read[rows], softcap))
     return x
 
 

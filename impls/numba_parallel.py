@@ -24,7 +24,7 @@ from . import _half, _linear
 from . import _numba_kernels as kernels
 from . import _probability
 from ._numba_rows import SHORT
-from ._validate import compute_dtype  # the dtype of the dense labels and the losses
+from ._validate import _readonly, compute_dtype  # compute_dtype: the dtype of the dense labels and the losses
 
 name = "numba"
 takes_options = True
@@ -37,11 +37,6 @@ def _launch(parallel, serial, size, *args):
     if size < _numba_setup.SERIAL_BELOW:
         return serial(*args)
     return parallel(*args, numba.get_num_threads())
-
-
-def _readonly(a):
-    a.flags.writeable = False
-    return a
 
 
 #: The logits dtypes the kernels take: half precision as its bits (``_half.as_bits``),

@@ -37,6 +37,7 @@ import sys
 import time
 
 import numpy as np
+from scipy.linalg import blas
 
 from xentbench.inputs import make_linear
 
@@ -88,7 +89,6 @@ def speed(shapes) -> None:
 
 
 def rows(d: int, v: int, counts) -> None:
-    from scipy.linalg import blas
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((v, d), dtype=np.float32)
     grad_weight = np.zeros_like(weight)

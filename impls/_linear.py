@@ -54,9 +54,10 @@ LINEAR_FUNCTIONS = ("linear_cross_entropy", "linear_cross_entropy_and_grad")
 CHUNK_BYTES = 32 << 20
 #: ...but at least 86 rows: OpenBLAS runs the three products faster the more rows they have (V = 128256,
 #: D = 512, 2 threads, Zen 4: 64 rows 119-133, 89-106 and 164-165 GFLOP/s for the logits, dh and dW,
-#: 86 rows 118-135, 94-117 and 164-176, 256 rows 174, 161 and 186; SGEMM 207), and 86 rows are the
-#: most whose logits (43 MiB at V = 128256, float32), a block and the BLAS's buffer fit the 64 MiB on a
-#: process's first call (2.5-2.8 MiB to spare), and a third of 256 (``benchmarks/NOTES.md`` entry 33).
+#: 86 rows 118-135, 94-117 and 164-176, 256 rows 174, 161 and 186; SGEMM 207), and 86 rows, a third
+#: of 256, are 43 MiB of logits at V = 128256, float32: with a block, within the 64 MiB by 16-20 MiB on a
+#: later call, and at the line on a process's first call, which also fills OpenBLAS's buffer (0.5 MiB
+#: under to 0.3 MiB over; ``benchmarks/NOTES.md`` entry 33).
 MIN_ROWS = 86
 #: The logits the sparse loss reads at a time, within a chunk: its gradient is a new array of their
 #: size, copied over them. 2 MiB: 16 rows at V = 32000, 4 at 128256, enough for every core, and 2 MiB

@@ -37,7 +37,6 @@ import sys
 import time
 
 import numpy as np
-from scipy.linalg import blas
 
 from xentbench.inputs import make_linear
 
@@ -89,14 +88,15 @@ def speed(shapes) -> None:
 
 
 def rows(d: int, v: int, counts) -> None:
+    from impls import _linear
     rng = np.random.default_rng(0)
     weight = rng.standard_normal((v, d), dtype=np.float32)
     grad_weight = np.zeros_like(weight)
     for n in counts:
         hidden, g = rng.standard_normal((n, d), dtype=np.float32), rng.standard_normal((n, v), dtype=np.float32)
-        products = {"logits": lambda: blas.sgemm(1.0, weight.T, hidden.T, trans_a=1),
-                    "dh": lambda: blas.sgemm(1.0, g.T, weight.T, trans_a=1, trans_b=1),
-                    "dW": lambda: blas.sgemm(1.0, hidden.T, g.T, beta=1.0, c=grad_weight.T, trans_b=1, overwrite_c=1)}
+        products = {"logits": lambda: _linear.logits(hidden, weight, None),
+                    "dh": lambda: _linear.grad_hidden_of(g, weight),
+                    "dW": lambda: _linear.add_grad_weight(grad_weight, g, hidden)}
         rates = {}
         for name, f in products.items():
             f()
